@@ -1,0 +1,19 @@
+// Outside the Functions worker, make `require('@azure/functions-core')` (done lazily inside `@azure/functions`)
+// resolve to our stand-in, exactly as the worker does with its built-in module. Must run before the first
+// `app.*` call: `@azure/functions` caches the first lookup. jest maps the module in its config instead.
+import { registerHooks } from 'node:module';
+
+const standIn = new URL('./functionsCore.cjs', import.meta.url).href;
+
+let installed = false;
+
+export function installFunctionsCore(): void {
+  if (installed) return;
+  installed = true;
+  registerHooks({
+    resolve(specifier, context, nextResolve) {
+      if (specifier === '@azure/functions-core') return { url: standIn, format: 'commonjs', shortCircuit: true };
+      return nextResolve(specifier, context);
+    },
+  });
+}
