@@ -313,7 +313,8 @@ export class InMemoryDurableHost {
       instance.history.push(event(EventType.OrchestratorCompleted, this.#clock.now()));
 
       const delivered = await this.#nextDelivery(instance);
-      if (!delivered) return this.#fail(instance, 'orchestration is waiting on nothing: no task, timer or event pending');
+      if (!delivered)
+        return this.#fail(instance, 'orchestration is waiting on nothing: no task, timer or event pending');
     }
   }
 
@@ -494,14 +495,17 @@ export class InMemoryDurableHost {
     instance.timers.delete(timer.id);
     const now = this.#clock.now();
     instance.history.push(event(EventType.OrchestratorStarted, now));
-    instance.history.push(
-      event(EventType.TimerFired, now, { TimerId: timer.id, FireAt: timer.fireAt.toISOString() }),
-    );
+    instance.history.push(event(EventType.TimerFired, now, { TimerId: timer.id, FireAt: timer.fireAt.toISOString() }));
     const failed = timer.retryOf;
     if (failed?.retry && failed.retry.attempt <= failed.retry.options.maxNumberOfAttempts) {
       const id = instance.nextId++;
       instance.history.push(
-        event(EventType.TaskScheduled, now, { EventId: id, Name: failed.name, Version: '', Input: encode(failed.input) }),
+        event(EventType.TaskScheduled, now, {
+          EventId: id,
+          Name: failed.name,
+          Version: '',
+          Input: encode(failed.input),
+        }),
       );
       this.#startActivity(instance, id, failed.name, failed.input, failed);
     }

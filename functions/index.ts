@@ -1,0 +1,4 @@
+// The Functions app's entry: importing a function module registers it.
+import './investigate.ts';
+import './activities.ts';
+import './startInvestigation.ts';

@@ -1,0 +1,40 @@
+// The outside world as the workflow sees it. Activities reach Azure, Kubernetes and the node only through these
+// interfaces; the composition root (`lib/composition.ts`) decides what stands behind them: the sandbox's
+// scenario, or the real SDK adapters.
+import type { BackendSnat, ClusterFacts, ClusterRef, NodeCapture, NodeInfo, PodInfo } from './model.ts';
+
+export interface ClusterApi {
+  /** The ManagedCluster's facts from ARM. */
+  getCluster(ref: ClusterRef): Promise<ClusterFacts>;
+}
+
+export interface MetricsApi {
+  /** Used/allocated SNAT ports and failed connections per backend IP, for each load balancer. */
+  backendSnat(loadBalancerIds: string[], window: { minutes: number }): Promise<BackendSnat[]>;
+}
+
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+export interface KubernetesApi {
+  listNodes(): Promise<NodeInfo[]>;
+  /** Pods scheduled on the node (`spec.nodeName`), hostNetwork pods included. */
+  listPodsOnNode(nodeName: string): Promise<PodInfo[]>;
+  /** Runs argv (never a shell string) in a container of a pod. */
+  exec(pod: { namespace: string; name: string; container?: string }, argv: string[]): Promise<ExecResult>;
+}
+
+export interface NodeProbe {
+  /** One probe run on the node: bounded capture, netns/sandbox inventory and socket snapshot. */
+  capture(cluster: ClusterFacts, node: NodeInfo, options: { seconds: number }): Promise<NodeCapture>;
+}
+
+export interface Ports {
+  clusters: ClusterApi;
+  metrics: MetricsApi;
+  kubernetes(cluster: ClusterRef): KubernetesApi;
+  probe: NodeProbe;
+}

@@ -1,0 +1,214 @@
+// The investigation orchestrator (DESIGN §2.1). Deterministic: no I/O, no clock but `currentUtcDateTime`, no
+// randomness. Each step is an activity; expected failures come back as data and the investigation goes on with
+// what it has, transient faults are retried with back-off, and whatever happens a report comes out naming the step
+// that failed.
+
+import type { OrchestrationContext, Task } from 'durable-functions';
+import * as df from 'durable-functions';
+import { failure, type StepResult } from '../errors.ts';
+import type {
+  CandidatePod,
+  InvestigationRequest,
+  NodeCapture,
+  PodConnections,
+  Report,
+  StepName,
+  StepOutcome,
+  Unavailable,
+} from '../model.ts';
+import type { Located } from './steps/locateNode.ts';
+import type { Mapped } from './steps/mapPods.ts';
+import { buildReport, type ReportInput } from './steps/rankAndReport.ts';
+
+export const ORCHESTRATOR_NAME = 'investigate';
+
+/** Back-off for transient faults: 2 s, 4 s, then give up (3 attempts). */
+export const RETRY_POLICY = { firstRetryIntervalInMilliseconds: 2_000, maxNumberOfAttempts: 3, backoffCoefficient: 2 };
+
+/** Pods examined at once: bounds the exec load put on the API server and the node. */
+export const POD_CONCURRENCY = 10;
+
+const STEP_ORDER: StepName[] = ['locateNode', 'captureNode', 'mapPods', 'podConnections', 'rankAndReport'];
+
+/** What `customStatus` holds while an investigation runs (shown by the CLI, Slack and the Durable dashboard). */
+export interface InvestigationStatus {
+  step: StepName;
+  index: number;
+  of: number;
+  message: string;
+  node?: string;
+  /** When the node capture is due to end, for a countdown. */
+  captureEndsAt?: string;
+  pods?: { done: number; total: number };
+  /** Steps finished so far, in order. */
+  steps: StepOutcome[];
+}
+
+export function* investigate(context: OrchestrationContext): Generator<Task, Report, unknown> {
+  const request = context.df.getInput<InvestigationRequest>();
+  const startedAt = context.df.currentUtcDateTime.toISOString();
+  const retry = new df.RetryOptions(RETRY_POLICY.firstRetryIntervalInMilliseconds, RETRY_POLICY.maxNumberOfAttempts);
+  retry.backoffCoefficient = RETRY_POLICY.backoffCoefficient;
+
+  const steps: StepOutcome[] = [];
+  const unavailable: Unavailable[] = [];
+  const status = (step: StepName, message: string, extra: Partial<InvestigationStatus> = {}) =>
+    context.df.setCustomStatus({
+      step,
+      index: STEP_ORDER.indexOf(step) + 1,
+      of: STEP_ORDER.length,
+      message,
+      steps: [...steps],
+      ...extra,
+    } satisfies InvestigationStatus);
+
+  function* call<T>(name: StepName, input: unknown): Generator<Task, StepResult<T>, unknown> {
+    try {
+      return (yield context.df.callActivityWithRetry(name, retry, input)) as StepResult<T>;
+    } catch (error) {
+      return failure('TRANSIENT', `still failing after ${retry.maxNumberOfAttempts} attempts: ${firstLine(error)}`);
+    }
+  }
+
+  // 1. Which node, and how exhausted.
+  status('locateNode', request.node ? `Locating node ${request.node}` : 'Finding the most exhausted node');
+  const located = yield* call<Located>('locateNode', { cluster: request.cluster, node: request.node });
+  if (!located.ok) {
+    steps.push({ name: 'locateNode', status: 'failed', detail: located.message });
+    for (const name of STEP_ORDER.slice(1, -1)) {
+      steps.push({ name, status: 'skipped', detail: 'no node to investigate' });
+    }
+    return yield* report(undefined, []);
+  }
+  const { node, facts } = located.value;
+  steps.push({ name: 'locateNode', status: 'succeeded', detail: describeNode(located.value) });
+
+  // 2. One probe run on the node.
+  let capture: NodeCapture | undefined;
+  if (node.os === 'windows') {
+    steps.push({
+      name: 'captureNode',
+      status: 'skipped',
+      detail: 'Windows node: no node probe; pods are examined one by one',
+    });
+  } else {
+    const endsAt = new Date(context.df.currentUtcDateTime.getTime() + request.captureSeconds * 1000);
+    status('captureNode', `Capturing connections on ${node.name} for ${request.captureSeconds} s`, {
+      node: node.name,
+      captureEndsAt: endsAt.toISOString(),
+    });
+    const captured = yield* call<NodeCapture>('captureNode', { facts, node, seconds: request.captureSeconds });
+    if (captured.ok) {
+      capture = captured.value;
+      unavailable.push(...capture.unavailable);
+      steps.push({ name: 'captureNode', status: 'succeeded', detail: describeCapture(capture) });
+    } else {
+      steps.push({ name: 'captureNode', status: 'failed', detail: captured.message });
+    }
+  }
+
+  // 3. Network namespaces and sandboxes → pods.
+  status('mapPods', `Mapping network namespaces to pods on ${node.name}`, { node: node.name });
+  const mapped = yield* call<Mapped>('mapPods', { cluster: request.cluster, node, capture });
+  if (!mapped.ok) {
+    steps.push({ name: 'mapPods', status: 'failed', detail: mapped.message });
+    steps.push({ name: 'podConnections', status: 'skipped', detail: 'no pod list to examine' });
+    return yield* report(located.value, []);
+  }
+  const pods = mapped.value.pods;
+  steps.push({ name: 'mapPods', status: 'succeeded', detail: `${pods.length} pods on ${node.name}` });
+
+  // 4. Each pod's connections, a bounded number at a time.
+  const results: PodConnections[] = [];
+  const podFailures: string[] = [];
+  for (let start = 0; start < pods.length; start += POD_CONCURRENCY) {
+    status('podConnections', `Counting connections of ${pods.length} pods`, {
+      node: node.name,
+      pods: { done: start, total: pods.length },
+    });
+    const batch = pods.slice(start, start + POD_CONCURRENCY);
+    const tasks = batch.map((pod) =>
+      context.df.callActivityWithRetry('podConnections', retry, {
+        cluster: request.cluster,
+        pod,
+        clusterCidrs: facts.clusterCidrs,
+      }),
+    );
+    let outcomes: unknown[];
+    try {
+      outcomes = (yield context.df.Task.all(tasks)) as unknown[];
+    } catch {
+      // One pod kept failing: keep what the others returned and name the rest.
+      outcomes = tasks.map((task) =>
+        task.isCompleted && !task.isFaulted ? task.result : failure('TRANSIENT', 'kept failing after retries'),
+      );
+    }
+    outcomes.forEach((outcome, i) => {
+      const result = outcome as StepResult<PodConnections>;
+      const pod = batch[i] as CandidatePod;
+      if (result.ok) results.push(result.value);
+      else podFailures.push(`${pod.namespace}/${pod.name}: ${result.message}`);
+    });
+  }
+  steps.push(podStepOutcome(pods.length, results.length, podFailures));
+
+  return yield* report(located.value, results);
+
+  // 5. Rank and report. Always runs: with whatever the steps above gathered.
+  function* report(found: Located | undefined, podResults: PodConnections[]): Generator<Task, Report, unknown> {
+    status('rankAndReport', 'Ranking pods and writing the report', { node: found?.node.name });
+    const input: ReportInput = {
+      instanceId: context.df.instanceId,
+      request,
+      startedAt,
+      located: found,
+      pods: podResults,
+      steps: [...steps, { name: 'rankAndReport', status: 'succeeded' }],
+      unavailable,
+    };
+    const written = yield* call<Report>('rankAndReport', input);
+    if (written.ok) return written.value;
+    // The ranking is pure, so the orchestrator can still produce the report itself.
+    const fallback: ReportInput = {
+      ...input,
+      steps: [...steps, { name: 'rankAndReport', status: 'failed', detail: written.message }],
+    };
+    return buildReport(fallback, context.df.currentUtcDateTime.toISOString());
+  }
+}
+
+function podStepOutcome(total: number, examined: number, failures: string[]): StepOutcome {
+  if (failures.length === 0)
+    return { name: 'podConnections', status: 'succeeded', detail: `${examined} pods examined` };
+  const listed = failures.slice(0, 5).join('; ') + (failures.length > 5 ? `; and ${failures.length - 5} more` : '');
+  return {
+    name: 'podConnections',
+    status: examined === 0 ? 'failed' : 'succeeded',
+    detail: `${failures.length} of ${total} pods could not be examined: ${listed}`,
+  };
+}
+
+function describeNode(located: Located): string {
+  const { node, backend } = located;
+  const metrics = backend
+    ? `${backend.usedPorts}/${backend.allocatedPorts} SNAT ports used, ${backend.failedConnections} failed connections`
+    : 'no SNAT metrics for this node';
+  return [`${node.name} (${node.ip}): ${metrics}`, ...located.notes].join('. ');
+}
+
+function describeCapture(capture: NodeCapture): string {
+  const connects = capture.trace.filter((t) => t.type === 'connect').reduce((sum, t) => sum + t.count, 0);
+  const sockets = capture.sockets.reduce((sum, s) => sum + s.count, 0);
+  const parts = [
+    `${capture.seconds} s capture: ${connects} connects traced`,
+    `${sockets} sockets in ${capture.namespaces.length} network namespaces`,
+  ];
+  if (capture.unavailable.length > 0) parts.push(`unavailable: ${capture.unavailable.map((u) => u.what).join(', ')}`);
+  return parts.join(', ');
+}
+
+/** A Durable task failure reads `<reason> \n <details>`; the reason is what a person needs. */
+function firstLine(error: unknown): string {
+  const text = error instanceof Error ? error.message : String(error);
+  return (text.split('\n')[0] ?? text).trim();
+}

@@ -1,0 +1,24 @@
+// The one start path every trigger uses (CLI, HTTP, Slack, alert, watch): start the node's investigation, or join
+// it when one is already running. `startNew` silently replaces a running instance with the same id, hence the check.
+import type { InvestigationRequest } from '../model.ts';
+import { investigationId } from './instanceId.ts';
+import { ORCHESTRATOR_NAME } from './investigate.ts';
+
+/** The slice of the Durable client the start path needs (the real `DurableClient` satisfies it). */
+export interface InvestigationClient {
+  getStatus(instanceId: string): Promise<{ runtimeStatus: string } | undefined>;
+  startNew(name: string, options: { instanceId: string; input: unknown }): Promise<string>;
+}
+
+const ACTIVE = new Set(['Pending', 'Running', 'ContinuedAsNew', 'Suspended']);
+
+export async function startOrJoin(
+  client: InvestigationClient,
+  request: InvestigationRequest,
+): Promise<{ instanceId: string; joined: boolean }> {
+  const instanceId = investigationId(request.cluster, request.node);
+  const existing = await client.getStatus(instanceId);
+  if (existing && ACTIVE.has(existing.runtimeStatus)) return { instanceId, joined: true };
+  await client.startNew(ORCHESTRATOR_NAME, { instanceId, input: request });
+  return { instanceId, joined: false };
+}

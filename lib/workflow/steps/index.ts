@@ -1,0 +1,8 @@
+// The investigation's activities. Adding one: a file in this folder, a line here, a test file.
+import { captureNode } from './captureNode.ts';
+import { locateNode } from './locateNode.ts';
+import { mapPods } from './mapPods.ts';
+import { podConnections } from './podConnections.ts';
+import { rankAndReport } from './rankAndReport.ts';
+
+export const steps = [locateNode, captureNode, mapPods, podConnections, rankAndReport] as const;

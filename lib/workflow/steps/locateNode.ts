@@ -1,0 +1,101 @@
+// Step 1: which node, and how exhausted it is. Cluster facts from ARM, SNAT metrics per backend IP from the load
+// balancer, and the backend IP mapped to a Kubernetes node.
+import { SnatDoctorError, TransientError } from '../../errors.ts';
+import type { BackendSnat, ClusterFacts, ClusterRef, NodeInfo } from '../../model.ts';
+import type { Ports } from '../../ports.ts';
+import { parseNodeSelector } from '../../validation.ts';
+import { defineStep } from '../step.ts';
+
+export interface LocateInput {
+  cluster: ClusterRef;
+  node?: string;
+}
+
+export interface NodeStanding {
+  name: string;
+  ip: string;
+  usedPorts?: number;
+  allocatedPorts?: number;
+  failedConnections?: number;
+}
+
+export interface Located {
+  facts: ClusterFacts;
+  node: NodeInfo;
+  /** The node's own metrics; absent when the outbound type has none per node, or the query failed. */
+  backend?: BackendSnat;
+  /** Every node's SNAT standing, to show where this node sits. */
+  nodes: NodeStanding[];
+  notes: string[];
+}
+
+const METRICS_WINDOW = { minutes: 5 };
+
+export const locateNode = defineStep<LocateInput, Located>('locateNode', async (input, ports) => {
+  const facts = await ports.clusters.getCluster(input.cluster);
+  const notes: string[] = [];
+  const kubernetes = ports.kubernetes(input.cluster);
+  const [nodes, metrics] = await Promise.all([kubernetes.listNodes(), backendMetrics(facts, ports, notes)]);
+  const byIp = new Map(metrics.map((m) => [m.backendIp, m]));
+  const standings: NodeStanding[] = nodes.map((n) => {
+    const m = byIp.get(n.ip);
+    return {
+      name: n.name,
+      ip: n.ip,
+      usedPorts: m?.usedPorts,
+      allocatedPorts: m?.allocatedPorts,
+      failedConnections: m?.failedConnections,
+    };
+  });
+
+  const node = input.node ? findNode(nodes, input.node) : mostExhausted(nodes, byIp);
+  return { facts, node, backend: byIp.get(node.ip), nodes: standings, notes };
+});
+
+async function backendMetrics(facts: ClusterFacts, ports: Ports, notes: string[]): Promise<BackendSnat[]> {
+  if (facts.outboundType !== 'loadBalancer') {
+    notes.push(
+      `Outbound type is ${facts.outboundType}: Azure has no per-node SNAT metric for it, so the node's used ports are unknown.`,
+    );
+    return [];
+  }
+  try {
+    return await ports.metrics.backendSnat(facts.loadBalancerIds, METRICS_WINDOW);
+  } catch (error) {
+    if (error instanceof TransientError) throw error;
+    notes.push(`SNAT metrics unavailable: ${error instanceof Error ? error.message : String(error)}`);
+    return [];
+  }
+}
+
+function findNode(nodes: NodeInfo[], given: string): NodeInfo {
+  const selector = parseNodeSelector(given);
+  const found =
+    selector.kind === 'name' ? nodes.find((n) => n.name === selector.name) : nodes.find((n) => n.ip === selector.ip);
+  if (!found) {
+    const known = nodes.map((n) => `${n.name} (${n.ip})`).join(', ');
+    throw new SnatDoctorError('NODE_NOT_FOUND', `No node ${given} in the cluster. Nodes: ${known || 'none'}.`);
+  }
+  return found;
+}
+
+/** The node using the largest share of its SNAT ports; failed connections break ties. */
+function mostExhausted(nodes: NodeInfo[], metrics: Map<string, BackendSnat>): NodeInfo {
+  const ranked = nodes
+    .map((node) => ({ node, m: metrics.get(node.ip) }))
+    .filter((x): x is { node: NodeInfo; m: BackendSnat } => x.m !== undefined && x.m.allocatedPorts > 0)
+    .sort(
+      (a, b) =>
+        b.m.usedPorts / b.m.allocatedPorts - a.m.usedPorts / a.m.allocatedPorts ||
+        b.m.failedConnections - a.m.failedConnections ||
+        a.node.name.localeCompare(b.node.name),
+    );
+  const first = ranked[0];
+  if (!first) {
+    throw new SnatDoctorError(
+      'NO_METRICS',
+      'No node has SNAT metrics, so the most exhausted node cannot be chosen. Name the node to investigate.',
+    );
+  }
+  return first.node;
+}

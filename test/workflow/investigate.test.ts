@@ -1,0 +1,137 @@
+// The real registered orchestrator, driven through durable-functions' replay engine by the in-memory host, on the
+// sandbox scenario's ports.
+import { describe, expect, test } from '@jest/globals';
+import * as df from 'durable-functions';
+import { InMemoryDurableHost, VirtualClock } from '../../lib/local/durableHost.ts';
+import { registrations } from '../../lib/local/functionsCore.cjs';
+import { startLocalRuntime } from '../../lib/local/runtime.ts';
+import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
+import { POD_CONCURRENCY, RETRY_POLICY } from '../../lib/workflow/investigate.ts';
+import { startOrJoin } from '../../lib/workflow/start.ts';
+import { activityTimeline, investigateOn, requestFor } from '../support/runtime.ts';
+import { scenarioWith, withFaults } from '../support/scenarios.ts';
+
+const STEPS = ['locateNode', 'captureNode', 'mapPods', 'podConnections', 'rankAndReport'];
+
+describe('investigate on the default sandbox scenario', () => {
+  test('runs every step in order and names the culprit', async () => {
+    const { status, report } = await investigateOn(scenarioWith());
+    expect(status.runtimeStatus).toBe('Completed');
+    expect(report.steps.map((s) => [s.name, s.status])).toEqual(STEPS.map((name) => [name, 'succeeded']));
+    expect(report.node?.name).toBe('aks-nodepool1-31415926-vmss000001');
+    expect(report.culprits[0]).toMatchObject({ namespace: 'payments', rank: 1 });
+    expect(report.culprits[0]?.pod).toMatch(/^checkout-api-/);
+    expect(report.culprits[0]?.publicEstablished).toBeGreaterThan(500);
+    expect(report.recommendations.length).toBeGreaterThan(0);
+
+    const scheduled = activityTimeline(status.history)
+      .filter((e) => e.event === 'scheduled')
+      .map((e) => e.name);
+    const firstOfEach = STEPS.map((name) => scheduled.indexOf(name));
+    expect(firstOfEach).toEqual([...firstOfEach].sort((a, b) => a - b));
+    expect(scheduled.at(-1)).toBe('rankAndReport');
+  });
+
+  test('fans podConnections out over every pod on the node, at most POD_CONCURRENCY at a time', async () => {
+    const { status, report } = await investigateOn(scenarioWith());
+    const timeline = activityTimeline(status.history).filter((e) => e.name === 'podConnections');
+    const pods = timeline.filter((e) => e.event === 'scheduled').length;
+    expect(pods).toBeGreaterThanOrEqual(25);
+    expect(report.podsExamined).toBe(pods);
+    let inFlight = 0;
+    let peak = 0;
+    for (const e of timeline) {
+      inFlight += e.event === 'scheduled' ? 1 : -1;
+      peak = Math.max(peak, inFlight);
+    }
+    expect(peak).toBe(POD_CONCURRENCY);
+  });
+
+  test('sets a custom status at each step', async () => {
+    const scenario = scenarioWith();
+    const { host } = await startLocalRuntime({ ports: scenarioPorts(scenario), clock: new VirtualClock() });
+    const seen: string[] = [];
+    host.events.on('status', (e) => {
+      const step = (e.customStatus as { step?: string } | null)?.step;
+      if (step && seen.at(-1) !== step) seen.push(step);
+    });
+    const { instanceId } = await startOrJoin(host, requestFor(scenario));
+    await host.waitForCompletion(instanceId);
+    expect(seen).toEqual(STEPS);
+  });
+});
+
+describe('failures', () => {
+  test('a transient probe fault is retried with back-off and the investigation succeeds', async () => {
+    const { status, report } = await investigateOn(
+      withFaults({ target: 'probe.capture', error: 'transient', times: 1 }),
+    );
+    const capture = activityTimeline(status.history).filter((e) => e.name === 'captureNode' || e.event === 'timer');
+    expect(capture.map((e) => e.event)).toEqual(['scheduled', 'failed', 'timer', 'scheduled', 'completed']);
+    expect(report.steps.find((s) => s.name === 'captureNode')?.status).toBe('succeeded');
+    expect(report.culprits[0]?.pod).toMatch(/^checkout-api-/);
+  });
+
+  test('a transient fault that never clears fails the step after every attempt, and the report says so', async () => {
+    const { status, report } = await investigateOn(withFaults({ target: 'probe.capture', error: 'transient' }));
+    const attempts = activityTimeline(status.history).filter((e) => e.name === 'captureNode' && e.event === 'failed');
+    expect(attempts).toHaveLength(RETRY_POLICY.maxNumberOfAttempts);
+    const capture = report.steps.find((s) => s.name === 'captureNode');
+    expect(capture?.status).toBe('failed');
+    expect(capture?.detail).toMatch(/still failing after 3 attempts/);
+  });
+
+  test('a failed probe leaves a partial report: the pods are examined by exec instead', async () => {
+    const { status, report } = await investigateOn(
+      withFaults({ target: 'probe.capture', error: 'failed', message: 'probe pod stuck Pending' }),
+    );
+    expect(status.runtimeStatus).toBe('Completed');
+    expect(report.steps.map((s) => [s.name, s.status])).toEqual([
+      ['locateNode', 'succeeded'],
+      ['captureNode', 'failed'],
+      ['mapPods', 'succeeded'],
+      ['podConnections', 'succeeded'],
+      ['rankAndReport', 'succeeded'],
+    ]);
+    expect(report.steps[1]?.detail).toMatch(/probe pod stuck Pending/);
+    expect(report.culprits[0]?.pod).toMatch(/^checkout-api-/);
+    expect(report.culprits[0]?.source).toBe('exec-proc-net-tcp');
+  });
+
+  test('a cluster that cannot be found still yields a report naming locateNode', async () => {
+    const { report } = await investigateOn(scenarioWith(), {
+      cluster: { subscriptionId: '11111111-1111-1111-1111-111111111111', resourceGroup: 'rg-x', name: 'nope' },
+    });
+    expect(report.steps.map((s) => [s.name, s.status])).toEqual([
+      ['locateNode', 'failed'],
+      ['captureNode', 'skipped'],
+      ['mapPods', 'skipped'],
+      ['podConnections', 'skipped'],
+      ['rankAndReport', 'succeeded'],
+    ]);
+    expect(report.steps[0]?.detail).toMatch(/nope/);
+    expect(report.culprits).toEqual([]);
+  });
+
+  test('a node that does not exist is reported with the nodes that do', async () => {
+    const { report } = await investigateOn(scenarioWith(), { node: 'aks-nodepool1-00000000-vmss000009' });
+    expect(report.steps[0]).toMatchObject({ name: 'locateNode', status: 'failed' });
+    expect(report.steps[0]?.detail).toMatch(/vmss000001/);
+  });
+});
+
+describe('determinism', () => {
+  test('an orchestrator that schedules differently on replay is detected and failed', async () => {
+    // Registered here, beside the app's functions, through the same df.app path.
+    df.app.orchestration('nondeterministic', function* (context) {
+      yield context.df.callActivity('echo', { nonce: Math.random() });
+      yield context.df.callActivity('echo', { nonce: 2 });
+    });
+    df.app.activity('echo', { handler: async (x: unknown) => x });
+    const host = new InMemoryDurableHost(registrations, { clock: new VirtualClock() });
+    const id = await host.startNew('nondeterministic');
+    const status = await host.waitForCompletion(id);
+    expect(status.runtimeStatus).toBe('Failed');
+    expect(String(status.output)).toMatch(/Non-deterministic orchestration/);
+  });
+});
