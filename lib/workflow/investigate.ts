@@ -16,11 +16,12 @@ import type {
   StepOutcome,
   Unavailable,
 } from '../model.ts';
+
+export { ORCHESTRATOR_NAME } from './instanceId.ts';
+
 import type { Located } from './steps/locateNode.ts';
 import type { Mapped } from './steps/mapPods.ts';
 import { buildReport, type ReportInput } from './steps/rankAndReport.ts';
-
-export const ORCHESTRATOR_NAME = 'investigate';
 
 /** Back-off for transient faults: 2 s, 4 s, then give up (3 attempts). */
 export const RETRY_POLICY = { firstRetryIntervalInMilliseconds: 2_000, maxNumberOfAttempts: 3, backoffCoefficient: 2 };

@@ -1,8 +1,7 @@
 // The one start path every trigger uses (CLI, HTTP, Slack, alert, watch): start the node's investigation, or join
 // it when one is already running. `startNew` silently replaces a running instance with the same id, hence the check.
 import type { InvestigationRequest } from '../model.ts';
-import { investigationId } from './instanceId.ts';
-import { ORCHESTRATOR_NAME } from './investigate.ts';
+import { investigationId, ORCHESTRATOR_NAME } from './instanceId.ts';
 
 /** The slice of the Durable client the start path needs (the real `DurableClient` satisfies it). */
 export interface InvestigationClient {
@@ -17,8 +16,18 @@ export async function startOrJoin(
   request: InvestigationRequest,
 ): Promise<{ instanceId: string; joined: boolean }> {
   const instanceId = investigationId(request.cluster, request.node);
-  const existing = await client.getStatus(instanceId);
+  const existing = await statusOf(client, instanceId);
   if (existing && ACTIVE.has(existing.runtimeStatus)) return { instanceId, joined: true };
   await client.startNew(ORCHESTRATOR_NAME, { instanceId, input: request });
   return { instanceId, joined: false };
+}
+
+/** The real client throws "… replied with HTTP 404 …" for an unknown instance; the in-memory one returns undefined. */
+async function statusOf(client: InvestigationClient, instanceId: string) {
+  try {
+    return await client.getStatus(instanceId);
+  } catch (error) {
+    if (error instanceof Error && /HTTP 404/.test(error.message)) return undefined;
+    throw error;
+  }
 }
