@@ -23,7 +23,10 @@ export async function diagnose(options: DiagnoseOptions): Promise<number> {
     const captureSeconds = validateCaptureSeconds(options.seconds);
     if (options.node !== undefined) parseNodeSelector(options.node);
     const scenario = await loadScenario(options.sandbox ?? DEFAULT_SCENARIO_PATH);
-    const { host } = await startLocalRuntime({ ports: scenarioPorts(scenario), clock: new RealClock() });
+    const { host } = await startLocalRuntime({
+      ports: scenarioPorts(scenario, { latency: true }),
+      clock: new RealClock(),
+    });
 
     const request: InvestigationRequest = {
       cluster: {

@@ -7,8 +7,11 @@
 // executor does: a retry timer after every failure of a retried activity, then the re-run after that timer,
 // then ids for newly yielded actions in flattened order.
 import { EventEmitter } from 'node:events';
-import { InvocationContext } from '@azure/functions';
+import azureFunctions from '@azure/functions';
 import type { RegisteredFunction } from './functionsCore.cjs';
+
+// @azure/functions is CommonJS whose classes Node's ESM loader cannot see as named exports.
+const { InvocationContext } = azureFunctions;
 
 export type RuntimeStatus = 'Pending' | 'Running' | 'Completed' | 'Failed';
 

@@ -1,6 +1,7 @@
 // Outside the Functions worker, make `require('@azure/functions-core')` (done lazily inside `@azure/functions`)
 // resolve to our stand-in, exactly as the worker does with its built-in module. Must run before the first
-// `app.*` call: `@azure/functions` caches the first lookup. jest maps the module in its config instead.
+// `app.*` call: `@azure/functions` caches the first lookup. The CLI's entry calls this first thing; jest maps the
+// module in its config instead (and refuses loader hooks).
 import { registerHooks } from 'node:module';
 
 const standIn = new URL('./functionsCore.cjs', import.meta.url).href;

@@ -1,7 +1,10 @@
 // The Durable client surface our HTTP functions use, backed by the in-memory host: what `df.getClient(context)`
 // returns inside Azure, for the CLI, `serve` and tests.
-import { type HttpRequest, HttpResponse } from '@azure/functions';
+import azureFunctions, { type HttpRequest } from '@azure/functions';
 import type { InMemoryDurableHost, InstanceStatus } from './durableHost.ts';
+
+// @azure/functions is CommonJS whose classes Node's ESM loader cannot see as named exports.
+const { HttpResponse } = azureFunctions;
 
 export class LocalDurableClient {
   readonly #host: InMemoryDurableHost;
@@ -21,7 +24,7 @@ export class LocalDurableClient {
   }
 
   /** The same 202 + Location + management URLs shape the Durable extension returns. */
-  createCheckStatusResponse(request: HttpRequest | undefined, instanceId: string): HttpResponse {
+  createCheckStatusResponse(request: HttpRequest | undefined, instanceId: string): InstanceType<typeof HttpResponse> {
     const origin = request ? new URL(request.url).origin : this.#origin;
     const base = `${origin}/runtime/webhooks/durabletask/instances/${encodeURIComponent(instanceId)}`;
     const body = {

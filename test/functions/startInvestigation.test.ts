@@ -27,7 +27,7 @@ async function setup() {
         headers: { 'content-type': 'application/json' },
       }),
       client,
-      new InvocationContext({ functionName: 'startInvestigation' }),
+      new InvocationContext({ functionName: 'startInvestigation', logHandler: () => {} }),
     );
   return { host, cluster, post };
 }

@@ -1,0 +1,87 @@
+// The node's SNAT budget and the capacity arithmetic behind the load balancer's outbound rule. Numbers from Azure's
+// docs (research/azure-apis.md §3.1): each frontend public IP gives 64,000 SNAT ports to the backend pool; with
+// `allocatedOutboundPorts` = 0 every node gets a default share that depends on the pool size; an explicit value
+// must be a multiple of 8, and 64,000 × IPs ÷ ports per node is the most nodes the cluster can have.
+import type { BackendSnat, ClusterFacts, PodConnections, SnatBudget } from '../model.ts';
+import { addDestination, compareDestinations } from './summarizeConnections.ts';
+
+/** SNAT ports each frontend IP gives the backend pool. */
+export const PORTS_PER_IP = 64_000;
+/** `allocatedOutboundPorts` must be a multiple of this. */
+export const PORT_STEP = 8;
+const TOP_DESTINATIONS = 10;
+
+// "Default SNAT ports per IP configuration": pool size up to `upTo` → ports per node.
+const DEFAULT_ALLOCATION: { upTo: number; ports: number }[] = [
+  { upTo: 50, ports: 1024 },
+  { upTo: 100, ports: 512 },
+  { upTo: 200, ports: 256 },
+  { upTo: 400, ports: 128 },
+  { upTo: 800, ports: 64 },
+  { upTo: 1000, ports: 32 },
+];
+
+/**
+ * Azure's default SNAT ports per node for a backend pool of `poolSize` instances (1–50 → 1024 … 801–1000 → 32).
+ * The table stops at 1,000; larger pools get the last row (32), the smallest default there is.
+ */
+export function defaultPortsPerNode(poolSize: number): number {
+  const row = DEFAULT_ALLOCATION.find((r) => poolSize <= r.upTo);
+  return row ? row.ports : 32;
+}
+
+/**
+ * The most ports per node (a multiple of 8, at most 64,000) that still lets `nodeCount` nodes share the ports of
+ * `outboundIpCount` IPs: the largest P with nodeCount × P ≤ 64,000 × IPs.
+ */
+export function portsForNodes(nodeCount: number, outboundIpCount: number): number {
+  const perNode = Math.floor((PORTS_PER_IP * Math.max(0, outboundIpCount)) / Math.max(1, nodeCount));
+  return Math.min(PORTS_PER_IP, Math.floor(perNode / PORT_STEP) * PORT_STEP);
+}
+
+/** Frontend IPs needed to give `nodeCount` nodes `portsPerNode` ports each: ⌈nodeCount × ports ÷ 64,000⌉. */
+export function ipsNeeded(nodeCount: number, portsPerNode: number): number {
+  return Math.ceil((Math.max(0, nodeCount) * Math.max(0, portsPerNode)) / PORTS_PER_IP);
+}
+
+/** Ports each node gets now: the explicit allocation, or Azure's default for the pool size. */
+export function currentPortsPerNode(facts: ClusterFacts): number {
+  return facts.allocatedOutboundPorts > 0 ? facts.allocatedOutboundPorts : defaultPortsPerNode(facts.nodeCount);
+}
+
+/**
+ * The node's SNAT budget from its load balancer metrics, the cluster's allocation, and the pods' public
+ * destinations summed across pods (the same destination reached by several pods competes for the same ports).
+ * Undefined without metrics for the node (NAT gateway clusters, or a failed metrics query).
+ */
+export function snatBudget(input: {
+  facts: ClusterFacts;
+  backend?: BackendSnat;
+  pods: PodConnections[];
+}): SnatBudget | undefined {
+  const { facts, backend } = input;
+  if (!backend) return undefined;
+
+  const destinations = new Map<string, { ip: string; port: number; connections: number }>();
+  for (const pod of input.pods) {
+    for (const d of pod.destinations) addDestination(destinations, d.ip, d.port, d.connections);
+  }
+  const byDestination = [...destinations.values()]
+    .sort(compareDestinations)
+    .slice(0, TOP_DESTINATIONS)
+    .map((d) => ({ ...d, share: backend.usedPorts > 0 ? round2(Math.min(1, d.connections / backend.usedPorts)) : 0 }));
+
+  return {
+    usedPorts: backend.usedPorts,
+    allocatedPorts: backend.allocatedPorts,
+    failedConnections: backend.failedConnections,
+    defaultAllocation: defaultPortsPerNode(facts.nodeCount),
+    outboundIpCount: facts.outboundIpCount,
+    maxNodesAtAllocation: Math.floor((PORTS_PER_IP * facts.outboundIpCount) / currentPortsPerNode(facts)),
+    byDestination,
+  };
+}
+
+function round2(value: number): number {
+  return Math.round(value * 100) / 100;
+}

@@ -1,0 +1,312 @@
+// The sandbox's ports: ARM, metrics, Kubernetes and the node probe answered in-process from a scenario, with the
+// scenario's latencies and injected faults. (Issue #4 serves the same scenario over the real protocols on loopback
+// and puts the real SDK adapters in front of it.)
+import { type ErrorCode, SnatDoctorError, TransientError } from '../errors.ts';
+import type {
+  BackendSnat,
+  ClusterFacts,
+  ClusterRef,
+  NodeCapture,
+  NodeInfo,
+  PodInfo,
+  SocketAggregate,
+  TraceAggregate,
+} from '../model.ts';
+import type { ExecResult, KubernetesApi, Ports } from '../ports.ts';
+import { renderProcNetTcp, type SocketRow } from './procNetTcpText.ts';
+import {
+  type Fault,
+  type FaultTarget,
+  HOST_NETNS,
+  type Scenario,
+  type ScenarioNode,
+  type ScenarioPod,
+} from './scenario.ts';
+
+export interface SandboxOptions {
+  /** Apply the scenario's latencies (the CLI does, so progress is visible; tests do not). */
+  latency?: boolean;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const PROC_NET_TCP = ['cat', '/proc/net/tcp', '/proc/net/tcp6'];
+
+export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}): Ports {
+  const faults = new FaultInjector(scenario.faults);
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
+  const call = async (target: FaultTarget, subject: Subject = {}) => {
+    const ms = options.latency ? (scenario.latencies[target] ?? 0) : 0;
+    if (ms > 0) await sleep(ms);
+    faults.check(target, subject);
+  };
+  const { cluster } = scenario;
+  const loadBalancerId =
+    `/subscriptions/${cluster.subscriptionId}/resourceGroups/${cluster.nodeResourceGroup}` +
+    '/providers/Microsoft.Network/loadBalancers/kubernetes';
+
+  const facts: ClusterFacts = {
+    ref: { subscriptionId: cluster.subscriptionId, resourceGroup: cluster.resourceGroup, name: cluster.name },
+    location: cluster.location,
+    nodeResourceGroup: cluster.nodeResourceGroup,
+    outboundType: cluster.outboundType,
+    outboundIpCount: cluster.outboundIps,
+    allocatedOutboundPorts: cluster.allocatedOutboundPorts,
+    idleTimeoutMinutes: cluster.idleTimeoutMinutes,
+    loadBalancerIds: cluster.outboundType === 'loadBalancer' ? [loadBalancerId] : [],
+    disableRunCommand: cluster.disableRunCommand,
+    aadManaged: cluster.aadManaged,
+    clusterCidrs: [cluster.podCidr, cluster.serviceCidr, cluster.vnetCidr],
+    nodeCount: scenario.nodes.length,
+  };
+
+  const isThisCluster = (ref: ClusterRef) =>
+    ref.subscriptionId.toLowerCase() === cluster.subscriptionId &&
+    ref.resourceGroup.toLowerCase() === cluster.resourceGroup.toLowerCase() &&
+    ref.name.toLowerCase() === cluster.name.toLowerCase();
+  const nodeNamed = (name: string) => scenario.nodes.find((n) => n.name === name);
+
+  const kubernetes: KubernetesApi = {
+    async listNodes() {
+      await call('kubernetes.listNodes');
+      return scenario.nodes.map(nodeInfo);
+    },
+    async listPodsOnNode(nodeName) {
+      await call('kubernetes.listPodsOnNode', { node: nodeName });
+      return (nodeNamed(nodeName)?.pods ?? []).map((pod) => podInfo(pod, nodeNamed(nodeName) as ScenarioNode));
+    },
+    async exec(target, argv) {
+      await call('kubernetes.exec', { pod: `${target.namespace}/${target.name}` });
+      const node = scenario.nodes.find((n) =>
+        n.pods.some((p) => p.namespace === target.namespace && p.name === target.name),
+      );
+      const pod = node?.pods.find((p) => p.namespace === target.namespace && p.name === target.name);
+      if (!node || !pod) {
+        throw new SnatDoctorError('EXEC_FAILED', `pods "${target.name}" not found in namespace ${target.namespace}`);
+      }
+      return execIn(node, pod, argv);
+    },
+  };
+
+  return {
+    clusters: {
+      async getCluster(ref) {
+        await call('arm.getCluster');
+        if (!isThisCluster(ref)) {
+          throw new SnatDoctorError(
+            'CLUSTER_NOT_FOUND',
+            `No AKS cluster ${ref.name} in resource group ${ref.resourceGroup} of subscription ${ref.subscriptionId}. ` +
+              `This sandbox has ${cluster.name} in ${cluster.resourceGroup}.`,
+          );
+        }
+        return facts;
+      },
+    },
+    metrics: {
+      async backendSnat(loadBalancerIds) {
+        await call('metrics.backendSnat');
+        if (!loadBalancerIds.some((id) => id.toLowerCase() === loadBalancerId.toLowerCase())) return [];
+        return scenario.nodes.map(
+          (node): BackendSnat => ({
+            loadBalancerId,
+            backendIp: node.ip,
+            usedPorts: node.snat.usedPorts,
+            allocatedPorts: node.snat.allocatedPorts,
+            failedConnections: node.snat.failedConnections,
+            successfulConnections: node.snat.successfulConnections,
+          }),
+        );
+      },
+    },
+    kubernetes(ref) {
+      if (!isThisCluster(ref)) {
+        throw new SnatDoctorError('CLUSTER_NOT_FOUND', `No credentials for cluster ${ref.name}: not in this sandbox.`);
+      }
+      return kubernetes;
+    },
+    probe: {
+      async capture(_facts, node, { seconds }) {
+        await call('probe.capture', { node: node.name });
+        const found = nodeNamed(node.name);
+        if (!found)
+          throw new SnatDoctorError('PROBE_FAILED', `The probe pod cannot be scheduled: no node ${node.name}.`);
+        return captureOf(found, seconds);
+      },
+    },
+  };
+}
+
+function nodeInfo(node: ScenarioNode): NodeInfo {
+  return { name: node.name, ip: node.ip, os: node.os, providerId: node.providerId };
+}
+
+function podInfo(pod: ScenarioPod, node: ScenarioNode): PodInfo {
+  return {
+    namespace: pod.namespace,
+    name: pod.name,
+    uid: pod.uid,
+    ip: pod.ip,
+    hostNetwork: pod.hostNetwork,
+    os: node.os,
+    containers: pod.containers.map(({ name, image }) => ({ name, image })),
+  };
+}
+
+/** The node probe's findings, built from the scenario (issue #3 has the sandbox node print real tool output). */
+function captureOf(node: ScenarioNode, seconds: number): NodeCapture {
+  const trace: TraceAggregate[] = [];
+  const sockets: SocketAggregate[] = [];
+  let pid = 4000;
+  for (const pod of node.pods) {
+    const pids = pod.containers.map(() => pid++);
+    const owner = pod.hostNetwork ? { podUid: pod.uid } : {};
+    for (const c of pod.connections) {
+      sockets.push({ netns: pod.netns, ...owner, state: c.state, remoteIp: c.ip, remotePort: c.port, count: c.count });
+      const connects = Math.round(c.connectsPerSecond * seconds);
+      if (connects === 0) continue;
+      for (const type of ['connect', 'close'] as const) {
+        trace.push({
+          type,
+          saddr: pod.ip,
+          daddr: c.ip,
+          dport: c.port,
+          netns: pod.netns,
+          ...owner,
+          count: connects,
+          pids: pids.slice(0, 3),
+          comms: pod.containers.map((x) => x.command).slice(0, 3),
+        });
+      }
+    }
+  }
+  return {
+    node: node.name,
+    seconds,
+    hostNetns: HOST_NETNS,
+    trace: merge(trace),
+    namespaces: [
+      { inode: HOST_NETNS, pid: 1, nprocs: 180, command: '/sbin/init' },
+      ...node.pods
+        .filter((p) => !p.hostNetwork)
+        .map((p) => ({
+          inode: p.netns,
+          pid: 3000 + p.netns - 4026532000,
+          nprocs: 1 + p.containers.length,
+          command: '/pause',
+        })),
+    ],
+    sandboxes: node.pods.map((p) => ({
+      id: p.sandboxId,
+      namespace: p.namespace,
+      name: p.name,
+      uid: p.uid,
+      hostNetwork: p.hostNetwork,
+      ...(p.hostNetwork ? {} : { netns: p.netns, ip: p.ip }),
+    })),
+    sockets: mergeSockets(sockets),
+    unavailable: [],
+    skippedLines: 0,
+  };
+}
+
+/** What `kubectl exec` would print for argv in the pod. Only `cat /proc/net/tcp /proc/net/tcp6` is known. */
+function execIn(node: ScenarioNode, pod: ScenarioPod, argv: string[]): ExecResult {
+  if (node.os === 'windows' || argv.join(' ') !== PROC_NET_TCP.join(' ')) {
+    const binary = argv[0] ?? '';
+    return {
+      stdout: '',
+      stderr: `OCI runtime exec failed: exec failed: unable to start container process: exec: "${binary}": executable file not found in $PATH: unknown`,
+      exitCode: 126,
+    };
+  }
+  // A hostNetwork pod sees the node's own table: every hostNetwork pod's sockets.
+  const sharing = pod.hostNetwork ? node.pods.filter((p) => p.hostNetwork) : [pod];
+  const rows: SocketRow[] = [];
+  let port = 32768;
+  for (const p of sharing) {
+    for (const c of p.connections) {
+      for (let i = 0; i < c.count; i++) {
+        rows.push({ localIp: p.ip, localPort: port++, remoteIp: c.ip, remotePort: c.port, state: c.state });
+        if (port > 60999) port = 32768;
+      }
+    }
+  }
+  const { tcp, tcp6 } = renderProcNetTcp(rows);
+  return { stdout: tcp + tcp6, stderr: '', exitCode: 0 };
+}
+
+function merge(trace: TraceAggregate[]): TraceAggregate[] {
+  const byKey = new Map<string, TraceAggregate>();
+  for (const t of trace) {
+    const key = [t.type, t.saddr, t.daddr, t.dport, t.netns, t.podUid ?? ''].join('|');
+    const seen = byKey.get(key);
+    if (seen) seen.count += t.count;
+    else byKey.set(key, { ...t });
+  }
+  return [...byKey.values()];
+}
+
+function mergeSockets(sockets: SocketAggregate[]): SocketAggregate[] {
+  const byKey = new Map<string, SocketAggregate>();
+  for (const s of sockets) {
+    const key = [s.netns, s.podUid ?? '', s.state, s.remoteIp, s.remotePort].join('|');
+    const seen = byKey.get(key);
+    if (seen) seen.count += s.count;
+    else byKey.set(key, { ...s });
+  }
+  return [...byKey.values()];
+}
+
+interface Subject {
+  node?: string;
+  pod?: string;
+}
+
+/** Faults from the scenario, each failing its target `times` times (or always), for the matching node or pod. */
+class FaultInjector {
+  readonly #remaining: (number | undefined)[];
+  readonly #faults: Fault[];
+
+  constructor(faults: Fault[]) {
+    this.#faults = faults;
+    this.#remaining = faults.map((f) => f.times);
+  }
+
+  check(target: FaultTarget, subject: Subject): void {
+    const index = this.#faults.findIndex(
+      (f, i) =>
+        f.target === target &&
+        this.#remaining[i] !== 0 &&
+        (f.node === undefined || f.node === subject.node) &&
+        (f.pod === undefined || f.pod === subject.pod),
+    );
+    if (index < 0) return;
+    const fault = this.#faults[index] as Fault;
+    const left = this.#remaining[index];
+    if (left !== undefined) this.#remaining[index] = left - 1;
+    throw faultError(fault);
+  }
+}
+
+const FAILED_CODE: Record<FaultTarget, ErrorCode> = {
+  'arm.getCluster': 'INTERNAL',
+  'metrics.backendSnat': 'NO_METRICS',
+  'kubernetes.listNodes': 'INTERNAL',
+  'kubernetes.listPodsOnNode': 'INTERNAL',
+  'kubernetes.exec': 'EXEC_FAILED',
+  'probe.capture': 'PROBE_FAILED',
+};
+
+function faultError(fault: Fault): Error {
+  const where = fault.target;
+  switch (fault.error) {
+    case 'transient':
+      return new TransientError(fault.message ?? `${where}: the service is busy (simulated HTTP 503); try again.`);
+    case 'forbidden':
+      return new SnatDoctorError(
+        'FORBIDDEN',
+        fault.message ?? `${where}: 403 Forbidden (simulated): the identity lacks the role this call needs.`,
+      );
+    case 'failed':
+      return new SnatDoctorError(FAILED_CODE[fault.target], fault.message ?? `${where} failed (simulated).`);
+  }
+}

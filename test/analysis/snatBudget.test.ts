@@ -1,0 +1,174 @@
+import { describe, expect, test } from '@jest/globals';
+import fc from 'fast-check';
+import { defaultPortsPerNode, ipsNeeded, portsForNodes, snatBudget } from '../../lib/analysis/snatBudget.ts';
+import type { BackendSnat, ClusterFacts, PodConnections } from '../../lib/model.ts';
+
+function facts(overrides: Partial<ClusterFacts> = {}): ClusterFacts {
+  return {
+    ref: { subscriptionId: '00000000-0000-0000-0000-000000000000', resourceGroup: 'rg-payments', name: 'aks-prod' },
+    location: 'westeurope',
+    nodeResourceGroup: 'MC_rg-payments_aks-prod_westeurope',
+    outboundType: 'loadBalancer',
+    outboundIpCount: 1,
+    allocatedOutboundPorts: 0,
+    idleTimeoutMinutes: 30,
+    loadBalancerIds: [],
+    disableRunCommand: false,
+    aadManaged: false,
+    clusterCidrs: [],
+    nodeCount: 3,
+    ...overrides,
+  };
+}
+
+function backend(overrides: Partial<BackendSnat> = {}): BackendSnat {
+  return {
+    loadBalancerId: '/subscriptions/0/resourceGroups/mc/providers/Microsoft.Network/loadBalancers/kubernetes',
+    backendIp: '10.224.0.5',
+    usedPorts: 1000,
+    allocatedPorts: 1024,
+    failedConnections: 0,
+    successfulConnections: 5000,
+    ...overrides,
+  };
+}
+
+function pod(name: string, destinations: PodConnections['destinations']): PodConnections {
+  return {
+    namespace: 'default',
+    pod: name,
+    hostNetwork: false,
+    source: 'node-snapshot',
+    publicEstablished: destinations.reduce((n, d) => n + d.connections, 0),
+    privateEstablished: 0,
+    timeWait: 0,
+    synSent: 0,
+    publicConnects: 0,
+    destinations,
+  };
+}
+
+describe("Azure's default allocation by backend pool size", () => {
+  test.each([
+    [0, 1024],
+    [1, 1024],
+    [50, 1024],
+    [51, 512],
+    [100, 512],
+    [101, 256],
+    [200, 256],
+    [201, 128],
+    [400, 128],
+    [401, 64],
+    [800, 64],
+    [801, 32],
+    [1000, 32],
+    [1001, 32], // past the table's end: its last row
+  ])('a pool of %d nodes gets %d ports each', (poolSize, ports) => {
+    expect(defaultPortsPerNode(poolSize)).toBe(ports);
+  });
+});
+
+describe('capacity arithmetic', () => {
+  test.each([
+    [3, 1, 21328, '64,000 ÷ 3 = 21,333.3, down to a multiple of 8'],
+    [50, 1, 1280, 'exactly 1,280'],
+    [7, 1, 9136, '9,142.9 → 9,136'],
+    [100, 2, 1280, '128,000 ÷ 100'],
+    [66, 1, 968, '969.7 → 968'],
+    [1, 1, 64000, 'one node: all of one IP'],
+    [1, 4, 64000, 'never above 64,000 per node'],
+    [10, 0, 0, 'no IPs, no ports'],
+  ])('portsForNodes(%d nodes, %d IPs) = %d (%s)', (nodes, ips, ports) => {
+    expect(portsForNodes(nodes, ips)).toBe(ports);
+  });
+
+  test('portsForNodes is the largest multiple of 8 that fits (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5000 }), fc.integer({ min: 1, max: 100 }), (nodes, ips) => {
+        const ports = portsForNodes(nodes, ips);
+        expect(ports % 8).toBe(0);
+        expect(ports).toBeLessThanOrEqual(64000);
+        expect(nodes * ports).toBeLessThanOrEqual(64000 * ips);
+        if (ports < 64000) expect(nodes * (ports + 8)).toBeGreaterThan(64000 * ips);
+      }),
+    );
+  });
+
+  test.each([
+    [50, 1024, 1, '51,200 ports: one IP'],
+    [62, 1024, 1, '63,488'],
+    [63, 1024, 2, '64,512: just over one IP'],
+    [100, 1024, 2, '102,400'],
+    [128, 1000, 2, "the AKS docs' example: 1,000 ports × 128 nodes on 2 IPs"],
+    [112, 4000, 7, "the AKS docs' example: 4,000 ports × 112 nodes on 7 IPs"],
+  ])('ipsNeeded(%d nodes, %d ports) = %d (%s)', (nodes, ports, ips) => {
+    expect(ipsNeeded(nodes, ports)).toBe(ips);
+  });
+});
+
+describe('snatBudget', () => {
+  test('no metrics for the node (NAT gateway, or the query failed): no budget', () => {
+    expect(snatBudget({ facts: facts(), pods: [] })).toBeUndefined();
+  });
+
+  test('the metrics, the default allocation for the pool, and the outbound IPs', () => {
+    const budget = snatBudget({
+      facts: facts({ nodeCount: 60, outboundIpCount: 2 }),
+      backend: backend({ usedPorts: 480, allocatedPorts: 512, failedConnections: 17 }),
+      pods: [],
+    });
+    expect(budget).toEqual({
+      usedPorts: 480,
+      allocatedPorts: 512,
+      failedConnections: 17,
+      defaultAllocation: 512,
+      outboundIpCount: 2,
+      maxNodesAtAllocation: 250, // 64,000 × 2 ÷ 512
+      byDestination: [],
+    });
+  });
+
+  test.each([
+    [{ nodeCount: 3, outboundIpCount: 1, allocatedOutboundPorts: 0 }, 62, 'default 1,024 per node, 1 IP'],
+    [{ nodeCount: 3, outboundIpCount: 2, allocatedOutboundPorts: 1000 }, 128, "the AKS docs' 1,000 ports × 2 IPs"],
+    [{ nodeCount: 3, outboundIpCount: 7, allocatedOutboundPorts: 4000 }, 112, "the AKS docs' 4,000 ports × 7 IPs"],
+    [{ nodeCount: 120, outboundIpCount: 1, allocatedOutboundPorts: 0 }, 250, 'default 256 for a pool of 101–200'],
+  ])('maxNodesAtAllocation for %j is %d (%s)', (overrides, maxNodes) => {
+    expect(snatBudget({ facts: facts(overrides), backend: backend(), pods: [] })?.maxNodesAtAllocation).toBe(maxNodes);
+  });
+
+  test("byDestination sums every pod's public destinations, shares of the used ports, most first, top 10", () => {
+    const pods = [
+      pod('a', [
+        { ip: '20.60.1.2', port: 443, connections: 300 },
+        { ip: '52.1.2.3', port: 5432, connections: 50 },
+      ]),
+      pod('b', [
+        { ip: '20.60.1.2', port: 443, connections: 200 }, // the same destination as pod a: they compete
+        { ip: '52.1.2.3', port: 443, connections: 50 }, // same IP, other port: another destination
+      ]),
+      pod(
+        'c',
+        Array.from({ length: 12 }, (_, i) => ({ ip: `40.0.0.${i + 1}`, port: 443, connections: 10 - Math.min(i, 9) })),
+      ),
+    ];
+    const budget = snatBudget({ facts: facts(), backend: backend({ usedPorts: 900 }), pods });
+    expect(budget?.byDestination).toHaveLength(10);
+    expect(budget?.byDestination.slice(0, 4)).toEqual([
+      { ip: '20.60.1.2', port: 443, connections: 500, share: 0.56 },
+      { ip: '52.1.2.3', port: 443, connections: 50, share: 0.06 },
+      { ip: '52.1.2.3', port: 5432, connections: 50, share: 0.06 },
+      { ip: '40.0.0.1', port: 443, connections: 10, share: 0.01 },
+    ]);
+  });
+
+  test.each([
+    [0, 0, 'no used ports: share 0, not a division by zero'],
+    [300, 1, 'more connections than used ports: capped at 1'],
+  ])('used ports %d → share %d (%s)', (usedPorts, share) => {
+    const pods = [pod('a', [{ ip: '20.60.1.2', port: 443, connections: 500 }])];
+    const budget = snatBudget({ facts: facts(), backend: backend({ usedPorts }), pods });
+    expect(budget?.byDestination[0]?.share).toBe(share);
+  });
+});
