@@ -239,11 +239,48 @@ export function parseScenario(text: string, source: string): Scenario {
   }
   const parsed = scenarioSchema.safeParse(document);
   if (!parsed.success) {
-    const problems = parsed.error.issues.slice(0, 10).map((issue) => `  ${formatPath(issue.path)}: ${issue.message}`);
+    const problems = parsed.error.issues.slice(0, 10).map((issue) => `  ${formatPath(issue.path)}: ${describe(issue)}`);
     const more = parsed.error.issues.length > 10 ? [`  … and ${parsed.error.issues.length - 10} more`] : [];
     throw bad(source, `these fields are wrong:\n${[...problems, ...more].join('\n')}`);
   }
   return resolve(parsed.data, source);
+}
+
+const KNOWN_FIELDS = [
+  scenarioSchema,
+  clusterSchema,
+  nodeSchema,
+  snatSchema,
+  podSchema,
+  containerSchema,
+  connectionSchema,
+  faultSchema,
+].flatMap((schema) => Object.keys(schema.shape));
+
+function describe(issue: z.core.$ZodIssue): string {
+  if (issue.code !== 'unrecognized_keys') return issue.message;
+  return issue.keys
+    .map((key) => {
+      const near = KNOWN_FIELDS.find(
+        (known) => known.toLowerCase() === key.toLowerCase() || editDistance(known, key) <= 2,
+      );
+      return `unknown field "${key}"${near ? ` (did you mean "${near}"?)` : ''}`;
+    })
+    .join(', ');
+}
+
+/** Levenshtein distance, for "did you mean" on misspelt field names. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitution = (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, substitution);
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
 }
 
 function bad(source: string, problem: string): SnatDoctorError {

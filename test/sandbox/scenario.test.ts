@@ -99,7 +99,16 @@ describe('a broken scenario names the field that is wrong', () => {
       ),
       /nodes\[0\]\.pods\[0\]\.connections\[0\]\.to: expected a destination "IP:port"/,
     ],
-    ['a misspelt field', base('  - { name: n1, ip: 10.0.0.4, podz: [] }'), /nodes\[0\]: .*podz/],
+    [
+      'a misspelt field, with the one that was meant',
+      base('  - { name: n1, ip: 10.0.0.4, podz: [] }'),
+      /nodes\[0\]: unknown field "podz" \(did you mean "pods"\?\)/,
+    ],
+    [
+      'a field in the wrong case',
+      base('  - { name: n1, ip: 10.0.0.4, podCIDR: 10.1.0.0/24 }'),
+      /did you mean "podCidr"/,
+    ],
     [
       'an unknown state',
       base(
