@@ -20,3 +20,12 @@ export function skipLine(stats: LineStats, line: string): void {
   stats.skipped++;
   if (stats.skippedSamples.length < MAX_SKIPPED_SAMPLES) stats.skippedSamples.push(line.slice(0, 200));
 }
+
+/** The lines of a tool's output: CRLF tolerated, a leading byte-order mark dropped, no phantom line after the last newline. */
+export function splitLines(text: string): string[] {
+  const body = text.startsWith('\uFEFF') ? text.slice(1) : text;
+  if (body === '') return [];
+  const lines = body.split('\n').map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line));
+  if (body.endsWith('\n')) lines.pop();
+  return lines;
+}
