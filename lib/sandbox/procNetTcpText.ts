@@ -53,7 +53,7 @@ export function renderProcNetTcp(rows: SocketRow[], firstInode = 40_000): { tcp:
 }
 
 /** Each 32-bit word of the address as the kernel prints its in-memory value on a little-endian host. */
-function encodeAddress(address: string, six: boolean): string {
+export function encodeAddress(address: string, six: boolean): string {
   const parsed = ipaddr.parse(address);
   const bytes =
     six && parsed.kind() === 'ipv4'
@@ -66,6 +66,6 @@ function encodeAddress(address: string, six: boolean): string {
   return out;
 }
 
-function hex(value: number, width: number): string {
+export function hex(value: number, width: number): string {
   return value.toString(16).toUpperCase().padStart(width, '0');
 }

@@ -96,12 +96,20 @@ const snatSchema = z.strictObject({
   successfulConnections: count.optional(),
 });
 
+const probeSchema = z.strictObject({
+  /** BCC tcptracer is installed on the node (without it the probe cannot count connects). */
+  tcptracer: z.boolean().default(true),
+  /** crictl is installed (without it the probe maps sandboxes with pstree). */
+  crictl: z.boolean().default(true),
+});
+
 const nodeSchema = z.strictObject({
   name: z.string().max(253).regex(NODE_NAME, 'expected a Kubernetes node name (lower-case letters, digits, "-", ".")'),
   ip: ip('an IP address'),
   os: z.enum(['linux', 'windows']).default('linux'),
   podCidr: cidr.optional(),
   snat: snatSchema.default({ failedConnections: 0 }),
+  probe: probeSchema.default({ tcptracer: true, crictl: true }),
   pods: z.array(podSchema).default([]),
 });
 
@@ -188,6 +196,7 @@ export interface ScenarioNode {
   os: NodeOs;
   providerId: string;
   snat: { usedPorts: number; allocatedPorts: number; failedConnections: number; successfulConnections: number };
+  probe: { tcptracer: boolean; crictl: boolean };
   pods: ScenarioPod[];
 }
 
@@ -251,6 +260,7 @@ const KNOWN_FIELDS = [
   clusterSchema,
   nodeSchema,
   snatSchema,
+  probeSchema,
   podSchema,
   containerSchema,
   connectionSchema,
@@ -390,6 +400,7 @@ function resolve(doc: ScenarioDocument, source: string): Scenario {
         failedConnections: node.snat.failedConnections,
         successfulConnections: node.snat.successfulConnections ?? usedPorts * 4,
       },
+      probe: node.probe,
       pods,
     };
   });

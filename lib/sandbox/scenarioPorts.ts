@@ -2,26 +2,12 @@
 // scenario's latencies and injected faults. (Issue #4 serves the same scenario over the real protocols on loopback
 // and puts the real SDK adapters in front of it.)
 import { type ErrorCode, SnatDoctorError, TransientError } from '../errors.ts';
-import type {
-  BackendSnat,
-  ClusterFacts,
-  ClusterRef,
-  NodeCapture,
-  NodeInfo,
-  PodInfo,
-  SocketAggregate,
-  TraceAggregate,
-} from '../model.ts';
+import type { BackendSnat, ClusterFacts, ClusterRef, NodeInfo, PodInfo } from '../model.ts';
 import type { ExecResult, KubernetesApi, Ports } from '../ports.ts';
+import { parseProbeReport } from '../probe/probeReport.ts';
+import { renderProbeReport } from './nodeProbe.ts';
 import { renderProcNetTcp, type SocketRow } from './procNetTcpText.ts';
-import {
-  type Fault,
-  type FaultTarget,
-  HOST_NETNS,
-  type Scenario,
-  type ScenarioNode,
-  type ScenarioPod,
-} from './scenario.ts';
+import type { Fault, FaultTarget, Scenario, ScenarioNode, ScenarioPod } from './scenario.ts';
 
 export interface SandboxOptions {
   /** Apply the scenario's latencies (the CLI does, so progress is visible; tests do not). */
@@ -129,7 +115,7 @@ export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}):
         const found = nodeNamed(node.name);
         if (!found)
           throw new SnatDoctorError('PROBE_FAILED', `The probe pod cannot be scheduled: no node ${node.name}.`);
-        return captureOf(found, seconds);
+        return parseProbeReport(renderProbeReport(found, seconds), { node: found.name, seconds }).capture;
       },
     },
   };
@@ -148,63 +134,6 @@ function podInfo(pod: ScenarioPod, node: ScenarioNode): PodInfo {
     hostNetwork: pod.hostNetwork,
     os: node.os,
     containers: pod.containers.map(({ name, image }) => ({ name, image })),
-  };
-}
-
-/** The node probe's findings, built from the scenario (issue #3 has the sandbox node print real tool output). */
-function captureOf(node: ScenarioNode, seconds: number): NodeCapture {
-  const trace: TraceAggregate[] = [];
-  const sockets: SocketAggregate[] = [];
-  let pid = 4000;
-  for (const pod of node.pods) {
-    const pids = pod.containers.map(() => pid++);
-    const owner = pod.hostNetwork ? { podUid: pod.uid } : {};
-    for (const c of pod.connections) {
-      sockets.push({ netns: pod.netns, ...owner, state: c.state, remoteIp: c.ip, remotePort: c.port, count: c.count });
-      const connects = Math.round(c.connectsPerSecond * seconds);
-      if (connects === 0) continue;
-      for (const type of ['connect', 'close'] as const) {
-        trace.push({
-          type,
-          saddr: pod.ip,
-          daddr: c.ip,
-          dport: c.port,
-          netns: pod.netns,
-          ...owner,
-          count: connects,
-          pids: pids.slice(0, 3),
-          comms: pod.containers.map((x) => x.command).slice(0, 3),
-        });
-      }
-    }
-  }
-  return {
-    node: node.name,
-    seconds,
-    hostNetns: HOST_NETNS,
-    trace: merge(trace),
-    namespaces: [
-      { inode: HOST_NETNS, pid: 1, nprocs: 180, command: '/sbin/init' },
-      ...node.pods
-        .filter((p) => !p.hostNetwork)
-        .map((p) => ({
-          inode: p.netns,
-          pid: 3000 + p.netns - 4026532000,
-          nprocs: 1 + p.containers.length,
-          command: '/pause',
-        })),
-    ],
-    sandboxes: node.pods.map((p) => ({
-      id: p.sandboxId,
-      namespace: p.namespace,
-      name: p.name,
-      uid: p.uid,
-      hostNetwork: p.hostNetwork,
-      ...(p.hostNetwork ? {} : { netns: p.netns, ip: p.ip }),
-    })),
-    sockets: mergeSockets(sockets),
-    unavailable: [],
-    skippedLines: 0,
   };
 }
 
@@ -232,28 +161,6 @@ function execIn(node: ScenarioNode, pod: ScenarioPod, argv: string[]): ExecResul
   }
   const { tcp, tcp6 } = renderProcNetTcp(rows);
   return { stdout: tcp + tcp6, stderr: '', exitCode: 0 };
-}
-
-function merge(trace: TraceAggregate[]): TraceAggregate[] {
-  const byKey = new Map<string, TraceAggregate>();
-  for (const t of trace) {
-    const key = [t.type, t.saddr, t.daddr, t.dport, t.netns, t.podUid ?? ''].join('|');
-    const seen = byKey.get(key);
-    if (seen) seen.count += t.count;
-    else byKey.set(key, { ...t });
-  }
-  return [...byKey.values()];
-}
-
-function mergeSockets(sockets: SocketAggregate[]): SocketAggregate[] {
-  const byKey = new Map<string, SocketAggregate>();
-  for (const s of sockets) {
-    const key = [s.netns, s.podUid ?? '', s.state, s.remoteIp, s.remotePort].join('|');
-    const seen = byKey.get(key);
-    if (seen) seen.count += s.count;
-    else byKey.set(key, { ...s });
-  }
-  return [...byKey.values()];
 }
 
 interface Subject {

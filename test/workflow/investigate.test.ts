@@ -98,6 +98,18 @@ describe('failures', () => {
     expect(report.culprits[0]?.source).toBe('exec-proc-net-tcp');
   });
 
+  test('a node without tcptracer and crictl: the socket snapshot still names the culprit, the report says what was missing', async () => {
+    const { report } = await investigateOn(
+      scenarioWith((doc) => {
+        const nodes = doc.nodes as Record<string, unknown>[];
+        (nodes[1] as Record<string, unknown>).probe = { tcptracer: false, crictl: false };
+      }),
+    );
+    expect(report.steps.map((s) => s.status)).toEqual(STEPS.map(() => 'succeeded'));
+    expect(report.culprits[0]).toMatchObject({ namespace: 'payments', source: 'node-snapshot', publicConnects: 0 });
+    expect(report.unavailable.map((u) => u.what).sort()).toEqual(['crictl', 'tcptracer']);
+  });
+
   test('a cluster that cannot be found still yields a report naming locateNode', async () => {
     const { report } = await investigateOn(scenarioWith(), {
       cluster: { subscriptionId: '11111111-1111-1111-1111-111111111111', resourceGroup: 'rg-x', name: 'nope' },

@@ -1,0 +1,252 @@
+#!/bin/sh
+# snat-doctor node probe. Runs on an AKS node (Ubuntu or Azure Linux) in the host's namespaces — the probe pod starts
+# it with `nsenter -t 1 -m -u -i -n -p -- sh -s -- ARGS` and this text on stdin — and prints one compact, sectioned
+# report (parsed by lib/probe/probeReport.ts):
+#   trace          tcptracer's events for SECONDS, aggregated here (never the raw stream: runCommand output is capped)
+#   netns          network namespaces: inode, one PID, process count, command (from /proc, and lsns when present)
+#   netns-files    named network namespaces (/run/netns/cni-…) → inode
+#   sandboxes      pod sandbox id → pause PID → netns inode (crictl), or pstree of the namespaces' PIDs without crictl
+#   pod-processes  PID → netns, pod uid, container id, from the kubepods cgroups (attributes hostNetwork pods)
+#   sockets        every namespace's TCP table (/proc/PID/net/tcp{,6}) aggregated by state and remote endpoint
+#   unavailable    what could not be used, and why
+#
+# Arguments are validated here; nothing from them is ever evaluated as shell text.
+#   --seconds N          capture length, 1-300 (default 30)
+#   --max-trace-rows N   keep at most N aggregated trace rows, largest first (default 4000)
+#   --max-socket-rows N  keep at most N aggregated socket rows, largest first (default 4000)
+# Environment (for tests only): SNAT_PROBE_PROC (default /proc), SNAT_PROBE_TRACER (a tcptracer to use).
+set -u
+LC_ALL=C
+export LC_ALL
+
+SECONDS_ARG=30
+MAX_TRACE_ROWS=4000
+MAX_SOCKET_ROWS=4000
+PROC=${SNAT_PROBE_PROC:-/proc}
+
+die() {
+  echo "@@ error"
+  echo "$1"
+  echo "@@ end"
+  exit 2
+}
+
+whole_number() {
+  case $1 in
+    '' | *[!0-9]*) return 1 ;;
+    *) [ "${#1}" -le 6 ] ;;
+  esac
+}
+
+while [ $# -gt 0 ]; do
+  case $1 in
+    --seconds)
+      [ $# -ge 2 ] && whole_number "$2" && [ "$2" -ge 1 ] && [ "$2" -le 300 ] || die "--seconds wants a whole number from 1 to 300"
+      SECONDS_ARG=$2
+      shift 2
+      ;;
+    --max-trace-rows)
+      [ $# -ge 2 ] && whole_number "$2" && [ "$2" -ge 1 ] || die "--max-trace-rows wants a whole number from 1"
+      MAX_TRACE_ROWS=$2
+      shift 2
+      ;;
+    --max-socket-rows)
+      [ $# -ge 2 ] && whole_number "$2" && [ "$2" -ge 1 ] || die "--max-socket-rows wants a whole number from 1"
+      MAX_SOCKET_ROWS=$2
+      shift 2
+      ;;
+    *) die "unknown argument (expected --seconds N, --max-trace-rows N, --max-socket-rows N)" ;;
+  esac
+done
+
+WORK=$(mktemp -d 2>/dev/null || echo "/tmp/snat-probe.$$")
+mkdir -p "$WORK" || die "cannot create a work directory"
+cleanup() {
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+: >"$WORK/unavailable"
+unavailable() {
+  # what<TAB>reason, one line each
+  printf '%s\t%s\n' "$1" "$(printf '%s' "$2" | tr '\t\n' '  ' | cut -c1-300)" >>"$WORK/unavailable"
+}
+
+# ── Network namespaces of every process, in one pass over /proc (one ls, no fork per process) ──────────────────────
+# Lines: PID INODE
+ls -l "$PROC"/[0-9]*/ns/net 2>/dev/null |
+  awk 'match($0, /\/[0-9]+\/ns\/net /) { pid = substr($0, RSTART + 1, RLENGTH - 9)
+         if (match($0, /net:\[[0-9]+\]/)) print pid, substr($0, RSTART + 5, RLENGTH - 6) }' >"$WORK/pid-netns"
+HOST_NETNS=$(readlink "$PROC/1/ns/net" 2>/dev/null | tr -dc '0-9')
+[ -n "$HOST_NETNS" ] || HOST_NETNS=$(readlink "$PROC/self/ns/net" 2>/dev/null | tr -dc '0-9')
+
+# ── Which tracer ───────────────────────────────────────────────────────────────────────────────────────────────────
+TRACER=${SNAT_PROBE_TRACER:-}
+if [ -z "$TRACER" ]; then
+  for candidate in /usr/share/bcc/tools/tcptracer /usr/sbin/tcptracer-bpfcc /usr/bin/tcptracer-bpfcc; do
+    if [ -f "$candidate" ]; then TRACER=$candidate; break; fi
+  done
+  [ -n "$TRACER" ] || TRACER=$(command -v tcptracer 2>/dev/null || command -v tcptracer-bpfcc 2>/dev/null || true)
+fi
+[ -n "$TRACER" ] || unavailable tcptracer "not installed (looked for /usr/share/bcc/tools/tcptracer and tcptracer-bpfcc): no connect trace, so churn is unknown; open sockets are still counted"
+
+# Everything but the trace is collected in the background while the trace runs in the foreground: a non-interactive
+# shell starts background commands with SIGINT ignored, and tcptracer (Python) then could not be ended by SIGINT,
+# the one signal on which it flushes its output and exits cleanly.
+collect() {
+# ── Processes in pod cgroups: PID NETNS POD_UID CONTAINER_ID (cgroup v1 and v2, cgroupfs and systemd drivers) ─────────
+grep -H kubepods "$PROC"/[0-9]*/cgroup 2>/dev/null |
+  awk -v map="$WORK/pid-netns" '
+    function hex(n,   r) { r = ""; while (n-- > 0) r = r "[0-9a-f]"; return r }
+    BEGIN {
+      while ((getline line < map) > 0) { split(line, f, " "); ns[f[1]] = f[2] }
+      # mawk has no {n} intervals: spell the repetitions out.
+      uidre = "pod" hex(8) "[-_]" hex(4) "[-_]" hex(4) "[-_]" hex(4) "[-_]" hex(12)
+      cidre = hex(64)
+    }
+    {
+      if (!match($0, /\/[0-9]+\/cgroup:/)) next
+      pid = substr($0, RSTART + 1, RLENGTH - 9)
+      if (seen[pid]++) next
+      uid = ""; cid = ""
+      if (match($0, uidre)) {
+        uid = substr($0, RSTART + 3, RLENGTH - 3); gsub(/_/, "-", uid)
+      }
+      if (match($0, cidre)) cid = substr($0, RSTART, RLENGTH)
+      if (uid != "" && (pid in ns)) print pid, ns[pid], uid, (cid == "" ? "-" : cid)
+    }' >"$WORK/pod-processes"
+
+# ── Namespaces: INODE PID NPROCS COMMAND, from the pass above; lsns adds nothing we need but its command names ───────
+awk '{ n[$2]++; if (!($2 in first) || $1 + 0 < first[$2] + 0) first[$2] = $1 } END { for (i in n) print i, first[i], n[i] }' \
+  "$WORK/pid-netns" | sort -n >"$WORK/netns"
+while read -r inode pid nprocs; do
+  comm=$(tr -d '\n' <"$PROC/$pid/comm" 2>/dev/null || true)
+  printf '%s %s %s %s\n' "$inode" "$pid" "$nprocs" "${comm:--}"
+done <"$WORK/netns" >"$WORK/netns.out"
+
+for dir in /run/netns /var/run/netns; do
+  [ -d "$dir" ] || continue
+  for file in "$dir"/*; do
+    [ -e "$file" ] || continue
+    printf '%s %s\n' "$(stat -L -c %i "$file" 2>/dev/null || echo 0)" "$file"
+  done
+done | sort -u -k2,2 >"$WORK/netns-files"
+
+# ── Pod sandboxes: crictl when present, pstree of the namespaces' PIDs otherwise ─────────────────────────────────────
+CRICTL=$(command -v crictl 2>/dev/null || true)
+[ -n "$CRICTL" ] || { [ -x /usr/local/bin/crictl ] && CRICTL=/usr/local/bin/crictl; }
+: >"$WORK/sandboxes"
+: >"$WORK/pstree"
+if [ -n "$CRICTL" ]; then
+  ENDPOINT=unix:///run/containerd/containerd.sock
+  if "$CRICTL" -r "$ENDPOINT" pods -q --state ready >"$WORK/sandbox-ids" 2>"$WORK/crictl.err"; then
+    while read -r id; do
+      case $id in *[!0-9a-f]* | '') continue ;; esac
+      pid=$("$CRICTL" -r "$ENDPOINT" inspectp -o go-template --template '{{.info.pid}}' "$id" 2>/dev/null | tr -dc '0-9')
+      netns=-
+      [ -n "$pid" ] && netns=$(readlink "$PROC/$pid/ns/net" 2>/dev/null | tr -dc '0-9')
+      printf '%s %s %s\n' "$id" "${pid:--}" "${netns:--}"
+    done <"$WORK/sandbox-ids" >"$WORK/sandboxes"
+  else
+    unavailable crictl "$(head -n 1 "$WORK/crictl.err")"
+  fi
+else
+  unavailable crictl "not installed: sandboxes are mapped with pstree instead"
+fi
+if [ ! -s "$WORK/sandboxes" ]; then
+  if command -v pstree >/dev/null 2>&1; then
+    while read -r inode pid rest; do
+      [ "$inode" = "$HOST_NETNS" ] && continue
+      echo "# netns $inode pid $pid"
+      pstree -apsl "$pid" 2>/dev/null | head -n 40
+    done <"$WORK/netns" >"$WORK/pstree"
+  else
+    unavailable pstree "not installed: pod sandboxes are known only through the pod cgroups"
+  fi
+fi
+
+# ── Sockets of every namespace, aggregated: NETNS STATE REMOTE(hex as the kernel prints it) COUNT [POD_UID] ────────
+# Host-namespace sockets are attributed to hostNetwork pods by socket inode (their processes' fds).
+awk -v host="$HOST_NETNS" '$2 == host { print $1 }' "$WORK/pod-processes" | while read -r pid; do
+  uid=$(awk -v p="$pid" '$1 == p { print $3; exit }' "$WORK/pod-processes")
+  ls -l "$PROC/$pid/fd" 2>/dev/null | awk -v uid="$uid" 'match($0, /socket:\[[0-9]+\]/) { print substr($0, RSTART + 8, RLENGTH - 9), uid }'
+done >"$WORK/host-socket-owners"
+
+awk '{ if (!($2 in pid)) pid[$2] = $1 } END { for (ns in pid) print pid[ns], ns }' "$WORK/pid-netns" >"$WORK/netns-pid"
+while read -r pid inode; do
+  for table in tcp tcp6; do
+    [ -r "$PROC/$pid/net/$table" ] && awk -v ns="$inode" '$1 ~ /^[0-9]+:$/ { print ns, $4, $3, $10 }' "$PROC/$pid/net/$table"
+  done
+done <"$WORK/netns-pid" |
+  awk -v host="$HOST_NETNS" -v owners="$WORK/host-socket-owners" '
+    BEGIN { while ((getline line < owners) > 0) { split(line, f, " "); owner[f[1]] = f[2] } }
+    $2 != "0A" {
+      uid = ($1 == host && ($4 in owner)) ? owner[$4] : ""
+      c[$1 " " $2 " " $3 (uid == "" ? "" : " " uid)]++
+    }
+    END { for (k in c) { split(k, f, " "); print f[1], f[2], f[3], c[k] (f[4] == "" ? "" : " " f[4]) } }' |
+  sort -k4,4nr | head -n "$MAX_SOCKET_ROWS" >"$WORK/sockets"
+
+}
+
+collect &
+COLLECTOR=$!
+: >"$WORK/trace"
+if [ -n "$TRACER" ]; then
+  # -v: long type names and the NETNS column. Unbuffered, and ended by SIGINT: nothing is lost.
+  PYTHONUNBUFFERED=1 timeout -s INT -k 10 "$SECONDS_ARG" "$TRACER" -v >"$WORK/trace" 2>"$WORK/trace.err"
+  if [ ! -s "$WORK/trace" ] && [ -s "$WORK/trace.err" ]; then
+    unavailable tcptracer "$(grep -v '^ *$' "$WORK/trace.err" | tail -n 1)"
+  fi
+fi
+wait "$COLLECTOR"
+
+# COUNT TYPE SADDR DADDR DPORT NETNS PIDS COMMS — fields read from the right, since COMM may contain spaces.
+awk '
+  NF >= 9 && $1 ~ /^(connect|accept|close|unknown)$/ && $NF ~ /^[0-9]+$/ {
+    events++
+    saddr = $(NF - 4); daddr = $(NF - 3); gsub(/[][]/, "", saddr); gsub(/[][]/, "", daddr)
+    comm = $3; for (i = 4; i <= NF - 6; i++) comm = comm " " $i
+    gsub(/[ ,]/, "_", comm)
+    k = $1 " " saddr " " daddr " " $(NF - 1) " " $NF
+    c[k]++
+    if (np[k] < 3 && index("," pids[k] ",", "," $2 ",") == 0) { pids[k] = (np[k]++ ? pids[k] "," : "") $2 }
+    if (nc[k] < 3 && index("," comms[k] ",", "," comm ",") == 0) { comms[k] = (nc[k]++ ? comms[k] "," : "") comm }
+    next
+  }
+  /^Tracing TCP|^TYPE|^ *$/ { next }
+  /Possibly lost/ { lost++; next }
+  { skipped++ }
+  END {
+    for (k in c) print c[k], k, pids[k], comms[k]
+    printf "#stats events=%d skipped=%d lost=%d\n", events, skipped, lost > "/dev/stderr"
+  }' "$WORK/trace" 2>"$WORK/trace-stats" | sort -k1,1nr | head -n "$MAX_TRACE_ROWS" >"$WORK/trace-rows"
+
+# ── The report ──────────────────────────────────────────────────────────────────────────────────────────────────────
+echo "@@ snat-doctor-probe 1"
+echo "@@ meta"
+echo "node=$(hostname 2>/dev/null | tr -dc 'A-Za-z0-9.-')"
+echo "seconds=$SECONDS_ARG"
+echo "host_netns=${HOST_NETNS:-0}"
+echo "kernel=$(uname -r 2>/dev/null | tr -dc 'A-Za-z0-9._+-')"
+echo "tracer=$([ -n "$TRACER" ] && echo yes || echo no)"
+echo "crictl=$([ -s "$WORK/sandboxes" ] && echo yes || echo no)"
+echo "@@ trace"
+sed 's/^#stats //' "$WORK/trace-stats" | sed 's/^/# /'
+cat "$WORK/trace-rows"
+echo "@@ netns"
+cat "$WORK/netns.out"
+echo "@@ netns-files"
+cat "$WORK/netns-files"
+echo "@@ sandboxes"
+cat "$WORK/sandboxes"
+echo "@@ pstree"
+cat "$WORK/pstree"
+echo "@@ pod-processes"
+cat "$WORK/pod-processes"
+echo "@@ sockets"
+cat "$WORK/sockets"
+echo "@@ unavailable"
+cat "$WORK/unavailable"
+echo "@@ end"

@@ -1,0 +1,336 @@
+// The node probe's report (lib/probe/node-probe.sh) → what the workflow knows about the node. The report is
+// sectioned (`@@ name` lines); each section's rows are read on their own, a malformed row is counted and skipped, and
+// a report cut short (runCommand caps output) still yields what it holds, saying it was cut.
+//
+// Joins made here:
+//   netns inode → pod uid, from the pod-processes section (each process's kubepods cgroup and network namespace);
+//   sandbox id → netns, from crictl (`sandboxes`) or from the containerd shim above a namespace's process (`pstree`);
+//   hostNetwork pods' sockets and trace rows → pod uid, by socket inode and by PID (done on the node / here).
+import ipaddr from 'ipaddr.js';
+import { SnatDoctorError } from '../errors.ts';
+import { emptyStats, type LineStats, skipLine, splitLines } from '../evidence/lineStats.ts';
+import { decodeHexAddress } from '../evidence/procNetTcp.ts';
+import { parsePstree } from '../evidence/pstree.ts';
+import type {
+  NetnsEntry,
+  NodeCapture,
+  SandboxEntry,
+  SocketAggregate,
+  TcpState,
+  TraceAggregate,
+  TraceEventType,
+  Unavailable,
+} from '../model.ts';
+
+export const PROBE_FORMAT_VERSION = '1';
+
+const STATES: Record<string, TcpState> = {
+  '01': 'ESTABLISHED',
+  '02': 'SYN_SENT',
+  '03': 'SYN_RECV',
+  '04': 'FIN_WAIT1',
+  '05': 'FIN_WAIT2',
+  '06': 'TIME_WAIT',
+  '07': 'CLOSE',
+  '08': 'CLOSE_WAIT',
+  '09': 'LAST_ACK',
+  '0A': 'LISTEN',
+  '0B': 'CLOSING',
+  '0C': 'NEW_SYN_RECV',
+};
+const TYPES = new Set<TraceEventType>(['connect', 'accept', 'close', 'unknown']);
+const UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const SANDBOX_ID = /^[0-9a-f]{12,64}$/;
+const NUMBER = /^\d+$/;
+
+export interface ProbeReport extends LineStats {
+  capture: NodeCapture;
+  /** What the node's own aggregation of the trace counted (events, lines it skipped, perf buffer losses). */
+  traceStats: { events: number; skipped: number; lost: number };
+  /** The report ended before `@@ end`: it was cut (runCommand keeps 512 kB) or the probe was killed. */
+  truncated: boolean;
+}
+
+/** Parses the probe's report. Throws PROBE_FAILED only when the probe itself reported an error (bad arguments). */
+export function parseProbeReport(text: string, expected: { node: string; seconds: number }): ProbeReport {
+  const stats = emptyStats();
+  const sections = new Map<string, string[]>();
+  let current: string[] | undefined;
+  let sawHeader = false;
+  let ended = false;
+  for (const line of splitLines(text)) {
+    stats.lines++;
+    if (line.startsWith('@@ ')) {
+      const name = line.slice(3).trim();
+      if (name.startsWith('snat-doctor-probe')) sawHeader = true;
+      if (name === 'end') ended = true;
+      current = [];
+      sections.set(name.split(' ')[0] ?? name, current);
+      continue;
+    }
+    if (current) current.push(line);
+    else if (line.trim() !== '') skipLine(stats, line); // noise before the report (a shell's or kubectl's chatter)
+  }
+  const error = sections.get('error');
+  if (error) throw new SnatDoctorError('PROBE_FAILED', `The node probe refused to run: ${error.join(' ').trim()}`);
+  if (!sawHeader) {
+    throw new SnatDoctorError(
+      'PROBE_FAILED',
+      `The node probe printed no report (${stats.lines} line(s) of other output${stats.skippedSamples[0] ? `, starting "${stats.skippedSamples[0]}"` : ''}).`,
+    );
+  }
+
+  const meta = readMeta(sections.get('meta') ?? []);
+  const hostNetns = Number(meta.get('host_netns') ?? 0);
+  const rows = (name: string) => (sections.get(name) ?? []).filter((line) => line.trim() !== '');
+
+  // PID → pod uid and netns, for processes in pod cgroups.
+  const podOfPid = new Map<number, { netns: number; uid: string; containerId?: string }>();
+  for (const line of rows('pod-processes')) {
+    const [pid, netns, uid, containerId] = line.trim().split(/\s+/);
+    if (!pid || !NUMBER.test(pid) || !netns || !NUMBER.test(netns) || !uid || !UID.test(uid)) {
+      skipLine(stats, line);
+      continue;
+    }
+    podOfPid.set(Number(pid), {
+      netns: Number(netns),
+      uid,
+      ...(containerId && containerId !== '-' ? { containerId } : {}),
+    });
+  }
+
+  const namespaces = readNamespaces(rows('netns'), rows('netns-files'), stats);
+  const trace = readTrace(rows('trace'), hostNetns, podOfPid, stats);
+  const sockets = readSockets(rows('sockets'), stats);
+  const sandboxes = readSandboxes(rows('sandboxes'), rows('pstree'), hostNetns, podOfPid, stats);
+  const unavailable = readUnavailable(rows('unavailable'), stats);
+  const traceStats = readTraceStats(rows('trace'));
+  if (!ended) {
+    unavailable.push({
+      what: 'probe report',
+      reason: 'it was cut short before its last section (output limit or the probe was stopped); what arrived is used',
+    });
+  }
+
+  const capture: NodeCapture = {
+    node: meta.get('node') || expected.node,
+    seconds: Number(meta.get('seconds') ?? expected.seconds) || expected.seconds,
+    hostNetns,
+    trace,
+    namespaces,
+    sandboxes,
+    sockets,
+    unavailable,
+    skippedLines: stats.skipped + traceStats.skipped,
+  };
+  return { ...stats, capture, traceStats, truncated: !ended };
+}
+
+function readMeta(lines: string[]): Map<string, string> {
+  const meta = new Map<string, string>();
+  for (const line of lines) {
+    const at = line.indexOf('=');
+    if (at > 0) meta.set(line.slice(0, at).trim(), line.slice(at + 1).trim());
+  }
+  return meta;
+}
+
+function readTraceStats(lines: string[]): { events: number; skipped: number; lost: number } {
+  const header = lines.find((line) => line.startsWith('#')) ?? '';
+  const value = (key: string) => Number(new RegExp(`${key}=(\\d+)`).exec(header)?.[1] ?? 0);
+  return { events: value('events'), skipped: value('skipped'), lost: value('lost') };
+}
+
+/** `COUNT TYPE SADDR DADDR DPORT NETNS PIDS COMMS`, aggregated on the node. */
+function readTrace(
+  lines: string[],
+  hostNetns: number,
+  podOfPid: Map<number, { uid: string }>,
+  stats: LineStats,
+): TraceAggregate[] {
+  const trace: TraceAggregate[] = [];
+  for (const line of lines) {
+    if (line.startsWith('#')) continue;
+    const [count, type, saddr, daddr, dport, netns, pids = '', comms = ''] = line.trim().split(/\s+/);
+    const sourceIp = saddr === undefined ? undefined : unwrapMapped(saddr);
+    const destinationIp = daddr === undefined ? undefined : unwrapMapped(daddr);
+    if (
+      !count ||
+      !NUMBER.test(count) ||
+      !TYPES.has(type as TraceEventType) ||
+      !sourceIp ||
+      !destinationIp ||
+      !dport ||
+      !NUMBER.test(dport) ||
+      !netns ||
+      !NUMBER.test(netns)
+    ) {
+      skipLine(stats, line);
+      continue;
+    }
+    const pidList = pids
+      .split(',')
+      .filter((p) => NUMBER.test(p))
+      .map(Number);
+    // In the host namespace, the pod (if any) is the one whose cgroup holds the process.
+    const podUid =
+      Number(netns) === hostNetns ? pidList.map((p) => podOfPid.get(p)?.uid).find((u) => u !== undefined) : undefined;
+    trace.push({
+      type: type as TraceEventType,
+      saddr: sourceIp,
+      daddr: destinationIp,
+      dport: Number(dport),
+      netns: Number(netns),
+      ...(podUid ? { podUid } : {}),
+      count: Number(count),
+      pids: pidList,
+      comms: comms.split(',').filter((c) => c !== ''),
+    });
+  }
+  return trace;
+}
+
+/** `INODE PID NPROCS COMMAND` and `INODE PATH`. */
+function readNamespaces(lines: string[], files: string[], stats: LineStats): NetnsEntry[] {
+  const paths = new Map<number, string>();
+  for (const line of files) {
+    const [inode, path] = line.trim().split(/\s+/, 2);
+    if (!inode || !NUMBER.test(inode) || !path) skipLine(stats, line);
+    else if (inode !== '0') paths.set(Number(inode), path);
+  }
+  const namespaces: NetnsEntry[] = [];
+  for (const line of lines) {
+    const match = /^(\d+) (\d+) (\d+) (.*)$/.exec(line.trim());
+    if (!match) {
+      skipLine(stats, line);
+      continue;
+    }
+    const inode = Number(match[1]);
+    const path = paths.get(inode);
+    namespaces.push({
+      inode,
+      pid: Number(match[2]),
+      nprocs: Number(match[3]),
+      command: match[4] ?? '',
+      ...(path ? { path } : {}),
+    });
+  }
+  return namespaces;
+}
+
+/** `NETNS STATE REMOTE_HEX:PORT COUNT [POD_UID]` */
+function readSockets(lines: string[], stats: LineStats): SocketAggregate[] {
+  const byKey = new Map<string, SocketAggregate>();
+  for (const line of lines) {
+    const [netns, st, remote, count, uid] = line.trim().split(/\s+/);
+    const [hex, hexPort] = (remote ?? '').split(':');
+    const state = st === undefined ? undefined : STATES[st.toUpperCase()];
+    const ip = hex === undefined ? undefined : decodeHexAddress(hex);
+    if (
+      !netns ||
+      !NUMBER.test(netns) ||
+      !state ||
+      !ip ||
+      !hexPort ||
+      !/^[0-9A-Fa-f]{4}$/.test(hexPort) ||
+      !count ||
+      !NUMBER.test(count) ||
+      (uid !== undefined && !UID.test(uid))
+    ) {
+      skipLine(stats, line);
+      continue;
+    }
+    if (state === 'LISTEN') continue;
+    const remotePort = Number.parseInt(hexPort, 16);
+    // `::ffff:` and plain IPv4 sockets to one peer come together here, after decoding.
+    const key = [netns, uid ?? '', state, ip, remotePort].join(' ');
+    const existing = byKey.get(key);
+    if (existing) existing.count += Number(count);
+    else {
+      byKey.set(key, {
+        netns: Number(netns),
+        ...(uid ? { podUid: uid } : {}),
+        state,
+        remoteIp: ip,
+        remotePort,
+        count: Number(count),
+      });
+    }
+  }
+  return [...byKey.values()];
+}
+
+/**
+ * Sandboxes: one per pod seen in a pod cgroup (its uid and netns; the host's for hostNetwork pods), with the sandbox
+ * id from crictl (`ID PID NETNS`) or, without crictl, from the containerd shim above the namespace's process.
+ */
+function readSandboxes(
+  crictlRows: string[],
+  pstreeRows: string[],
+  hostNetns: number,
+  podOfPid: Map<number, { netns: number; uid: string; containerId?: string }>,
+  stats: LineStats,
+): SandboxEntry[] {
+  const idOfNetns = new Map<number, string>();
+  for (const line of crictlRows) {
+    const [id, pid, netns] = line.trim().split(/\s+/);
+    if (!id || !SANDBOX_ID.test(id) || !pid || !netns) {
+      skipLine(stats, line);
+      continue;
+    }
+    if (NUMBER.test(netns)) idOfNetns.set(Number(netns), id);
+  }
+  if (idOfNetns.size === 0 && pstreeRows.length > 0) {
+    // `# netns INODE pid PID` heads each namespace's pstree; the shim above that PID carries the sandbox id.
+    let netns: number | undefined;
+    let chunk: string[] = [];
+    const flush = () => {
+      if (netns === undefined) return;
+      const shim = parsePstree(chunk.join('\n')).shims[0];
+      if (shim) idOfNetns.set(netns, shim.sandboxId);
+    };
+    for (const line of pstreeRows) {
+      const head = /^# netns (\d+) pid (\d+)$/.exec(line);
+      if (head) {
+        flush();
+        netns = Number(head[1]);
+        chunk = [];
+      } else chunk.push(line);
+    }
+    flush();
+  }
+
+  const byUid = new Map<string, SandboxEntry>();
+  for (const { netns, uid, containerId } of podOfPid.values()) {
+    if (byUid.has(uid)) continue;
+    const hostNetwork = netns === hostNetns;
+    byUid.set(uid, {
+      id: (hostNetwork ? undefined : idOfNetns.get(netns)) ?? containerId ?? '',
+      namespace: '',
+      name: '',
+      uid,
+      hostNetwork,
+      ...(hostNetwork ? {} : { netns }),
+    });
+  }
+  return [...byUid.values()];
+}
+
+function readUnavailable(lines: string[], stats: LineStats): Unavailable[] {
+  const unavailable: Unavailable[] = [];
+  for (const line of lines) {
+    const tab = line.indexOf('\t');
+    if (tab <= 0) skipLine(stats, line);
+    else unavailable.push({ what: line.slice(0, tab), reason: line.slice(tab + 1).trim() });
+  }
+  return unavailable;
+}
+
+/** `::ffff:10.1.2.3` → `10.1.2.3`; anything that is not an address → undefined. */
+function unwrapMapped(address: string): string | undefined {
+  const plain = address.replace(/^\[|\]$/g, '');
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(plain);
+  if (mapped?.[1] && ipaddr.IPv4.isValidFourPartDecimal(mapped[1])) return mapped[1];
+  if (ipaddr.IPv4.isValidFourPartDecimal(plain)) return plain;
+  return ipaddr.IPv6.isValid(plain) ? ipaddr.IPv6.parse(plain).toRFC5952String() : undefined;
+}

@@ -1,0 +1,121 @@
+// The sandbox node's answer to the node probe: the report lib/probe/node-probe.sh would print on a node running the
+// scenario's pods — the aggregated trace, network namespaces, sandboxes (crictl, or pstree without it), the pod
+// cgroups' processes and every namespace's sockets — in the script's exact format, so the workflow parses it with
+// the same parser as a real node's.
+import { createHash } from 'node:crypto';
+import ipaddr from 'ipaddr.js';
+import { encodeAddress, hex } from './procNetTcpText.ts';
+import { HOST_NETNS, type ScenarioNode, type ScenarioPod } from './scenario.ts';
+
+const STATE_CODE: Record<string, string> = {
+  ESTABLISHED: '01',
+  SYN_SENT: '02',
+  FIN_WAIT1: '04',
+  FIN_WAIT2: '05',
+  TIME_WAIT: '06',
+  CLOSE_WAIT: '08',
+};
+
+interface Processes {
+  pause: number;
+  containers: number[];
+}
+
+export function renderProbeReport(node: ScenarioNode, seconds: number): string {
+  const processes = new Map<ScenarioPod, Processes>();
+  let pid = 3100;
+  for (const pod of node.pods) {
+    processes.set(pod, { pause: pid++, containers: pod.containers.map(() => pid++) });
+  }
+  const { tcptracer, crictl } = node.probe;
+  const out: string[] = ['@@ snat-doctor-probe 1', '@@ meta'];
+  out.push(`node=${node.name}`, `seconds=${seconds}`, `host_netns=${HOST_NETNS}`, 'kernel=5.15.0-1079-azure');
+  out.push(`tracer=${tcptracer ? 'yes' : 'no'}`, `crictl=${crictl ? 'yes' : 'no'}`);
+
+  out.push('@@ trace');
+  const traceRows: string[] = [];
+  let events = 0;
+  if (tcptracer) {
+    for (const pod of node.pods) {
+      const { containers } = processes.get(pod) as Processes;
+      const comms = pod.containers.map((c) => c.command.replace(/[ ,]/g, '_')).slice(0, 3);
+      for (const c of pod.connections) {
+        const connects = Math.round(c.connectsPerSecond * seconds);
+        if (connects === 0) continue;
+        for (const type of ['connect', 'close']) {
+          events += connects;
+          traceRows.push(
+            [connects, type, pod.ip, c.ip, c.port, pod.netns, containers.slice(0, 3).join(','), comms.join(',')].join(
+              ' ',
+            ),
+          );
+        }
+      }
+    }
+  }
+  out.push(`# events=${events} skipped=0 lost=0`, ...traceRows);
+
+  out.push('@@ netns', `${HOST_NETNS} 1 ${180 + node.pods.filter((p) => p.hostNetwork).length} systemd`);
+  const own = node.pods.filter((p) => !p.hostNetwork);
+  for (const pod of own) {
+    const { pause, containers } = processes.get(pod) as Processes;
+    out.push(`${pod.netns} ${pause} ${1 + containers.length} pause`);
+  }
+  out.push('@@ netns-files', ...own.map((pod) => `${pod.netns} /run/netns/${cniName(pod)}`));
+
+  out.push('@@ sandboxes');
+  if (crictl) {
+    for (const pod of node.pods) out.push(`${pod.sandboxId} ${(processes.get(pod) as Processes).pause} ${pod.netns}`);
+  }
+  out.push('@@ pstree');
+  if (!crictl) {
+    for (const pod of own) {
+      const { pause } = processes.get(pod) as Processes;
+      out.push(
+        `# netns ${pod.netns} pid ${pause}`,
+        'systemd,1',
+        `  \`-containerd-shim,${pause - 1} -namespace k8s.io -id ${pod.sandboxId} -address /run/containerd/containerd.sock`,
+        `      \`-pause,${pause}`,
+      );
+    }
+  }
+
+  out.push('@@ pod-processes');
+  for (const pod of node.pods) {
+    const { pause, containers } = processes.get(pod) as Processes;
+    out.push(`${pause} ${pod.netns} ${pod.uid} ${pod.sandboxId}`);
+    containers.forEach((p, i) => {
+      out.push(`${p} ${pod.netns} ${pod.uid} ${containerId(pod, i)}`);
+    });
+  }
+
+  out.push('@@ sockets');
+  for (const pod of node.pods) {
+    for (const c of pod.connections) {
+      const six = ipaddr.parse(c.ip).kind() === 'ipv6' || ipaddr.parse(pod.ip).kind() === 'ipv6';
+      const remote = `${encodeAddress(c.ip, six)}:${hex(c.port, 4)}`;
+      const owner = pod.hostNetwork ? ` ${pod.uid}` : '';
+      out.push(`${pod.netns} ${STATE_CODE[c.state] ?? '01'} ${remote} ${c.count}${owner}`);
+    }
+  }
+
+  out.push('@@ unavailable');
+  if (!tcptracer) {
+    out.push(
+      'tcptracer\tnot installed (looked for /usr/share/bcc/tools/tcptracer and tcptracer-bpfcc): no connect trace, so churn is unknown; open sockets are still counted',
+    );
+  }
+  if (!crictl) out.push('crictl\tnot installed: sandboxes are mapped with pstree instead');
+  out.push('@@ end');
+  return `${out.join('\n')}\n`;
+}
+
+/** containerd's netns file name: `cni-` and a UUID-shaped hex string. */
+function cniName(pod: ScenarioPod): string {
+  const h = createHash('sha256').update(`netns:${pod.sandboxId}`).digest('hex');
+  return `cni-${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+}
+
+function containerId(pod: ScenarioPod, index: number): string {
+  return createHash('sha256').update(`container:${pod.sandboxId}:${index}`).digest('hex');
+}

@@ -1,0 +1,253 @@
+// The node probe script, run for real under `sh` on this machine: its /proc, its sockets, its lsns-less netns scan.
+// Only what the machine lacks is stood in for: tcptracer and crictl (test/probe/bin), and, for the pod cgroups a
+// Kubernetes node has, a /proc tree the test builds.
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, readlinkSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { parseProbeReport } from '../../lib/probe/probeReport.ts';
+import { renderProcNetTcp } from '../../lib/sandbox/procNetTcpText.ts';
+
+const SCRIPT = fileURLToPath(new URL('../../lib/probe/node-probe.sh', import.meta.url));
+const STANDINS = fileURLToPath(new URL('./bin', import.meta.url));
+const OWN_NETNS = Number(/\d+/.exec(readlinkSync('/proc/self/ns/net'))?.[0]);
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function probe(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(
+      'sh',
+      [SCRIPT, ...args],
+      {
+        env: { PATH: `${STANDINS}:${process.env.PATH}`, SNAT_PROBE_TRACER: join(STANDINS, 'tcptracer'), ...env },
+        maxBuffer: 8 << 20,
+      },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('on this machine, with stand-ins for tcptracer and crictl', () => {
+  let server: Server;
+  const clients: Socket[] = [];
+  let port = 0;
+  let run: Run;
+  let signalFile: string;
+
+  beforeAll(async () => {
+    server = createServer(() => {});
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as { port: number }).port;
+    for (let i = 0; i < 3; i++) {
+      const client = tcpConnect(port, '127.0.0.1');
+      await new Promise((resolve) => client.once('connect', resolve));
+      clients.push(client);
+    }
+    signalFile = join(await mkdtemp(join(tmpdir(), 'probe-')), 'signal');
+    run = await probe(['--seconds', '1'], { STANDIN_SIGNAL_FILE: signalFile, STANDIN_PAUSE_PID: String(process.pid) });
+  });
+
+  afterAll(async () => {
+    for (const c of clients) c.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  test('exits 0 and prints a complete report that parses without a skipped line', () => {
+    expect(run.code).toBe(0);
+    const report = parseProbeReport(run.stdout, { node: 'here', seconds: 1 });
+    expect(report.truncated).toBe(false);
+    expect(report.skipped).toBe(0);
+    expect(report.capture.seconds).toBe(1);
+  });
+
+  test('ends tcptracer with SIGINT, the signal on which the real one flushes and exits cleanly', () => {
+    expect(readFileSync(signalFile, 'utf8').trim()).toBe('INT');
+  });
+
+  test('aggregates the trace on the node: COMM with spaces, IPv6 brackets, ::ffff: unwrapped, a bad line counted', () => {
+    const { capture, traceStats } = parseProbeReport(run.stdout, { node: 'here', seconds: 1 });
+    expect(traceStats).toEqual({ events: 5, skipped: 1, lost: 0 });
+    expect(capture.trace).toContainEqual(
+      expect.objectContaining({ type: 'connect', saddr: '10.244.1.23', daddr: '20.50.2.10', dport: 443, count: 2 }),
+    );
+    expect(capture.trace).toContainEqual(expect.objectContaining({ type: 'close', comms: ['.NET_TP_Worker'] }));
+    expect(capture.trace).toContainEqual(
+      expect.objectContaining({ saddr: '10.244.1.23', daddr: '2603:1030:20e:3::23c', pids: [4194304] }),
+    );
+  });
+
+  test("finds this process's network namespace and the loopback connections it holds open", () => {
+    const { capture } = parseProbeReport(run.stdout, { node: 'here', seconds: 1 });
+    expect(capture.namespaces.map((n) => n.inode)).toContain(OWN_NETNS);
+    const toServer = capture.sockets.find(
+      (s) => s.netns === OWN_NETNS && s.state === 'ESTABLISHED' && s.remoteIp === '127.0.0.1' && s.remotePort === port,
+    );
+    expect(toServer?.count).toBe(3);
+  });
+
+  test("reads crictl's sandbox → pause PID → netns", () => {
+    const sandboxes = run.stdout.split('@@ sandboxes\n')[1]?.split('@@')[0] ?? '';
+    expect(sandboxes.trim()).toBe(
+      `4d8c0b9e2f1a7c3d5e6f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2c3d4e5f6a7b8c9d ${process.pid} ${OWN_NETNS}`,
+    );
+  });
+});
+
+describe('without tcptracer and crictl', () => {
+  test('says what is missing, still snapshots the sockets, and does not wait out the capture', async () => {
+    const run = await probe(['--seconds', '300'], { SNAT_PROBE_TRACER: '', PATH: '/usr/bin:/bin' });
+    expect(run.code).toBe(0);
+    const { capture } = parseProbeReport(run.stdout, { node: 'here', seconds: 300 });
+    expect(capture.trace).toEqual([]);
+    expect(capture.unavailable.map((u) => u.what).sort()).toEqual(['crictl', 'tcptracer']);
+    expect(capture.unavailable.find((u) => u.what === 'tcptracer')?.reason).toMatch(/churn is unknown/);
+  });
+});
+
+describe('arguments are validated, never evaluated', () => {
+  test.each([
+    [['--seconds', 'ten'], /--seconds wants a whole number from 1 to 300/],
+    [['--seconds', '0'], /--seconds wants a whole number from 1 to 300/],
+    [['--seconds', '301'], /--seconds wants a whole number from 1 to 300/],
+    [['--seconds', '5; touch /tmp/snat-probe-pwned'], /--seconds wants/],
+    [['--seconds', '$(touch /tmp/snat-probe-pwned)'], /--seconds wants/],
+    [['--seconds', '`touch /tmp/snat-probe-pwned`'], /--seconds wants/],
+    [['--seconds'], /--seconds wants/],
+    [['--max-trace-rows', '-1'], /--max-trace-rows wants/],
+    [['--rm-rf'], /unknown argument/],
+  ])('%j is refused with a message and exit code 2', async (args, message) => {
+    const run = await probe(args);
+    expect(run.code).toBe(2);
+    expect(() => parseProbeReport(run.stdout, { node: 'here', seconds: 30 })).toThrow(message);
+    expect(existsSync('/tmp/snat-probe-pwned')).toBe(false);
+  });
+});
+
+describe('a 1,000,000-event capture', () => {
+  test('is aggregated on the node into a report far below runCommand’s 512 kB', async () => {
+    const run = await probe(['--seconds', '4'], { STANDIN_EVENTS: '1000000' });
+    expect(run.code).toBe(0);
+    const { capture, traceStats } = parseProbeReport(run.stdout, { node: 'here', seconds: 4 });
+    // SIGINT may stop the stand-in before it printed all of them, as it would the real tracer: count what arrived.
+    const traced = capture.trace.reduce((sum, t) => sum + t.count, 0);
+    expect(traced).toBe(traceStats.events);
+    expect(traceStats.events).toBeGreaterThan(100_000);
+    expect(Buffer.byteLength(run.stdout)).toBeLessThan(64 * 1024);
+  }, 120_000);
+});
+
+describe('on a Kubernetes node (a /proc tree built by the test)', () => {
+  // Two pods: one with its own netns, one hostNetwork (kube-proxy-like) sharing the host's. cgroup v2 + systemd
+  // driver paths, as on AKS Ubuntu 22.04 and Azure Linux.
+  const HOST = 4026531840;
+  const POD_NS = 4026532207;
+  const POD_UID = '6b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
+  const HOSTNET_UID = '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4e';
+  const SANDBOX = 'ab'.repeat(32);
+  let proc: string;
+  let run: Run;
+
+  async function processDir(
+    pid: number,
+    netns: number,
+    cgroup: string,
+    comm: string,
+    sockets: { inode: number; remote: string; port: number; state: 'ESTABLISHED' | 'TIME_WAIT' }[] = [],
+    table?: string,
+  ) {
+    const dir = join(proc, String(pid));
+    await mkdir(join(dir, 'ns'), { recursive: true });
+    await mkdir(join(dir, 'fd'), { recursive: true });
+    await mkdir(join(dir, 'net'), { recursive: true });
+    await symlink(`net:[${netns}]`, join(dir, 'ns', 'net'));
+    await writeFile(join(dir, 'cgroup'), `0::${cgroup}\n`);
+    await writeFile(join(dir, 'comm'), `${comm}\n`);
+    for (const [i, s] of sockets.entries()) await symlink(`socket:[${s.inode}]`, join(dir, 'fd', String(10 + i)));
+    await writeFile(join(dir, 'net', 'tcp'), table ?? '');
+    await writeFile(join(dir, 'net', 'tcp6'), '');
+  }
+
+  beforeAll(async () => {
+    proc = await mkdtemp(join(tmpdir(), 'fake-proc-'));
+    const podSlice = (uid: string) =>
+      `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${uid.replaceAll('-', '_')}.slice`;
+    const podTable = renderProcNetTcp([
+      ...Array.from({ length: 5 }, (_, i) => ({
+        localIp: '10.244.1.4',
+        localPort: 40000 + i,
+        remoteIp: '20.50.2.10',
+        remotePort: 443,
+        state: 'ESTABLISHED' as const,
+      })),
+    ]).tcp;
+    // The host table: the hostNetwork pod's two connections (inodes 9001, 9002) and one of a host daemon (9003).
+    const hostTable = renderProcNetTcp(
+      [
+        { localIp: '10.224.0.5', localPort: 50000, remoteIp: '20.61.100.20', remotePort: 443, state: 'ESTABLISHED' },
+        { localIp: '10.224.0.5', localPort: 50001, remoteIp: '20.61.100.20', remotePort: 443, state: 'ESTABLISHED' },
+        { localIp: '10.224.0.5', localPort: 50002, remoteIp: '52.1.2.3', remotePort: 443, state: 'ESTABLISHED' },
+      ],
+      9001,
+    ).tcp;
+    await processDir(1, HOST, '/init.scope', 'systemd', [], hostTable);
+    await processDir(3100, POD_NS, `${podSlice(POD_UID)}/cri-containerd-${SANDBOX}.scope`, 'pause', [], podTable);
+    await processDir(
+      3101,
+      POD_NS,
+      `${podSlice(POD_UID)}/cri-containerd-${'cd'.repeat(32)}.scope`,
+      'java',
+      [],
+      podTable,
+    );
+    await processDir(3200, HOST, `${podSlice(HOSTNET_UID)}/cri-containerd-${'ef'.repeat(32)}.scope`, 'proxy-agent', [
+      { inode: 9001, remote: '20.61.100.20', port: 443, state: 'ESTABLISHED' },
+      { inode: 9002, remote: '20.61.100.20', port: 443, state: 'ESTABLISHED' },
+    ]);
+    run = await probe(['--seconds', '1'], { SNAT_PROBE_PROC: proc, PATH: `${STANDINS}:/usr/bin:/bin` });
+  });
+
+  afterAll(async () => {
+    await rm(proc, { recursive: true, force: true });
+  });
+
+  test('maps each pod cgroup to its network namespace and uid', () => {
+    const { capture } = parseProbeReport(run.stdout, { node: 'here', seconds: 1 });
+    expect(capture.hostNetns).toBe(HOST);
+    expect(capture.sandboxes).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ uid: POD_UID, netns: POD_NS, hostNetwork: false, id: SANDBOX }),
+        expect.objectContaining({ uid: HOSTNET_UID, hostNetwork: true }),
+      ]),
+    );
+  });
+
+  test("counts the pod namespace's sockets once, from one of its processes", () => {
+    const { capture } = parseProbeReport(run.stdout, { node: 'here', seconds: 1 });
+    expect(capture.sockets).toContainEqual(
+      expect.objectContaining({
+        netns: POD_NS,
+        state: 'ESTABLISHED',
+        remoteIp: '20.50.2.10',
+        remotePort: 443,
+        count: 5,
+      }),
+    );
+  });
+
+  test("attributes host-namespace sockets to the hostNetwork pod that owns them, and leaves the host's own alone", () => {
+    const { capture } = parseProbeReport(run.stdout, { node: 'here', seconds: 1 });
+    const host = capture.sockets.filter((s) => s.netns === HOST);
+    expect(host).toContainEqual(expect.objectContaining({ podUid: HOSTNET_UID, remoteIp: '20.61.100.20', count: 2 }));
+    expect(host).toContainEqual(expect.objectContaining({ remoteIp: '52.1.2.3', count: 1 }));
+    expect(host.find((s) => s.remoteIp === '52.1.2.3')?.podUid).toBeUndefined();
+  });
+});

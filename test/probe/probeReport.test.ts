@@ -1,0 +1,133 @@
+// The probe report parser on the sandbox node's reports (the script's format, from the scenario), on reports cut
+// short, and on noise.
+import { describe, expect, test } from '@jest/globals';
+import fc from 'fast-check';
+import { parseProbeReport } from '../../lib/probe/probeReport.ts';
+import { renderProbeReport } from '../../lib/sandbox/nodeProbe.ts';
+import { HOST_NETNS } from '../../lib/sandbox/scenario.ts';
+import { scenarioWith } from '../support/scenarios.ts';
+
+const EXHAUSTED = 1;
+
+function nodeWith(probe: { tcptracer: boolean; crictl: boolean } = { tcptracer: true, crictl: true }) {
+  const scenario = scenarioWith((doc) => {
+    const nodes = doc.nodes as Record<string, unknown>[];
+    (nodes[EXHAUSTED] as Record<string, unknown>).probe = probe;
+  });
+  return scenario.nodes[EXHAUSTED]!;
+}
+
+describe('a complete report', () => {
+  const node = nodeWith();
+  const report = parseProbeReport(renderProbeReport(node, 30), { node: node.name, seconds: 30 });
+
+  test('reads every section without skipping a line', () => {
+    expect(report.skipped).toBe(0);
+    expect(report.truncated).toBe(false);
+    expect(report.capture).toMatchObject({ node: node.name, seconds: 30, hostNetns: HOST_NETNS, unavailable: [] });
+  });
+
+  test('one sandbox per pod, with its uid, its netns, and the sandbox id crictl reported', () => {
+    expect(report.capture.sandboxes).toHaveLength(node.pods.length);
+    for (const pod of node.pods) {
+      expect(report.capture.sandboxes).toContainEqual(
+        expect.objectContaining({
+          uid: pod.uid,
+          hostNetwork: pod.hostNetwork,
+          ...(pod.hostNetwork ? {} : { id: pod.sandboxId, netns: pod.netns }),
+        }),
+      );
+    }
+  });
+
+  test('the trace of a hostNetwork pod and its sockets are attributed to it by uid', () => {
+    const konnectivity = node.pods.find((p) => p.name.startsWith('konnectivity-agent'))!;
+    expect(report.capture.sockets).toContainEqual(
+      expect.objectContaining({ netns: HOST_NETNS, podUid: konnectivity.uid, remoteIp: '20.61.100.20', count: 2 }),
+    );
+  });
+
+  test('the socket counts add up to the scenario connections', () => {
+    const scenarioTotal = node.pods.flatMap((p) => p.connections).reduce((n, c) => n + c.count, 0);
+    expect(report.capture.sockets.reduce((n, s) => n + s.count, 0)).toBe(scenarioTotal);
+  });
+
+  test('network namespace paths come from the netns files', () => {
+    const withPath = report.capture.namespaces.filter((n) => n.path?.startsWith('/run/netns/cni-'));
+    expect(withPath).toHaveLength(node.pods.filter((p) => !p.hostNetwork).length);
+  });
+});
+
+describe('what the node lacked', () => {
+  test('without crictl, the shim above each namespace (pstree) gives the sandbox ids', () => {
+    const node = nodeWith({ tcptracer: true, crictl: false });
+    const { capture, skipped } = parseProbeReport(renderProbeReport(node, 30), { node: node.name, seconds: 30 });
+    expect(skipped).toBe(0);
+    const checkout = node.pods.find((p) => p.name.startsWith('checkout-api'))!;
+    expect(capture.sandboxes).toContainEqual(
+      expect.objectContaining({ id: checkout.sandboxId, netns: checkout.netns, uid: checkout.uid }),
+    );
+    expect(capture.unavailable.map((u) => u.what)).toEqual(['crictl']);
+  });
+
+  test('without tcptracer, no trace and the reason', () => {
+    const node = nodeWith({ tcptracer: false, crictl: true });
+    const { capture } = parseProbeReport(renderProbeReport(node, 30), { node: node.name, seconds: 30 });
+    expect(capture.trace).toEqual([]);
+    expect(capture.unavailable[0]).toMatchObject({ what: 'tcptracer', reason: expect.stringMatching(/not installed/) });
+  });
+});
+
+describe('damaged reports', () => {
+  const node = nodeWith();
+  const full = renderProbeReport(node, 30);
+
+  test('a report cut short keeps what arrived and says it was cut', () => {
+    const cut = full.slice(0, full.indexOf('@@ sockets') + 200);
+    const report = parseProbeReport(cut, { node: node.name, seconds: 30 });
+    expect(report.truncated).toBe(true);
+    expect(report.capture.sandboxes.length).toBe(node.pods.length);
+    expect(report.capture.sockets.length).toBeGreaterThan(0);
+    expect(report.capture.unavailable).toContainEqual(expect.objectContaining({ what: 'probe report' }));
+  });
+
+  test('malformed rows are counted and skipped', () => {
+    const damaged = full
+      .replace('@@ sockets\n', '@@ sockets\nnot a socket row\n4026532207 ZZ 0100007F:0050 1\n')
+      .replace('@@ trace\n', '@@ trace\n12 connect 10.0.0.999 20.50.2.10 443 4026532207 1 x\n');
+    const report = parseProbeReport(damaged, { node: node.name, seconds: 30 });
+    expect(report.skipped).toBe(3);
+    expect(report.skippedSamples).toContain('not a socket row');
+  });
+
+  test('a probe that refused its arguments is a PROBE_FAILED error naming why', () => {
+    expect(() =>
+      parseProbeReport('@@ error\n--seconds wants a whole number from 1 to 300\n@@ end\n', { node: 'n', seconds: 5 }),
+    ).toThrow(/The node probe refused to run: --seconds wants a whole number/);
+  });
+
+  test('output that is not a report at all says what it started with', () => {
+    expect(() =>
+      parseProbeReport('error: unable to upgrade connection: container not found\n', { node: 'n', seconds: 5 }),
+    ).toThrow(/printed no report \(1 line\(s\) of other output, starting "error: unable to upgrade connection/);
+  });
+
+  test('never throws on a real report cut anywhere or with any line replaced by noise (property)', () => {
+    const lines = full.split('\n');
+    fc.assert(
+      fc.property(
+        fc.nat(full.length),
+        // Line 0 is the report's header: without it the text is not a report (tested above).
+        fc.array(fc.tuple(fc.integer({ min: 1, max: lines.length - 1 }), fc.string()), { maxLength: 8 }),
+        (cutAt, noise) => {
+          const edited = [...lines];
+          for (const [at, text] of noise) edited[at] = text.replace(/^@@/, '');
+          const text = edited.join('\n').slice(0, Math.max(cutAt, full.indexOf('@@ meta')));
+          const report = parseProbeReport(text, { node: node.name, seconds: 30 });
+          expect(report.lines).toBe(text.split('\n').filter((_, i, all) => i < all.length - 1 || all[i] !== '').length);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
