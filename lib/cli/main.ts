@@ -34,7 +34,61 @@ export function buildProgram(): Command {
       process.exitCode = await diagnose(options);
     });
 
+  program
+    .command('analyze')
+    .description(
+      'Rank pods from evidence captured by hand, as the runbook has you capture it (any subset of the files):\n' +
+        '  python3 tcptracer -t -v > trace.txt; lsns -t net --list -J > lsns.json; pstree -apsl PID > pstree.txt\n' +
+        '  crictl pods -o json > pods.json; crictl inspectp $(crictl pods -q) > inspectp.json\n' +
+        '  kubectl exec POD -- cat /proc/net/tcp /proc/net/tcp6 > pod.tcp; kubectl exec POD -- netstat -ptnW > pod.netstat',
+    )
+    .addOption(new Option('--tcptracer <file>', 'BCC tcptracer output, any mode (-t, -v, -4/-6, -N)'))
+    .addOption(new Option('--lsns <file>', 'lsns -t net output (JSON with -J, or the table)'))
+    .addOption(new Option('--pstree <file>', 'pstree -apsl output of namespace PIDs (finds the containerd shim -id)'))
+    .addOption(
+      new Option('--crictl <file>', 'crictl pods (-o json or table) or crictl inspectp output; repeatable').argParser(
+        collect,
+      ),
+    )
+    .addOption(new Option('--netstat <pod=file>', "a pod's netstat -ptn(W) output; repeatable").argParser(collect))
+    .addOption(new Option('--ss <pod=file>', "a pod's ss -tnp output; repeatable").argParser(collect))
+    .addOption(
+      new Option('--proc-net-tcp <pod=file>', "a pod's cat /proc/net/tcp /proc/net/tcp6; repeatable").argParser(
+        collect,
+      ),
+    )
+    .addOption(
+      new Option('--windows-netstat <pod=file>', "a Windows pod's netstat -aon output; repeatable").argParser(collect),
+    )
+    .addOption(new Option('--probe-report <file>', "the node probe's report (lib/probe/node-probe.sh run on a node)"))
+    .addOption(
+      new Option('--cluster-cidr <cidr>', "a pod, service or VNet range (not SNAT'd); repeatable").argParser(collect),
+    )
+    .addOption(
+      new Option(
+        '--seconds <n>',
+        'how long the capture ran, for connects per second (default: from -t timestamps)',
+      ).argParser(positiveNumber),
+    )
+    .addOption(new Option('--top <n>', 'how many pods to show').default(15).argParser(positiveNumber))
+    .addOption(new Option('--json', 'print the result as JSON'))
+    .action(async (options) => {
+      const { analyze } = await import('./analyze.ts');
+      process.exitCode = await analyze(options);
+    });
+
   return program;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+function positiveNumber(value: string): number {
+  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) {
+    throw new InvalidArgumentError('expected a positive number, e.g. 30.');
+  }
+  return Number(value);
 }
 
 function wholeNumber(value: string): number {

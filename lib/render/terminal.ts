@@ -1,6 +1,6 @@
 // The report for a terminal: pure, a string out. (Slack's Block Kit rendering is its sibling.)
 import Table from 'cli-table3';
-import type { Report, StepOutcome } from '../model.ts';
+import type { Culprit, Report, StepOutcome } from '../model.ts';
 
 export interface TerminalStyle {
   color: boolean;
@@ -30,27 +30,7 @@ export function renderReport(report: Report, style: TerminalStyle = { color: fal
     lines.push(paint.bold('No pod holds connections to public destinations.'));
   } else {
     lines.push(paint.bold('Pods by SNAT use'));
-    const table = new Table({
-      head: ['#', 'Pod', 'Public estab.', 'Connects/s', 'TIME_WAIT', 'Top destinations'],
-      colAligns: ['right', 'left', 'right', 'right', 'right', 'left'],
-      style: { head: style.color ? ['cyan'] : [], border: style.color ? ['grey'] : [] },
-      wordWrap: true,
-      colWidths: [4, null, null, null, null, Math.max(24, Math.min(44, style.width - 80))],
-    });
-    for (const c of report.culprits.slice(0, 15)) {
-      table.push([
-        c.rank,
-        `${c.namespace}/${c.pod}${c.hostNetwork ? ' (hostNetwork)' : ''}`,
-        c.publicEstablished,
-        c.connectsPerSecond,
-        c.timeWait,
-        c.topDestinations
-          .slice(0, 3)
-          .map((d) => `${formatEndpoint(d.ip, d.port)} ×${d.connections}`)
-          .join('\n'),
-      ]);
-    }
-    lines.push(table.toString());
+    lines.push(culpritTable(report.culprits.slice(0, 15), style));
     if (report.culprits.length > 15) lines.push(`… and ${report.culprits.length - 15} more pods`);
   }
   lines.push('');
@@ -79,6 +59,31 @@ export function renderReport(report: Report, style: TerminalStyle = { color: fal
   return lines.join('\n');
 }
 
+/** The ranked pods as a table: the report's and `analyze`'s. */
+export function culpritTable(culprits: Culprit[], style: TerminalStyle): string {
+  const table = new Table({
+    head: ['#', 'Pod', 'Public estab.', 'Public connects', 'TIME_WAIT', 'Top destinations'],
+    colAligns: ['right', 'left', 'right', 'right', 'right', 'left'],
+    style: { head: style.color ? ['cyan'] : [], border: style.color ? ['grey'] : [] },
+    wordWrap: true,
+    colWidths: [4, null, null, null, null, Math.max(24, Math.min(44, style.width - 80))],
+  });
+  for (const c of culprits) {
+    table.push([
+      c.rank,
+      `${c.namespace ? `${c.namespace}/` : ''}${c.pod}${c.hostNetwork ? ' (hostNetwork)' : ''}`,
+      c.publicEstablished,
+      c.connectsPerSecond > 0 ? `${c.publicConnects} (${c.connectsPerSecond}/s)` : c.publicConnects,
+      c.timeWait,
+      c.topDestinations
+        .slice(0, 3)
+        .map((d) => `${formatEndpoint(d.ip, d.port)} ×${d.connections}`)
+        .join('\n'),
+    ]);
+  }
+  return table.toString();
+}
+
 export function formatEndpoint(ip: string, port: number): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
@@ -95,7 +100,7 @@ function indent(text: string, prefix: string): string {
     .join('\n');
 }
 
-function painter(color: boolean) {
+export function painter(color: boolean) {
   const wrap = (open: number, close: number) => (s: string) => (color ? `\x1b[${open}m${s}\x1b[${close}m` : s);
   return {
     bold: wrap(1, 22),

@@ -73,6 +73,11 @@ describe('snat-doctor', () => {
   test('--help describes every command and option', async () => {
     const top = await run('--help');
     expect(top.stdout).toMatch(/diagnose/);
+    expect(top.stdout).toMatch(/analyze/);
+    const analyze = await run('analyze', '--help');
+    for (const option of ['--tcptracer', '--lsns', '--pstree', '--crictl', '--netstat', '--ss', '--proc-net-tcp']) {
+      expect(analyze.stdout).toContain(option);
+    }
     const diagnose = await run('diagnose', '--help');
     for (const option of ['--sandbox', '--node', '--seconds', '--json', '--no-progress']) {
       expect(diagnose.stdout).toContain(option);

@@ -1,0 +1,52 @@
+// `snat-doctor analyze` for a terminal: what was read, the sources by connects (the runbook's count), and the ranked
+// pods when the evidence named them. Pure: a string out.
+import Table from 'cli-table3';
+import type { AnalysisResult } from '../cli/analyze.ts';
+import { culpritTable, painter, type TerminalStyle } from './terminal.ts';
+
+const SOURCES_SHOWN = 15;
+
+export function renderAnalysis(result: AnalysisResult, style: TerminalStyle = { color: false, width: 100 }): string {
+  const paint = painter(style.color);
+  const lines: string[] = [paint.bold('Evidence read')];
+  for (const input of result.inputs) {
+    const skipped =
+      input.skipped > 0 ? `, ${input.skipped} skipped (e.g. ${JSON.stringify(input.skippedSamples[0] ?? '')})` : '';
+    const error = input.error ? ` — ${input.error}` : '';
+    lines.push(
+      ` ${input.kind.padEnd(16)}${input.pod ? `${input.pod}: ` : ''}${input.file}: ${input.lines} lines${skipped}${error}`,
+    );
+  }
+  if (result.events > 0) {
+    const span = result.seconds !== undefined ? ` over ${result.seconds} s` : '';
+    lines.push(` ${result.events} tcptracer events${span}`);
+  }
+  lines.push('');
+
+  if (result.bySource.length > 0) {
+    lines.push(paint.bold('Connections by source (as the runbook counts them: SADDR and NETNS)'));
+    const table = new Table({
+      head: ['Source address', 'Network namespace', 'Pod', 'Connects', 'Accepts', 'Closes'],
+      colAligns: ['left', 'right', 'left', 'right', 'right', 'right'],
+      style: { head: style.color ? ['cyan'] : [], border: style.color ? ['grey'] : [] },
+    });
+    for (const s of result.bySource.slice(0, SOURCES_SHOWN)) {
+      const pod = s.pod ?? (s.sandboxId ? `sandbox ${s.sandboxId.slice(0, 13)}` : paint.dim('unknown'));
+      table.push([s.saddr, s.netns ?? '', pod, s.connects, s.accepts, s.closes]);
+    }
+    lines.push(table.toString());
+    if (result.bySource.length > SOURCES_SHOWN)
+      lines.push(`… and ${result.bySource.length - SOURCES_SHOWN} more sources`);
+    lines.push('');
+  }
+
+  if (result.culprits.length > 0) {
+    lines.push(paint.bold('Pods by SNAT use'));
+    lines.push(culpritTable(result.culprits, style));
+    lines.push('');
+  } else if (result.podsExamined > 0) {
+    lines.push(paint.bold('No pod holds connections to public destinations.'), '');
+  }
+  for (const note of result.notes) lines.push(paint.dim(`Note: ${note}`));
+  return lines.join('\n').trimEnd();
+}

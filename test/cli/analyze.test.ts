@@ -1,0 +1,161 @@
+// `snat-doctor analyze` on the runbook's hand-captured evidence: fixtures that join (tcptracer NETNS = lsns NS = the
+// netns of crictl inspectp's path), output captured from the real tools on this machine, and bad arguments.
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, test } from '@jest/globals';
+import { analyzeEvidence } from '../../lib/cli/analyze.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/snat-doctor.js', import.meta.url));
+const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/runbook/${name}`, import.meta.url));
+const CHECKOUT = 'payments/checkout-api-7d9f8b6c5d-x2x9k';
+
+function run(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, NO_COLOR: '1' } }, (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('the runbook evidence, joined', () => {
+  const all = {
+    tcptracer: fixture('trace.txt'),
+    lsns: fixture('lsns.json'),
+    crictl: [fixture('pods.json'), fixture('inspectp.json')],
+    netstat: [`${CHECKOUT}=${fixture('checkout.netstat')}`],
+    top: 15,
+  };
+
+  test('tcptracer alone: the runbook count by SADDR and NETNS, no pods', async () => {
+    const result = await analyzeEvidence({ tcptracer: all.tcptracer, top: 15 });
+    expect(result.events).toBe(7);
+    expect(result.bySource[0]).toEqual({
+      saddr: '10.244.0.153',
+      netns: 4026532785,
+      connects: 4,
+      accepts: 0,
+      closes: 1,
+    });
+    expect(result.culprits).toEqual([]);
+    expect(result.notes.join(' ')).toMatch(/No pod is known/);
+  });
+
+  test('with lsns and crictl, each namespace is named by its pod', async () => {
+    const { bySource } = await analyzeEvidence({ ...all, netstat: [] });
+    expect(bySource.map((s) => [s.netns, s.pod])).toEqual([
+      [4026532785, CHECKOUT],
+      [4026531840, undefined],
+      [4026532799, 'web/frontend-5c7b9d8f4-pnsvq'],
+    ]);
+  });
+
+  test("with the pod's netstat, it is ranked by public ESTABLISHED, churn from the trace, TIME_WAIT", async () => {
+    const result = await analyzeEvidence(all);
+    expect(result.seconds).toBe(9);
+    expect(result.culprits).toHaveLength(1);
+    expect(result.culprits[0]).toMatchObject({
+      rank: 1,
+      namespace: 'payments',
+      pod: 'checkout-api-7d9f8b6c5d-x2x9k',
+      publicEstablished: 3,
+      publicConnects: 4,
+      connectsPerSecond: 0.4,
+      timeWait: 1,
+      source: 'exec-netstat',
+      topDestinations: [
+        { ip: '20.50.2.10', port: 443, connections: 2 },
+        { ip: '20.50.2.11', port: 443, connections: 1 },
+      ],
+    });
+    expect(result.skipped).toBe(1);
+    expect(result.inputs.find((i) => i.kind === 'netstat')?.skippedSamples).toEqual(['this is not a netstat line']);
+  });
+
+  test('--json prints events, skipped, bySource and culprits', async () => {
+    const { code, stdout } = await run(
+      'analyze',
+      '--json',
+      '--tcptracer',
+      all.tcptracer,
+      '--lsns',
+      all.lsns,
+      '--crictl',
+      fixture('pods.json'),
+      '--crictl',
+      fixture('inspectp.json'),
+      '--netstat',
+      all.netstat[0]!,
+    );
+    expect(code).toBe(0);
+    const json = JSON.parse(stdout);
+    expect(json).toMatchObject({ events: 7, skipped: 1 });
+    expect(json.bySource[0]).toMatchObject({ saddr: '10.244.0.153', netns: 4026532785, connects: 4, closes: 1 });
+    expect(json.culprits[0]).toMatchObject({ namespace: 'payments', publicEstablished: 3 });
+  });
+});
+
+describe("this machine's own lsns, pstree, ss and /proc/net/tcp", () => {
+  test('are read without a skipped line and count the connections the test holds open', async () => {
+    const server = createServer(() => {});
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    const clients = await Promise.all(
+      [0, 1].map(
+        () =>
+          new Promise<ReturnType<typeof tcpConnect>>((resolve) => {
+            const c = tcpConnect(port, '127.0.0.1', () => resolve(c));
+          }),
+      ),
+    );
+    try {
+      const dir = await mkdtemp(join(tmpdir(), 'analyze-'));
+      const capture = async (name: string, command: string, args: string[]) => {
+        const file = join(dir, name);
+        await writeFile(file, execFileSync(command, args, { encoding: 'utf8' }));
+        return file;
+      };
+      const lsns = await capture('lsns.json', 'lsns', ['-t', 'net', '--list', '-J']);
+      const pstree = await capture('pstree.txt', 'pstree', ['-apsl', String(process.pid)]);
+      const ss = await capture('ss.txt', 'ss', ['-tnp']);
+      const proc = join(dir, 'tcp.txt');
+      await writeFile(proc, execFileSync('cat', ['/proc/self/net/tcp', '/proc/self/net/tcp6'], { encoding: 'utf8' }));
+      const result = await analyzeEvidence({
+        lsns,
+        pstree,
+        ss: [`default/this-test=${ss}`],
+        procNetTcp: [`default/this-test-proc=${proc}`],
+        top: 15,
+      });
+      expect(result.skipped).toBe(0);
+      expect(result.podsExamined).toBe(2);
+      expect(result.inputs.map((i) => i.kind)).toEqual(['lsns', 'pstree', 'ss', 'proc-net-tcp']);
+      // Header plus both ends of the two connections, at least.
+      expect(result.inputs.find((i) => i.kind === 'ss')?.lines).toBeGreaterThanOrEqual(5);
+      // Loopback is never SNAT'd: nothing ranks, and the message says so.
+      expect(result.culprits).toEqual([]);
+    } finally {
+      for (const c of clients) c.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+describe('bad arguments get a message saying what is accepted', () => {
+  test.each([
+    [['analyze'], /Give at least one evidence file/],
+    [['analyze', '--netstat', 'no-equals-sign'], /--netstat "no-equals-sign" is not valid: give POD=FILE/],
+    [['analyze', '--netstat', 'x;reboot=/tmp/f'], /--netstat "x;reboot=\/tmp\/f" is not valid/],
+    [['analyze', '--ss', '$(id)=/tmp/f'], /--ss "\$\(id\)=\/tmp\/f" is not valid/],
+    [['analyze', '--tcptracer', '/nonexistent/trace.txt'], /Cannot read \/nonexistent\/trace\.txt/],
+    [['analyze', '--lsns', '/nonexistent/lsns.json'], /Cannot read \/nonexistent\/lsns\.json/],
+    [['analyze', '--seconds', 'soon', '--lsns', '/dev/null'], /expected a positive number/],
+  ])('%j', async (args, message) => {
+    const { code, stderr } = await run(...args);
+    expect(code).not.toBe(0);
+    expect(stderr).toMatch(message);
+  });
+});
