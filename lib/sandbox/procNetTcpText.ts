@@ -69,3 +69,33 @@ export function encodeAddress(address: string, six: boolean): string {
 export function hex(value: number, width: number): string {
   return value.toString(16).toUpperCase().padStart(width, '0');
 }
+
+const WINDOWS_STATE: Partial<Record<TcpState, string>> = {
+  ESTABLISHED: 'ESTABLISHED',
+  SYN_SENT: 'SYN_SENT',
+  TIME_WAIT: 'TIME_WAIT',
+  CLOSE_WAIT: 'CLOSE_WAIT',
+  FIN_WAIT1: 'FIN_WAIT_1',
+  FIN_WAIT2: 'FIN_WAIT_2',
+};
+
+/** What `netstat -aon` prints in a Windows container (CRLF, bracketed IPv6, PID 0 for TIME_WAIT). */
+export function renderWindowsNetstat(rows: SocketRow[], pid: number, listening: number[] = [80]): string {
+  const endpoint = (ip: string, port: number) => (ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`);
+  const row = (local: string, remote: string, state: string, owner: number) =>
+    `  ${'TCP'.padEnd(7)}${local.padEnd(23)}${remote.padEnd(23)}${state.padEnd(16)}${owner}`;
+  const lines = [
+    '',
+    'Active Connections',
+    '',
+    '  Proto  Local Address          Foreign Address        State           PID',
+  ];
+  for (const port of listening) lines.push(row(`0.0.0.0:${port}`, '0.0.0.0:0', 'LISTENING', 4));
+  for (const r of rows) {
+    const state = WINDOWS_STATE[r.state] ?? 'ESTABLISHED';
+    lines.push(
+      row(endpoint(r.localIp, r.localPort), endpoint(r.remoteIp, r.remotePort), state, state === 'TIME_WAIT' ? 0 : pid),
+    );
+  }
+  return `${lines.join('\r\n')}\r\n`;
+}

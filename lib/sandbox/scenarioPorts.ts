@@ -6,7 +6,7 @@ import type { BackendSnat, ClusterFacts, ClusterRef, NodeInfo, PodInfo } from '.
 import type { ExecResult, KubernetesApi, Ports } from '../ports.ts';
 import { parseProbeReport } from '../probe/probeReport.ts';
 import { renderProbeReport } from './nodeProbe.ts';
-import { renderProcNetTcp, type SocketRow } from './procNetTcpText.ts';
+import { renderProcNetTcp, renderWindowsNetstat, type SocketRow } from './procNetTcpText.ts';
 import type { Fault, FaultTarget, Scenario, ScenarioNode, ScenarioPod } from './scenario.ts';
 
 export interface SandboxOptions {
@@ -16,6 +16,7 @@ export interface SandboxOptions {
 }
 
 const PROC_NET_TCP = ['cat', '/proc/net/tcp', '/proc/net/tcp6'];
+const NETSTAT_AON = ['netstat', '-aon'];
 
 export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}): Ports {
   const faults = new FaultInjector(scenario.faults);
@@ -137,9 +138,14 @@ function podInfo(pod: ScenarioPod, node: ScenarioNode): PodInfo {
   };
 }
 
-/** What `kubectl exec` would print for argv in the pod. Only `cat /proc/net/tcp /proc/net/tcp6` is known. */
+/**
+ * What `kubectl exec` would print for argv in the pod: `cat /proc/net/tcp /proc/net/tcp6` in Linux pods, `netstat
+ * -aon` in Windows pods. Anything else fails as a container without that binary does.
+ */
 function execIn(node: ScenarioNode, pod: ScenarioPod, argv: string[]): ExecResult {
-  if (node.os === 'windows' || argv.join(' ') !== PROC_NET_TCP.join(' ')) {
+  const command = argv.join(' ');
+  const wanted = node.os === 'windows' ? NETSTAT_AON : PROC_NET_TCP;
+  if (command !== wanted.join(' ')) {
     const binary = argv[0] ?? '';
     return {
       stdout: '',
@@ -159,6 +165,7 @@ function execIn(node: ScenarioNode, pod: ScenarioPod, argv: string[]): ExecResul
       }
     }
   }
+  if (node.os === 'windows') return { stdout: renderWindowsNetstat(rows, 4120), stderr: '', exitCode: 0 };
   const { tcp, tcp6 } = renderProcNetTcp(rows);
   return { stdout: tcp + tcp6, stderr: '', exitCode: 0 };
 }

@@ -61,6 +61,42 @@ describe('investigate on the default sandbox scenario', () => {
   });
 });
 
+describe('a Windows node', () => {
+  test('gets no node probe; its pods are examined with netstat -aon and ranked', async () => {
+    const scenario = scenarioWith((doc) => {
+      (doc.nodes as unknown[]).push({
+        name: 'akswin000000',
+        ip: '10.224.0.7',
+        os: 'windows',
+        snat: { usedPorts: 1000, failedConnections: 12 },
+        pods: [
+          {
+            namespace: 'legacy',
+            name: 'iis-app-6c8d9b7f5-abcde',
+            connections: [{ to: '13.107.42.14:443', count: 700 }],
+          },
+          { namespace: 'legacy', name: 'worker-5d8c7b9f6-fghij', connections: [{ to: '10.224.8.4:1433', count: 30 }] },
+        ],
+      });
+    });
+    const { report } = await investigateOn(scenario, { node: 'akswin000000' });
+    expect(report.steps.map((s) => [s.name, s.status])).toEqual([
+      ['locateNode', 'succeeded'],
+      ['captureNode', 'skipped'],
+      ['mapPods', 'succeeded'],
+      ['podConnections', 'succeeded'],
+      ['rankAndReport', 'succeeded'],
+    ]);
+    expect(report.culprits).toHaveLength(1);
+    expect(report.culprits[0]).toMatchObject({
+      pod: 'iis-app-6c8d9b7f5-abcde',
+      publicEstablished: 700,
+      source: 'exec-netstat',
+      topDestinations: [{ ip: '13.107.42.14', port: 443, connections: 700 }],
+    });
+  });
+});
+
 describe('failures', () => {
   test('a transient probe fault is retried with back-off and the investigation succeeds', async () => {
     const { status, report } = await investigateOn(

@@ -1,10 +1,11 @@
 // Step 4 (fanned out, one per pod): count a pod's connections to SNAT'd destinations. Sources, best first: the
-// node's socket snapshot (no exec), then `cat /proc/net/tcp /proc/net/tcp6` in the pod.
+// node's socket snapshot (no exec), then `cat /proc/net/tcp /proc/net/tcp6` in the pod (`netstat -aon` in Windows pods).
 
 import { snatClassifier } from '../../analysis/snatDestination.ts';
 import { summarizeConnections } from '../../analysis/summarizeConnections.ts';
 import { SnatDoctorError } from '../../errors.ts';
 import { parseProcNetTcp } from '../../evidence/procNetTcp.ts';
+import { parseWindowsNetstat } from '../../evidence/windowsNetstat.ts';
 import type { CandidatePod, ClusterRef, ConnectionSource, PodConnections, SocketAggregate } from '../../model.ts';
 import { defineStep } from '../step.ts';
 
@@ -15,6 +16,7 @@ export interface PodInput {
 }
 
 const PROC_NET_TCP = ['cat', '/proc/net/tcp', '/proc/net/tcp6'];
+const NETSTAT_AON = ['netstat', '-aon'];
 
 export const podConnections = defineStep<PodInput, PodConnections>('podConnections', async (input, ports) => {
   const { pod } = input;
@@ -23,25 +25,29 @@ export const podConnections = defineStep<PodInput, PodConnections>('podConnectio
   let note: string | undefined;
 
   if (!pod.snapshotCovered) {
-    if (pod.os === 'windows') {
-      // Windows pods need `netstat -aon`; its parser arrives with the evidence engine (issue #3).
-      sockets = [];
-      source = 'none';
-      note = 'Windows pod: not examined yet (netstat -aon support is not built).';
-    } else {
-      const result = await ports
-        .kubernetes(input.cluster)
-        .exec({ namespace: pod.namespace, name: pod.name, container: pod.containers[0]?.name }, PROC_NET_TCP);
-      if (result.exitCode !== 0 && result.stdout.trim() === '') {
-        throw new SnatDoctorError(
-          'EXEC_FAILED',
-          `cat /proc/net/tcp in ${pod.namespace}/${pod.name} exited ${result.exitCode}: ${result.stderr.trim().slice(0, 200)}`,
-        );
-      }
-      const parsed = parseProcNetTcp(result.stdout, { netns: pod.netns ?? 0 });
-      sockets = parsed.sockets;
-      source = 'exec-proc-net-tcp';
-      if (parsed.skipped > 0) note = `${parsed.skipped} unreadable line(s) of /proc/net/tcp skipped.`;
+    const k8s = ports.kubernetes(input.cluster);
+    const target = { namespace: pod.namespace, name: pod.name, container: pod.containers[0]?.name };
+    // Windows pods: no node probe runs there, and netstat -aon is always present. Linux pods: the kernel's own table,
+    // which needs only `cat` (no net-tools installed into the pod, unlike the runbook).
+    const argv = pod.os === 'windows' ? NETSTAT_AON : PROC_NET_TCP;
+    const result = await k8s.exec(target, argv);
+    if (result.exitCode !== 0 && result.stdout.trim() === '') {
+      throw new SnatDoctorError(
+        'EXEC_FAILED',
+        `${argv.join(' ')} in ${pod.namespace}/${pod.name} exited ${result.exitCode}: ${result.stderr.trim().slice(0, 200)}`,
+      );
+    }
+    const parsed =
+      pod.os === 'windows'
+        ? parseWindowsNetstat(result.stdout, { netns: pod.netns ?? 0 })
+        : parseProcNetTcp(result.stdout, { netns: pod.netns ?? 0 });
+    sockets = parsed.sockets;
+    source = pod.os === 'windows' ? 'exec-netstat' : 'exec-proc-net-tcp';
+    if (parsed.skipped > 0) note = `${parsed.skipped} unreadable line(s) of ${argv.join(' ')} skipped.`;
+    if (pod.hostNetwork) {
+      note = [note, "hostNetwork pod: the table is the node's, shared with other host processes."]
+        .filter(Boolean)
+        .join(' ');
     }
   }
 
