@@ -38,6 +38,8 @@ export function joinPods(pods: PodInfo[], capture?: NodeCapture): Mapped {
     const netns = pod.hostNetwork ? hostNetns : sandbox?.netns;
     const mine = (x: SocketAggregate | TraceAggregate) =>
       pod.hostNetwork ? x.netns === hostNetns && x.podUid === pod.uid : netns !== undefined && x.netns === netns;
+    // A trace without the NETNS column (tcptracer -N, or no -v) is joined by the pod's own source address.
+    const mineByIp = (t: TraceAggregate) => !pod.hostNetwork && t.netns === 0 && t.saddr === pod.ip;
     if (netns !== undefined && !pod.hostNetwork) claimed.add(netns);
     return {
       ...pod,
@@ -46,7 +48,7 @@ export function joinPods(pods: PodInfo[], capture?: NodeCapture): Mapped {
       // The probe snapshots the namespace of every sandbox it lists (and the host's): those pods need no exec.
       snapshotCovered: capture !== undefined && netns !== undefined && (pod.hostNetwork || sandbox !== undefined),
       sockets: (capture?.sockets ?? []).filter(mine),
-      trace: (capture?.trace ?? []).filter(mine),
+      trace: (capture?.trace ?? []).filter((t) => mine(t) || mineByIp(t)),
     };
   });
 
@@ -59,8 +61,9 @@ export function joinPods(pods: PodInfo[], capture?: NodeCapture): Mapped {
   for (const s of capture?.sockets ?? []) {
     if (s.netns === hostNetns ? s.podUid === undefined : !claimed.has(s.netns)) tally(s.netns).sockets += s.count;
   }
+  const podIps = new Set(pods.filter((p) => !p.hostNetwork).map((p) => p.ip));
   for (const t of capture?.trace ?? []) {
-    if (t.type !== 'connect') continue;
+    if (t.type !== 'connect' || (t.netns === 0 && podIps.has(t.saddr))) continue;
     if (t.netns === hostNetns ? t.podUid === undefined : !claimed.has(t.netns)) tally(t.netns).connects += t.count;
   }
   return { pods: candidates, unattributed: [...unattributed.values()].sort((a, b) => a.netns - b.netns) };
