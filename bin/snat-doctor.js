@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly: Node 22.18+ strips types (the project's own Node 22 is a dev dependency).
-import { installFunctionsCore } from '../lib/local/installFunctionsCore.ts';
+// The CLI runs from its bundle (dist/, built by `npm run build`, which npm ci, start, test and bench run first).
+import { existsSync } from 'node:fs';
 
-// Before anything loads @azure/functions: its registrations must reach the local runtime, as in the worker.
-installFunctionsCore();
-const { main } = await import('../lib/cli/main.ts');
-
+const bundle = new URL('../dist/cli.js', import.meta.url);
+if (!existsSync(bundle)) {
+  process.stderr.write('snat-doctor: the CLI is not built yet: run `npm run build` (npm ci does it too).\n');
+  process.exit(1);
+}
+const { main } = await import(bundle.href);
 main(process.argv).catch((error) => {
   process.stderr.write(
     `snat-doctor: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,

@@ -30,6 +30,9 @@ export function buildProgram(): Command {
     .addOption(new Option('--json', 'print the report as JSON on stdout (progress goes to stderr)'))
     .addOption(new Option('--no-progress', 'do not show step-by-step progress'))
     .action(async (options) => {
+      // Before anything loads @azure/functions: its registrations must reach the local runtime, as in the worker.
+      const { installFunctionsCore } = await import('../local/installFunctionsCore.ts');
+      installFunctionsCore();
       const { diagnose } = await import('./diagnose.ts');
       process.exitCode = await diagnose(options);
     });

@@ -4,8 +4,12 @@
 // `registerFunction`; keeping them here lets the in-memory Durable host drive the app's real handlers.
 // Plain CommonJS on purpose: `@azure/functions` require()s it, and jest maps it into its CommonJS registry.
 
+// One registry per process, even when this file is loaded twice (by the loader hook for `@azure/functions`, and
+// inlined into the CLI's bundle for the local runtime).
+const KEY = Symbol.for('snat-doctor.functions-core.registrations');
 /** @type {Map<string, { metadata: { name: string, bindings: Record<string, { type: string, direction?: string }> }, handler: Function }>} */
-const registrations = new Map();
+globalThis[KEY] ??= new Map();
+const registrations = globalThis[KEY];
 
 module.exports = {
   registrations,

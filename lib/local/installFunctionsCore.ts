@@ -3,8 +3,10 @@
 // `app.*` call: `@azure/functions` caches the first lookup. The CLI's entry calls this first thing; jest maps the
 // module in its config instead (and refuses loader hooks).
 import { registerHooks } from 'node:module';
+import { pathToFileURL } from 'node:url';
+import { projectPath } from '../projectRoot.ts';
 
-const standIn = new URL('./functionsCore.cjs', import.meta.url).href;
+const standIn = pathToFileURL(projectPath('lib', 'local', 'functionsCore.cjs')).href;
 
 let installed = false;
 

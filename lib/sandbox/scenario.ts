@@ -4,15 +4,15 @@
 // always describes the same cluster.
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import ipaddr from 'ipaddr.js';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { snatClassifier } from '../analysis/snatDestination.ts';
 import { SnatDoctorError } from '../errors.ts';
 import type { NodeOs, OutboundType, TcpState } from '../model.ts';
+import { projectPath } from '../projectRoot.ts';
 
-export const DEFAULT_SCENARIO_PATH = fileURLToPath(new URL('./scenarios/default.yaml', import.meta.url));
+export const DEFAULT_SCENARIO_PATH = projectPath('lib', 'sandbox', 'scenarios', 'default.yaml');
 
 /** The host's network namespace inode as the sandbox's nodes report it. */
 export const HOST_NETNS = 4026531840;

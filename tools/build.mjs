@@ -1,0 +1,28 @@
+#!/usr/bin/env node
+// Bundles the CLI into dist/ with esbuild: our TypeScript becomes plain JavaScript chunks, so a command starts
+// without type-stripping dozens of files, and each command still loads only its own code (dynamic imports become
+// separate chunks). Packages stay external: node_modules is loaded as usual, and the functions-core stand-in
+// (lib/local/functionsCore.cjs) keeps one registry per process however many times it is loaded.
+//
+//   npm run build        (npm ci, npm start, npm test and npm run bench run it first)
+import { rm } from 'node:fs/promises';
+import { build } from 'esbuild';
+
+const outdir = new URL('../dist/', import.meta.url).pathname;
+await rm(outdir, { recursive: true, force: true });
+const result = await build({
+  entryPoints: { cli: new URL('../lib/cli/main.ts', import.meta.url).pathname },
+  outdir,
+  bundle: true,
+  splitting: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node22',
+  packages: 'external',
+  sourcemap: 'linked',
+  chunkNames: 'chunks/[name]-[hash]',
+  logLevel: 'warning',
+  metafile: true,
+});
+const files = Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js'));
+console.log(`built ${files.length} files into dist/`);
