@@ -24,5 +24,8 @@ const result = await build({
   logLevel: 'warning',
   metafile: true,
 });
-const files = Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js'));
-console.log(`built ${files.length} files into dist/`);
+// Quiet when another script builds first (prestart, pretest, prebench, prepare): its own output is what matters.
+if (process.env.npm_lifecycle_event === 'build') {
+  const files = Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js'));
+  console.log(`built ${files.length} files into dist/`);
+}
