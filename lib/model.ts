@@ -152,6 +152,8 @@ export interface NodeCapture {
   unavailable: Unavailable[];
   /** Input lines the probe or its parser could not read, counted rather than fatal. */
   skippedLines: number;
+  /** The socket snapshot arrived whole; when it was cut off, pods are examined by exec instead. */
+  socketsComplete: boolean;
 }
 
 export type ConnectionSource = 'node-snapshot' | 'exec-proc-net-tcp' | 'exec-netstat' | 'none';

@@ -122,6 +122,8 @@ export function parseProbeReport(text: string, expected: { node: string; seconds
     sockets,
     unavailable,
     skippedLines: stats.skipped + traceStats.skipped,
+    // Sections come in a fixed order: the one after `sockets` proves the snapshot arrived whole.
+    socketsComplete: sections.has('unavailable') || ended,
   };
   return { ...stats, capture, traceStats, truncated: !ended };
 }

@@ -20,20 +20,40 @@ export const HOST_NETNS = 4026531840;
 /** Calls the sandbox can slow down or make fail (the ports' operations). */
 export const FAULT_TARGETS = [
   'arm.getCluster',
+  'arm.listClusterUserCredential',
+  'arm.runCommand',
   'metrics.backendSnat',
   'kubernetes.listNodes',
   'kubernetes.listPodsOnNode',
   'kubernetes.exec',
+  'kubernetes.createPod',
   'probe.capture',
 ] as const;
 export type FaultTarget = (typeof FAULT_TARGETS)[number];
 
 /**
- * What an injected fault does. `transient` (throttling, a 5xx, a dropped stream, a timeout: worth retrying) and
- * `failed` (a definite failure: the step fails and the report says why) are what the ports can express today; the
- * protocol-level variants (429 with Retry-After, runCommand `Failed`, …) arrive with the sandbox's real endpoints.
+ * What an injected fault does (docs/sandbox.md has the table):
+ *   transient       a fault worth retrying, whatever its form (served as HTTP 503 by the endpoints)
+ *   throttled       HTTP 429 with `Retry-After: retryAfterSeconds`
+ *   server-error    HTTP 500
+ *   timeout         no answer at all: the client's own timeout ends the call
+ *   failed          a definite failure: runCommand `provisioningState: Failed` with `reason`; the probe exits non-zero
+ *   forbidden       HTTP 403: the identity lacks a role
+ *   truncated       runCommand's output cut (as at its 512 kB limit) at `bytes`
+ *   pending         the probe pod never leaves Pending (unschedulable)
+ *   stream-dropped  the exec WebSocket closes before the command's output is complete
  */
-export const FAULT_KINDS = ['transient', 'failed', 'forbidden'] as const;
+export const FAULT_KINDS = [
+  'transient',
+  'throttled',
+  'server-error',
+  'timeout',
+  'failed',
+  'forbidden',
+  'truncated',
+  'pending',
+  'stream-dropped',
+] as const;
 
 const K8S_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const NODE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -119,6 +139,10 @@ const faultSchema = z.strictObject({
   /** How many calls fail before the target recovers; absent: every call fails. */
   times: z.int().min(1).optional(),
   message: z.string().max(500).optional(),
+  /** For `throttled`: the Retry-After the endpoint sends, in seconds. */
+  retryAfterSeconds: z.int().min(0).max(600).optional(),
+  /** For `truncated`: how many bytes of output survive. */
+  bytes: z.int().min(0).optional(),
   /** Only calls about this node (name) or pod (`namespace/name`). */
   node: z.string().optional(),
   pod: z.string().optional(),

@@ -21,9 +21,12 @@ const NETSTAT_AON = ['netstat', '-aon'];
 export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}): Ports {
   const faults = new FaultInjector(scenario.faults);
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
-  const call = async (target: FaultTarget, subject: Subject = {}) => {
+  const wait = async (target: FaultTarget) => {
     const ms = options.latency ? (scenario.latencies[target] ?? 0) : 0;
     if (ms > 0) await sleep(ms);
+  };
+  const call = async (target: FaultTarget, subject: Subject = {}) => {
+    await wait(target);
     faults.check(target, subject);
   };
   const { cluster } = scenario;
@@ -112,11 +115,16 @@ export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}):
     },
     probe: {
       async capture(_facts, node, { seconds }) {
-        await call('probe.capture', { node: node.name });
+        await wait('probe.capture');
+        const fault = faults.take('probe.capture', { node: node.name });
+        if (fault && fault.error !== 'truncated') throw faultError(fault);
         const found = nodeNamed(node.name);
         if (!found)
           throw new SnatDoctorError('PROBE_FAILED', `The probe pod cannot be scheduled: no node ${node.name}.`);
-        return parseProbeReport(renderProbeReport(found, seconds), { node: found.name, seconds }).capture;
+        const report = renderProbeReport(found, seconds);
+        // A truncated report (runCommand keeps 512 kB) still yields what arrived; the parser says it was cut.
+        const text = fault ? report.slice(0, fault.bytes ?? Math.floor(report.length / 2)) : report;
+        return parseProbeReport(text, { node: found.name, seconds }).capture;
       },
     },
   };
@@ -186,6 +194,12 @@ class FaultInjector {
   }
 
   check(target: FaultTarget, subject: Subject): void {
+    const fault = this.take(target, subject);
+    if (fault) throw faultError(fault);
+  }
+
+  /** The next fault for this call, counted as used. */
+  take(target: FaultTarget, subject: Subject): Fault | undefined {
     const index = this.#faults.findIndex(
       (f, i) =>
         f.target === target &&
@@ -193,34 +207,55 @@ class FaultInjector {
         (f.node === undefined || f.node === subject.node) &&
         (f.pod === undefined || f.pod === subject.pod),
     );
-    if (index < 0) return;
-    const fault = this.#faults[index] as Fault;
+    if (index < 0) return undefined;
     const left = this.#remaining[index];
     if (left !== undefined) this.#remaining[index] = left - 1;
-    throw faultError(fault);
+    return this.#faults[index];
   }
 }
 
 const FAILED_CODE: Record<FaultTarget, ErrorCode> = {
   'arm.getCluster': 'INTERNAL',
+  'arm.listClusterUserCredential': 'INTERNAL',
+  'arm.runCommand': 'RUN_COMMAND_FAILED',
   'metrics.backendSnat': 'NO_METRICS',
   'kubernetes.listNodes': 'INTERNAL',
   'kubernetes.listPodsOnNode': 'INTERNAL',
   'kubernetes.exec': 'EXEC_FAILED',
+  'kubernetes.createPod': 'PROBE_FAILED',
   'probe.capture': 'PROBE_FAILED',
 };
 
+/** In-process, a fault is what the adapter above the endpoint would make of it. */
 function faultError(fault: Fault): Error {
   const where = fault.target;
   switch (fault.error) {
     case 'transient':
-      return new TransientError(fault.message ?? `${where}: the service is busy (simulated HTTP 503); try again.`);
+    case 'server-error':
+    case 'timeout':
+    case 'stream-dropped':
+      return new TransientError(
+        fault.message ?? `${where}: the service did not answer properly (simulated ${fault.error}); try again.`,
+      );
+    case 'throttled':
+      return new TransientError(fault.message ?? `${where}: throttled (simulated HTTP 429)`, {
+        retryAfterSeconds: fault.retryAfterSeconds ?? 1,
+      });
     case 'forbidden':
       return new SnatDoctorError(
         'FORBIDDEN',
         fault.message ?? `${where}: 403 Forbidden (simulated): the identity lacks the role this call needs.`,
       );
+    case 'pending':
+      return new SnatDoctorError(
+        'PROBE_FAILED',
+        fault.message ?? `${where}: the probe pod stayed Pending (simulated).`,
+      );
     case 'failed':
-      return new SnatDoctorError(FAILED_CODE[fault.target], fault.message ?? `${where} failed (simulated).`);
+    case 'truncated':
+      return new SnatDoctorError(
+        FAILED_CODE[fault.target],
+        fault.message ?? `${where} failed (simulated ${fault.error}).`,
+      );
   }
 }

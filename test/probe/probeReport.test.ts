@@ -24,7 +24,13 @@ describe('a complete report', () => {
   test('reads every section without skipping a line', () => {
     expect(report.skipped).toBe(0);
     expect(report.truncated).toBe(false);
-    expect(report.capture).toMatchObject({ node: node.name, seconds: 30, hostNetns: HOST_NETNS, unavailable: [] });
+    expect(report.capture).toMatchObject({
+      node: node.name,
+      seconds: 30,
+      hostNetns: HOST_NETNS,
+      unavailable: [],
+      socketsComplete: true,
+    });
   });
 
   test('one sandbox per pod, with its uid, its netns, and the sandbox id crictl reported', () => {
@@ -89,6 +95,7 @@ describe('damaged reports', () => {
     expect(report.capture.sandboxes.length).toBe(node.pods.length);
     expect(report.capture.sockets.length).toBeGreaterThan(0);
     expect(report.capture.unavailable).toContainEqual(expect.objectContaining({ what: 'probe report' }));
+    expect(report.capture.socketsComplete).toBe(false);
   });
 
   test('malformed rows are counted and skipped', () => {

@@ -5,6 +5,7 @@ import * as df from 'durable-functions';
 import { InMemoryDurableHost, VirtualClock } from '../../lib/local/durableHost.ts';
 import { registrations } from '../../lib/local/functionsCore.cjs';
 import { startLocalRuntime } from '../../lib/local/runtime.ts';
+import { renderProbeReport } from '../../lib/sandbox/nodeProbe.ts';
 import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
 import { POD_CONCURRENCY, RETRY_POLICY } from '../../lib/workflow/investigate.ts';
 import { startOrJoin } from '../../lib/workflow/start.ts';
@@ -144,6 +145,19 @@ describe('failures', () => {
     expect(report.steps.map((s) => s.status)).toEqual(STEPS.map(() => 'succeeded'));
     expect(report.culprits[0]).toMatchObject({ namespace: 'payments', source: 'node-snapshot', publicConnects: 0 });
     expect(report.unavailable.map((u) => u.what).sort()).toEqual(['crictl', 'tcptracer']);
+  });
+
+  test('a probe report cut short still ranks from what arrived, and says it was cut', async () => {
+    // Cut in the middle of the socket snapshot: the pods it no longer covers are examined by exec.
+    const full = renderProbeReport(scenarioWith().nodes[1]!, 30);
+    const bytes = full.indexOf('@@ sockets') + 300;
+    const { report } = await investigateOn(withFaults({ target: 'probe.capture', error: 'truncated', bytes }));
+    expect(report.steps.find((s) => s.name === 'captureNode')).toMatchObject({
+      status: 'succeeded',
+      detail: expect.stringMatching(/unavailable: probe report/),
+    });
+    expect(report.unavailable).toContainEqual(expect.objectContaining({ what: 'probe report' }));
+    expect(report.culprits[0]).toMatchObject({ pod: expect.stringMatching(/^checkout-api-/), publicEstablished: 905 });
   });
 
   test('a cluster that cannot be found still yields a report naming locateNode', async () => {

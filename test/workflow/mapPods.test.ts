@@ -43,6 +43,7 @@ function capture(overrides: Partial<NodeCapture>): NodeCapture {
     sockets: [],
     unavailable: [],
     skippedLines: 0,
+    socketsComplete: true,
     ...overrides,
   };
 }
@@ -94,6 +95,11 @@ describe('joinPods', () => {
     );
     expect(pods[0]?.trace.map((t) => t.saddr)).toEqual(['10.244.1.10']);
     expect(unattributed).toEqual([{ netns: 0, sockets: 0, connects: 10 }]);
+  });
+
+  test('a snapshot cut off before its end covers no pod: they are examined by exec', () => {
+    const { pods } = joinPods([cart], capture({ sandboxes, socketsComplete: false }));
+    expect(pods[0]?.snapshotCovered).toBe(false);
   });
 
   test('without a capture every pod is left for exec', () => {

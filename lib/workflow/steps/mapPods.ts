@@ -46,7 +46,11 @@ export function joinPods(pods: PodInfo[], capture?: NodeCapture): Mapped {
       netns,
       sandboxId: sandbox?.id,
       // The probe snapshots the namespace of every sandbox it lists (and the host's): those pods need no exec.
-      snapshotCovered: capture !== undefined && netns !== undefined && (pod.hostNetwork || sandbox !== undefined),
+      snapshotCovered:
+        capture !== undefined &&
+        capture.socketsComplete &&
+        netns !== undefined &&
+        (pod.hostNetwork || sandbox !== undefined),
       sockets: (capture?.sockets ?? []).filter(mine),
       trace: (capture?.trace ?? []).filter((t) => mine(t) || mineByIp(t)),
     };
