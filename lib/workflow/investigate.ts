@@ -4,8 +4,7 @@
 // that failed.
 
 import type { OrchestrationContext, Task } from 'durable-functions';
-import * as df from 'durable-functions';
-import { failure, type StepResult } from '../errors.ts';
+import { failure, retryAfterFrom, type StepResult } from '../errors.ts';
 import type {
   CandidatePod,
   InvestigationRequest,
@@ -23,7 +22,7 @@ import type { Located } from './steps/locateNode.ts';
 import type { Mapped } from './steps/mapPods.ts';
 import { buildReport, type ReportInput } from './steps/rankAndReport.ts';
 
-/** Back-off for transient faults: 2 s, 4 s, then give up (3 attempts). */
+/** Back-off for transient faults: 2 s, 4 s (or the server's Retry-After when longer), then give up (3 attempts). */
 export const RETRY_POLICY = { firstRetryIntervalInMilliseconds: 2_000, maxNumberOfAttempts: 3, backoffCoefficient: 2 };
 
 /** Pods examined at once: bounds the exec load put on the API server and the node. */
@@ -48,8 +47,6 @@ export interface InvestigationStatus {
 export function* investigate(context: OrchestrationContext): Generator<Task, Report, unknown> {
   const request = context.df.getInput<InvestigationRequest>();
   const startedAt = context.df.currentUtcDateTime.toISOString();
-  const retry = new df.RetryOptions(RETRY_POLICY.firstRetryIntervalInMilliseconds, RETRY_POLICY.maxNumberOfAttempts);
-  retry.backoffCoefficient = RETRY_POLICY.backoffCoefficient;
 
   const steps: StepOutcome[] = [];
   const unavailable: Unavailable[] = [];
@@ -63,11 +60,23 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
       ...extra,
     } satisfies InvestigationStatus);
 
+  /** Waits before attempt `attempt + 1`: the back-off, or longer when the server asked for it (Retry-After). */
+  function* backOff(attempt: number, retryAfterSeconds = 0): Generator<Task, void, unknown> {
+    const backoff = RETRY_POLICY.firstRetryIntervalInMilliseconds * RETRY_POLICY.backoffCoefficient ** (attempt - 1);
+    const now = context.df.currentUtcDateTime.getTime();
+    yield context.df.createTimer(new Date(now + Math.max(backoff, retryAfterSeconds * 1000)));
+  }
+
   function* call<T>(name: StepName, input: unknown): Generator<Task, StepResult<T>, unknown> {
-    try {
-      return (yield context.df.callActivityWithRetry(name, retry, input)) as StepResult<T>;
-    } catch (error) {
-      return failure('TRANSIENT', `still failing after ${retry.maxNumberOfAttempts} attempts: ${firstLine(error)}`);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (yield context.df.callActivity(name, input)) as StepResult<T>;
+      } catch (error) {
+        if (attempt >= RETRY_POLICY.maxNumberOfAttempts) {
+          return failure('TRANSIENT', `still failing after ${attempt} attempts: ${firstLine(error)}`);
+        }
+        yield* backOff(attempt, retryAfterFrom(error instanceof Error ? error.message : String(error)));
+      }
     }
   }
 
@@ -119,7 +128,8 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
   const pods = mapped.value.pods;
   steps.push({ name: 'mapPods', status: 'succeeded', detail: `${pods.length} pods on ${node.name}` });
 
-  // 4. Each pod's connections, a bounded number at a time.
+  // 4. Each pod's connections, a bounded number at a time. A pod whose activity hit a transient fault is tried again
+  // after the batch (after its back-off, or its Retry-After), up to the attempt limit.
   const results: PodConnections[] = [];
   const podFailures: string[] = [];
   for (let start = 0; start < pods.length; start += POD_CONCURRENCY) {
@@ -127,29 +137,34 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
       node: node.name,
       pods: { done: start, total: pods.length },
     });
-    const batch = pods.slice(start, start + POD_CONCURRENCY);
-    const tasks = batch.map((pod) =>
-      context.df.callActivityWithRetry('podConnections', retry, {
-        cluster: request.cluster,
-        pod,
-        clusterCidrs: facts.clusterCidrs,
-      }),
-    );
-    let outcomes: unknown[];
-    try {
-      outcomes = (yield context.df.Task.all(tasks)) as unknown[];
-    } catch {
-      // One pod kept failing: keep what the others returned and name the rest.
-      outcomes = tasks.map((task) =>
-        task.isCompleted && !task.isFaulted ? task.result : failure('TRANSIENT', 'kept failing after retries'),
+    let round = pods.slice(start, start + POD_CONCURRENCY);
+    for (let attempt = 1; round.length > 0; attempt++) {
+      const tasks = round.map((pod) =>
+        context.df.callActivity('podConnections', { cluster: request.cluster, pod, clusterCidrs: facts.clusterCidrs }),
       );
+      let outcomes: StepResult<PodConnections>[];
+      try {
+        // podConnections returns even its transient faults as data, so one pod cannot fail the batch.
+        outcomes = (yield context.df.Task.all(tasks)) as StepResult<PodConnections>[];
+      } catch (error) {
+        outcomes = round.map(() => failure('INTERNAL', firstLine(error)));
+      }
+      const retry: CandidatePod[] = [];
+      const waits: number[] = [];
+      outcomes.forEach((result, i) => {
+        const pod = round[i] as CandidatePod;
+        if (result.ok) results.push(result.value);
+        else if (result.code === 'TRANSIENT' && attempt < RETRY_POLICY.maxNumberOfAttempts) {
+          retry.push(pod);
+          waits.push(result.retryAfterSeconds ?? 0);
+        } else {
+          const after = result.code === 'TRANSIENT' ? `still failing after ${attempt} attempts: ` : '';
+          podFailures.push(`${pod.namespace}/${pod.name}: ${after}${result.message}`);
+        }
+      });
+      if (retry.length > 0) yield* backOff(attempt, Math.max(...waits));
+      round = retry;
     }
-    outcomes.forEach((outcome, i) => {
-      const result = outcome as StepResult<PodConnections>;
-      const pod = batch[i] as CandidatePod;
-      if (result.ok) results.push(result.value);
-      else podFailures.push(`${pod.namespace}/${pod.name}: ${result.message}`);
-    });
   }
   steps.push(podStepOutcome(pods.length, results.length, podFailures));
 

@@ -12,6 +12,7 @@ export interface Step<Input, Output> {
 export function defineStep<Input, Output>(
   name: StepName,
   run: (input: Input, ports: Ports, context: InvocationContext) => Promise<Output>,
+  options: { transientAsData?: boolean } = {},
 ): Step<Input, StepResult<Output>> {
   return {
     name,
@@ -20,7 +21,7 @@ export function defineStep<Input, Output>(
         return { ok: true, value: await run(input, ports, context) };
       } catch (error) {
         // Expected failures become data the orchestrator reports; transient faults are rethrown to be retried.
-        return toStepFailure(error);
+        return toStepFailure(error, options);
       }
     },
   };

@@ -109,6 +109,46 @@ describe('failures', () => {
     expect(report.culprits[0]?.pod).toMatch(/^checkout-api-/);
   });
 
+  test.each([
+    ['the node probe', { target: 'probe.capture', error: 'throttled', retryAfterSeconds: 30, times: 1 }, 'captureNode'],
+    [
+      'exec into one pod',
+      { target: 'kubernetes.exec', error: 'throttled', retryAfterSeconds: 20, times: 1 },
+      'podConnections',
+    ],
+  ])('a throttled call to %s is retried no sooner than its Retry-After', async (_name, fault, step) => {
+    const probeless = fault.target === 'kubernetes.exec' ? { target: 'probe.capture', error: 'failed' } : undefined;
+    const { status, report } = await investigateOn(withFaults(fault, ...(probeless ? [probeless] : [])));
+    expect(report.steps.find((s) => s.name === step)?.status).toBe('succeeded');
+    expect(report.steps.find((s) => s.name === step)?.detail ?? '').not.toMatch(/could not be examined/);
+    // The fault comes back as a failed task (single steps) or as TRANSIENT data (fanned-out pods); the retry timer
+    // follows it in the history.
+    const at = status.history.findIndex(
+      (e) => (e.EventType === 5 || e.EventType === 6) && JSON.stringify(e).includes('retry after'),
+    );
+    expect(at).toBeGreaterThan(-1);
+    const timer = status.history.slice(at).find((e) => e.EventType === 10);
+    const waited = Date.parse(String(timer?.FireAt)) - Date.parse(status.history[at]!.Timestamp);
+    expect(waited).toBeGreaterThanOrEqual(fault.retryAfterSeconds * 1000);
+  });
+
+  test('a pod that keeps failing is named in the report; the others are ranked', async () => {
+    const scenario = scenarioWith();
+    const ledger = scenario.nodes[1]!.pods.find((p) => p.name.startsWith('ledger-'))!;
+    const { report } = await investigateOn(
+      withFaults(
+        { target: 'probe.capture', error: 'failed' },
+        { target: 'kubernetes.exec', error: 'server-error', pod: `${ledger.namespace}/${ledger.name}` },
+      ),
+    );
+    const podStep = report.steps.find((s) => s.name === 'podConnections');
+    expect(podStep?.status).toBe('succeeded');
+    expect(podStep?.detail).toMatch(
+      new RegExp(`1 of \\d+ pods could not be examined: payments/${ledger.name}: still failing after 3 attempts`),
+    );
+    expect(report.culprits[0]?.pod).toMatch(/^checkout-api-/);
+  });
+
   test('a transient fault that never clears fails the step after every attempt, and the report says so', async () => {
     const { status, report } = await investigateOn(withFaults({ target: 'probe.capture', error: 'transient' }));
     const attempts = activityTimeline(status.history).filter((e) => e.name === 'captureNode' && e.event === 'failed');

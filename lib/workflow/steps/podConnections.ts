@@ -18,46 +18,50 @@ export interface PodInput {
 const PROC_NET_TCP = ['cat', '/proc/net/tcp', '/proc/net/tcp6'];
 const NETSTAT_AON = ['netstat', '-aon'];
 
-export const podConnections = defineStep<PodInput, PodConnections>('podConnections', async (input, ports) => {
-  const { pod } = input;
-  let sockets: SocketAggregate[] = pod.sockets;
-  let source: ConnectionSource = 'node-snapshot';
-  let note: string | undefined;
+export const podConnections = defineStep<PodInput, PodConnections>(
+  'podConnections',
+  async (input, ports) => {
+    const { pod } = input;
+    let sockets: SocketAggregate[] = pod.sockets;
+    let source: ConnectionSource = 'node-snapshot';
+    let note: string | undefined;
 
-  if (!pod.snapshotCovered) {
-    const k8s = ports.kubernetes(input.cluster);
-    const target = { namespace: pod.namespace, name: pod.name, container: pod.containers[0]?.name };
-    // Windows pods: no node probe runs there, and netstat -aon is always present. Linux pods: the kernel's own table,
-    // which needs only `cat` (no net-tools installed into the pod, unlike the runbook).
-    const argv = pod.os === 'windows' ? NETSTAT_AON : PROC_NET_TCP;
-    const result = await k8s.exec(target, argv);
-    if (result.exitCode !== 0 && result.stdout.trim() === '') {
-      throw new SnatDoctorError(
-        'EXEC_FAILED',
-        `${argv.join(' ')} in ${pod.namespace}/${pod.name} exited ${result.exitCode}: ${result.stderr.trim().slice(0, 200)}`,
-      );
+    if (!pod.snapshotCovered) {
+      const k8s = ports.kubernetes(input.cluster);
+      const target = { namespace: pod.namespace, name: pod.name, container: pod.containers[0]?.name };
+      // Windows pods: no node probe runs there, and netstat -aon is always present. Linux pods: the kernel's own table,
+      // which needs only `cat` (no net-tools installed into the pod, unlike the runbook).
+      const argv = pod.os === 'windows' ? NETSTAT_AON : PROC_NET_TCP;
+      const result = await k8s.exec(target, argv);
+      if (result.exitCode !== 0 && result.stdout.trim() === '') {
+        throw new SnatDoctorError(
+          'EXEC_FAILED',
+          `${argv.join(' ')} in ${pod.namespace}/${pod.name} exited ${result.exitCode}: ${result.stderr.trim().slice(0, 200)}`,
+        );
+      }
+      const parsed =
+        pod.os === 'windows'
+          ? parseWindowsNetstat(result.stdout, { netns: pod.netns ?? 0 })
+          : parseProcNetTcp(result.stdout, { netns: pod.netns ?? 0 });
+      sockets = parsed.sockets;
+      source = pod.os === 'windows' ? 'exec-netstat' : 'exec-proc-net-tcp';
+      if (parsed.skipped > 0) note = `${parsed.skipped} unreadable line(s) of ${argv.join(' ')} skipped.`;
+      if (pod.hostNetwork) {
+        note = [note, "hostNetwork pod: the table is the node's, shared with other host processes."]
+          .filter(Boolean)
+          .join(' ');
+      }
     }
-    const parsed =
-      pod.os === 'windows'
-        ? parseWindowsNetstat(result.stdout, { netns: pod.netns ?? 0 })
-        : parseProcNetTcp(result.stdout, { netns: pod.netns ?? 0 });
-    sockets = parsed.sockets;
-    source = pod.os === 'windows' ? 'exec-netstat' : 'exec-proc-net-tcp';
-    if (parsed.skipped > 0) note = `${parsed.skipped} unreadable line(s) of ${argv.join(' ')} skipped.`;
-    if (pod.hostNetwork) {
-      note = [note, "hostNetwork pod: the table is the node's, shared with other host processes."]
-        .filter(Boolean)
-        .join(' ');
-    }
-  }
 
-  const summary = summarizeConnections({ sockets, trace: pod.trace, isSnat: snatClassifier(input.clusterCidrs) });
-  return {
-    namespace: pod.namespace,
-    pod: pod.name,
-    hostNetwork: pod.hostNetwork,
-    source,
-    ...summary,
-    ...(note ? { note } : {}),
-  };
-});
+    const summary = summarizeConnections({ sockets, trace: pod.trace, isSnat: snatClassifier(input.clusterCidrs) });
+    return {
+      namespace: pod.namespace,
+      pod: pod.name,
+      hostNetwork: pod.hostNetwork,
+      source,
+      ...summary,
+      ...(note ? { note } : {}),
+    };
+  },
+  { transientAsData: true },
+);
