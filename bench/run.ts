@@ -99,3 +99,17 @@ lines.push(
   `  target: ≥ 2× the runbook pipeline (goal 3×): ${(runbook / cli).toFixed(2)}× ${runbook / cli >= 2 ? 'met' : 'NOT met'}`,
 );
 process.stdout.write(`${lines.join('\n')}\n`);
+
+const { workflowFigures } = await import('./workflow.ts');
+const workflow = await workflowFigures();
+const out: string[] = [
+  '',
+  'Workflow: one investigation on the sandbox with Azure-like latencies (scaled 1/10), real clock',
+];
+for (const f of workflow) {
+  const ratio = f.wallMs / f.criticalMs;
+  out.push(
+    `  ${f.name.padEnd(44)} ${f.pods} pods  wall ${f.wallMs.toFixed(0)} ms  critical path ${f.criticalMs} ms  ${ratio.toFixed(2)}× ${ratio <= 1.2 ? '(target ≤ 1.2× met)' : '(target ≤ 1.2× NOT met)'}`,
+  );
+}
+process.stdout.write(`${out.join('\n')}\n`);
