@@ -94,7 +94,7 @@ describe('the runCommand script, under sh with a kubectl stand-in', () => {
     const { exitCode, logs, calls } = await run({ STANDIN_PHASE: 'Succeeded' });
     expect(exitCode).toBe(EXIT.created);
     expect(logs).toBe('@@ snat-doctor-probe 1\n@@ end\n');
-    expect(calls[0]).toBe('create -f probe-pod.json');
+    expect(calls[0]).toBe('create --validate=false -f probe-pod.json');
     expect(calls.at(-1)).toBe('delete pod -n kube-system snat-doctor-probe-abcd1234 --ignore-not-found --wait=false');
     expect(interpretRunCommand({ exitCode, logs }, NODE)).toBe(logs);
   });
@@ -120,7 +120,7 @@ describe('the runCommand script, under sh with a kubectl stand-in', () => {
   test('a refused pod: the policy is named, and nothing is left to delete', async () => {
     const { exitCode, logs, calls } = await run({ STANDIN_PHASE: 'Succeeded', STANDIN_CREATE: 'fail' });
     expect(exitCode).toBe(EXIT.createFailed);
-    expect(calls).toEqual(['create -f probe-pod.json']);
+    expect(calls).toEqual(['create --validate=false -f probe-pod.json']);
     expect(() => interpretRunCommand({ exitCode, logs }, NODE)).toThrow(/could not be created .*PodSecurity.*exempt/);
   });
 
