@@ -1,0 +1,192 @@
+// The real Azure adapters behind the ports: ARM for the ManagedCluster's facts, its user kubeconfig and runCommand
+// (@azure/arm-containerservice), Azure Monitor's metrics batch API for the load balancer's SNAT metrics
+// (@azure/monitor-query-metrics). This file and lib/adapters/azure/ are the only ones importing the Azure SDKs.
+//
+// Every client is built the same way: the SDK's own retries are off (maxRetries 0) so that the orchestrator's retries,
+// with their back-off and the server's Retry-After, are the only ones — SDK retries underneath would multiply the
+// attempts and hide the Retry-After; each request is bounded by `timeoutMs`; failures are mapped once, at this edge
+// (azure/azureFailures.ts); and a private CA (the sandbox's) is trusted through the clients' TLS options, never by
+// turning certificate checks off.
+import { ContainerServiceClient, type ManagedCluster, type RunCommandResult } from '@azure/arm-containerservice';
+import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import { MetricsClient } from '@azure/monitor-query-metrics';
+import { SnatDoctorError } from '../errors.ts';
+import type { ClusterRef } from '../model.ts';
+import type { ClusterApi, MetricsApi } from '../ports.ts';
+import { validateClusterRef } from '../validation.ts';
+import { type AzureOperation, edgePolicy, toAzureError } from './azure/azureFailures.ts';
+import { type LoadBalancerSite, metricBatches, queryBackendSnat } from './azure/backendSnat.ts';
+import { clusterFacts } from './azure/clusterFacts.ts';
+import { AKS_SERVER_APP_SCOPE, withEntraTokens } from './azure/clusterKubeconfig.ts';
+import { commandOutcome, zipContext } from './azure/runCommand.ts';
+import type { RunCommandClient } from './nodeProbe.ts';
+
+/**
+ * The ManagedCluster API version, pinned: the oldest stable version the installed SDK (25.5.0) declares. Its own
+ * default (2026-06-01 in 25.5.0) moves with every release, and a new version reaches some regions and clouds late.
+ */
+export const ARM_API_VERSION = '2025-10-01';
+/** The metrics batch API's only stable version. */
+export const METRICS_API_VERSION = '2024-02-01';
+
+export interface AzureAdapterOptions {
+  credential: TokenCredential;
+  /** The subscription most calls are for; a cluster in another subscription gets a client of its own. */
+  subscriptionId: string;
+  /** ARM's endpoint; default `https://management.azure.com`. */
+  armEndpoint?: string;
+  /** The metrics batch endpoint of a region; default `https://{location}.metrics.monitor.azure.com`. */
+  metricsEndpoint?: (location: string) => string;
+  /** A PEM CA certificate to trust instead of the public CAs (the sandbox's self-signed one). */
+  tlsCa?: string;
+  /** How long one HTTP request may go unanswered; default 30 s. */
+  timeoutMs?: number;
+  /** How often a running runCommand is polled; default 5 s, as `az aks command invoke` does. */
+  pollIntervalMs?: number;
+  now?: () => Date;
+}
+
+export interface AzureAdapters extends RunCommandClient {
+  clusters: ClusterApi;
+  metrics: MetricsApi;
+  /** The cluster user kubeconfig; for an Entra ID cluster, with a bearer token for the AKS server app in its user. */
+  kubeconfig(ref: ClusterRef): Promise<string>;
+}
+
+/** The production credential: environment, workload identity, managed identity, then the developer's `az login`. */
+export function defaultCredential(): TokenCredential {
+  return new DefaultAzureCredential();
+}
+
+export function createAzureAdapters(options: AzureAdapterOptions): AzureAdapters {
+  const { credential } = options;
+  const now = options.now ?? (() => new Date());
+  const metricsEndpoint = options.metricsEndpoint ?? ((location) => `https://${location}.metrics.monitor.azure.com`);
+  const clientOptions = {
+    retryOptions: { maxRetries: 0 },
+    additionalPolicies: [edgePolicy(options.timeoutMs ?? 30_000)],
+    ...(options.tlsCa ? { tlsOptions: { ca: options.tlsCa } } : {}),
+  };
+
+  const armClients = new Map<string, ContainerServiceClient>();
+  const arm = (subscriptionId: string): ContainerServiceClient => {
+    let client = armClients.get(subscriptionId);
+    if (!client) {
+      client = new ContainerServiceClient(credential, subscriptionId, {
+        ...clientOptions,
+        apiVersion: ARM_API_VERSION,
+        ...(options.armEndpoint ? { endpoint: options.armEndpoint } : {}),
+      });
+      armClients.set(subscriptionId, client);
+    }
+    return client;
+  };
+  arm(options.subscriptionId);
+
+  const metricsClients = new Map<string, MetricsClient>();
+  const metricsClient = (location: string): MetricsClient => {
+    let client = metricsClients.get(location);
+    if (!client) {
+      // The token audience stays the SDK's default, ARM's: the batch API accepts it (the REST spec names
+      // metrics.monitor.azure.com too), and one token then serves both clients.
+      client = new MetricsClient(metricsEndpoint(location), credential, {
+        ...clientOptions,
+        apiVersion: METRICS_API_VERSION,
+      });
+      metricsClients.set(location, client);
+    }
+    return client;
+  };
+
+  // The metrics batch API is regional and the port does not pass regions: each cluster read says where its load
+  // balancers are (and how many nodes they serve, for `top`).
+  const sites = new Map<string, LoadBalancerSite>();
+
+  const tokenFor = async (scope: string, operation: AzureOperation, ref: ClusterRef): Promise<string> => {
+    let token: Awaited<ReturnType<TokenCredential['getToken']>>;
+    try {
+      token = await credential.getToken(scope);
+    } catch (error) {
+      throw toAzureError(error, operation, ref);
+    }
+    if (!token) {
+      throw new SnatDoctorError(
+        'FORBIDDEN',
+        `No Entra ID token for ${scope}, which cluster ${ref.name} (Entra ID-managed) requires: sign in with \`az login\` or check the managed identity.`,
+      );
+    }
+    return token.token;
+  };
+
+  return {
+    clusters: {
+      async getCluster(given) {
+        const ref = validateClusterRef(given);
+        let cluster: ManagedCluster;
+        try {
+          cluster = await arm(ref.subscriptionId).managedClusters.get(ref.resourceGroup, ref.name);
+        } catch (error) {
+          throw toAzureError(error, 'getCluster', ref);
+        }
+        const facts = clusterFacts(ref, cluster);
+        for (const id of facts.loadBalancerIds) {
+          sites.set(id.toLowerCase(), { location: facts.location, nodeCount: facts.nodeCount });
+        }
+        return facts;
+      },
+    },
+
+    metrics: {
+      async backendSnat(loadBalancerIds, window) {
+        if (loadBalancerIds.length === 0) return [];
+        const batches = metricBatches(loadBalancerIds, (id) => sites.get(id.toLowerCase()));
+        try {
+          return await queryBackendSnat(metricsClient, batches, window, now());
+        } catch (error) {
+          throw toAzureError(error, 'metrics');
+        }
+      },
+    },
+
+    async kubeconfig(given) {
+      const ref = validateClusterRef(given);
+      let kubeconfigs: { name?: string; value?: Uint8Array }[];
+      try {
+        const result = await arm(ref.subscriptionId).managedClusters.listClusterUserCredentials(
+          ref.resourceGroup,
+          ref.name,
+        );
+        kubeconfigs = result.kubeconfigs ?? [];
+      } catch (error) {
+        throw toAzureError(error, 'listClusterUserCredential', ref);
+      }
+      const entry = kubeconfigs.find((k) => k.name === 'clusterUser') ?? kubeconfigs[0];
+      if (!entry?.value) {
+        throw new SnatDoctorError('INTERNAL', `ARM returned no user kubeconfig for cluster ${ref.name}.`);
+      }
+      return withEntraTokens(Buffer.from(entry.value).toString('utf8'), (scope) =>
+        tokenFor(scope, 'listClusterUserCredential', ref),
+      );
+    },
+
+    async runCommand(given, { command, contextFiles, aadManaged }, signal) {
+      const ref = validateClusterRef(given);
+      // As `az aks command invoke` does: on an Entra ID cluster the command runs as the caller, with a token for the
+      // AKS server app.
+      const clusterToken = aadManaged ? await tokenFor(AKS_SERVER_APP_SCOPE, 'runCommand', ref) : undefined;
+      let result: RunCommandResult;
+      try {
+        const poller = arm(ref.subscriptionId).managedClusters.runCommand(
+          ref.resourceGroup,
+          ref.name,
+          { command, context: zipContext(contextFiles), ...(clusterToken ? { clusterToken } : {}) },
+          { updateIntervalInMs: options.pollIntervalMs ?? 5_000, ...(signal ? { abortSignal: signal } : {}) },
+        );
+        result = await poller.pollUntilDone(signal ? { abortSignal: signal } : undefined);
+      } catch (error) {
+        throw toAzureError(error, 'runCommand', ref);
+      }
+      return commandOutcome(result, ref);
+    },
+  };
+}

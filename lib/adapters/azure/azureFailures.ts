@@ -1,0 +1,240 @@
+// How Azure's failures become snat-doctor's coded errors (lib/errors.ts). One pipeline policy on every client sees
+// each raw response first: it bounds every request (LRO polls included) by our timeout and turns an HTTP failure into
+// an AzureHttpFailure before the SDK's deserialisers run — they differ per client, and the metrics client throws a
+// TypeError on an error response without a body. `toAzureError` then maps that, network failures, timeouts and
+// credential failures to the vocabulary: what is worth retrying becomes a TransientError carrying the server's
+// Retry-After; the rest say how to fix it.
+import type { ContainerServiceClientOptionalParams } from '@azure/arm-containerservice';
+import { isRestError } from '@azure/arm-containerservice';
+import { SnatDoctorError, TransientError } from '../../errors.ts';
+import type { ClusterRef } from '../../model.ts';
+
+type AdditionalPolicy = NonNullable<ContainerServiceClientOptionalParams['additionalPolicies']>[number];
+
+/** An HTTP answer of 400 or more, with what the service said. */
+export class AzureHttpFailure extends Error {
+  readonly status: number;
+  /** The CloudError / ErrorResponse code, e.g. `AuthorizationFailed`. */
+  readonly code: string | undefined;
+  readonly retryAfterSeconds: number | undefined;
+  constructor(status: number, code: string | undefined, message: string, retryAfterSeconds: number | undefined) {
+    super(message);
+    this.name = 'AzureHttpFailure';
+    this.status = status;
+    this.code = code;
+    this.retryAfterSeconds = retryAfterSeconds;
+  }
+}
+
+/** Our timeout ended a request the service had not answered. */
+export class AzureTimeout extends Error {
+  readonly timeoutMs: number;
+  constructor(url: string, timeoutMs: number) {
+    super(`no answer from ${new URL(url).host} within ${timeoutMs} ms`);
+    this.name = 'AzureTimeout';
+    this.timeoutMs = timeoutMs;
+  }
+}
+
+export function edgePolicy(timeoutMs: number): AdditionalPolicy {
+  return {
+    position: 'perCall',
+    policy: {
+      name: 'snatDoctorEdge',
+      async sendRequest(request, next) {
+        request.timeout = timeoutMs;
+        let response: Awaited<ReturnType<typeof next>>;
+        try {
+          response = await next(request);
+        } catch (error) {
+          // The HTTP client aborts a timed-out request; an abort the caller asked for is theirs to see.
+          const aborted = error instanceof Error && error.name === 'AbortError';
+          if (aborted && !request.abortSignal?.aborted) throw new AzureTimeout(request.url, timeoutMs);
+          throw error;
+        }
+        if (response.status < 400) return response;
+        const { code, message } = cloudError(response.bodyAsText);
+        throw new AzureHttpFailure(
+          response.status,
+          code,
+          message ?? `HTTP ${response.status}`,
+          retryAfterSeconds(
+            response.headers.get('retry-after-ms') ?? response.headers.get('x-ms-retry-after-ms'),
+            response.headers.get('retry-after'),
+          ),
+        );
+      },
+    },
+  };
+}
+
+function cloudError(body: string | null | undefined): { code?: string; message?: string } {
+  if (!body) return {};
+  try {
+    const parsed = JSON.parse(body) as {
+      error?: { code?: unknown; message?: unknown };
+      code?: unknown;
+      message?: unknown;
+    };
+    const error = parsed.error ?? parsed;
+    return {
+      code: typeof error.code === 'string' ? error.code : undefined,
+      message: typeof error.message === 'string' ? error.message : undefined,
+    };
+  } catch {
+    return { message: body.slice(0, 300) };
+  }
+}
+
+/** Retry-After in whole seconds: `retry-after-ms` first, then `Retry-After` as seconds or an HTTP date. */
+export function retryAfterSeconds(
+  milliseconds: string | undefined | null,
+  header: string | undefined | null,
+  now: Date = new Date(),
+): number | undefined {
+  if (milliseconds && /^\d+$/.test(milliseconds.trim())) return Math.ceil(Number(milliseconds) / 1000);
+  if (!header) return undefined;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim());
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - now.getTime()) / 1000));
+}
+
+/** The Azure operations snat-doctor calls, with the permission each needs and the built-in role that grants it. */
+export const OPERATIONS = {
+  getCluster: {
+    describe: 'Reading the AKS cluster from ARM',
+    action: 'Microsoft.ContainerService/managedClusters/read',
+    role: 'Reader (or Azure Kubernetes Service Cluster User Role) on the cluster',
+  },
+  listClusterUserCredential: {
+    describe: 'Getting the cluster user kubeconfig from ARM',
+    action: 'Microsoft.ContainerService/managedClusters/listClusterUserCredential/action',
+    role: 'Azure Kubernetes Service Cluster User Role on the cluster',
+  },
+  runCommand: {
+    describe: 'AKS runCommand',
+    action: 'Microsoft.ContainerService/managedClusters/runCommand/action',
+    // The troubleshooting article suggests the Cluster User role; a custom role with exactly these actions is the
+    // least privilege.
+    role: 'Azure Kubernetes Service Cluster User Role on the cluster, or a custom role with runCommand/action and commandResults/read',
+  },
+  metrics: {
+    describe: 'Querying the load balancer SNAT metrics',
+    action: 'Microsoft.Insights/metrics/read',
+    role: 'Monitoring Reader on the subscription (or the node resource group)',
+  },
+} as const;
+export type AzureOperation = keyof typeof OPERATIONS;
+
+const NETWORK_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ESOCKETTIMEDOUT',
+  'EAI_AGAIN',
+  'ENOTFOUND',
+  'REQUEST_SEND_ERROR',
+  // A body cut short or garbled in transit: asking again is the remedy.
+  'PARSE_ERROR',
+]);
+const CREDENTIAL_ERRORS = new Set(['CredentialUnavailableError', 'AuthenticationError', 'AuthenticationRequiredError']);
+
+/**
+ * The one normaliser at the Azure edge. `ref` names the cluster in messages (absent for metrics); an abort the caller
+ * asked for is returned unchanged.
+ */
+export function toAzureError(error: unknown, operation: AzureOperation, ref?: ClusterRef): Error {
+  if (error instanceof SnatDoctorError) return error;
+  const { describe, action, role } = OPERATIONS[operation];
+  const where = ref ? ` for cluster ${ref.name}` : '';
+  if (error instanceof AzureTimeout) {
+    return new TransientError(`${describe}${where}: ${error.message}.`, { cause: error });
+  }
+  if (error instanceof AzureHttpFailure) return fromHttp(error, operation, ref);
+  if (error instanceof Error && CREDENTIAL_ERRORS.has(error.name)) {
+    return new SnatDoctorError(
+      'FORBIDDEN',
+      `${describe}${where}: no Azure credential could get a token (${firstLine(error.message)}). Sign in with \`az login\`, or give the app a managed identity with ${role}.`,
+      { cause: error },
+    );
+  }
+  if (isRestError(error) && NETWORK_CODES.has(String(error.code))) {
+    return new TransientError(
+      `${describe}${where}: the connection failed (${error.code}: ${firstLine(error.message)}).`,
+      {
+        cause: error,
+      },
+    );
+  }
+  if (error instanceof Error && error.name === 'AbortError') return error;
+  const message = error instanceof Error ? error.message : String(error);
+  return new SnatDoctorError('INTERNAL', `${describe}${where} failed: ${firstLine(message)}`, {
+    cause: error,
+    context: { action },
+  });
+}
+
+function fromHttp(failure: AzureHttpFailure, operation: AzureOperation, ref: ClusterRef | undefined): Error {
+  const { describe, action, role } = OPERATIONS[operation];
+  const where = ref ? ` for cluster ${ref.name}` : '';
+  const said = `HTTP ${failure.status}${failure.code ? ` ${failure.code}` : ''}: ${firstLine(failure.message)}`;
+  const { status } = failure;
+  if (status === 429 || status === 408 || status >= 500) {
+    return new TransientError(`${describe}${where}: Azure answered ${said}`, {
+      cause: failure,
+      retryAfterSeconds: failure.retryAfterSeconds,
+    });
+  }
+  if (status === 401) {
+    return new SnatDoctorError(
+      'FORBIDDEN',
+      `${describe}${where}: Azure did not accept the credential (${said}). Sign in again (\`az login\`) or check the app's managed identity.`,
+      { cause: failure },
+    );
+  }
+  if (status === 403) {
+    // ARM's AuthorizationFailed names the action it refused; fall back to the one this call needs.
+    const refused = /perform action '([^']+)'/i.exec(failure.message)?.[1] ?? action;
+    return new SnatDoctorError(
+      'FORBIDDEN',
+      `${describe}${where} was refused: the identity lacks permission for ${refused}. Grant it ${role}.`,
+      { cause: failure, context: { action: refused } },
+    );
+  }
+  if (status === 404 && ref) {
+    return new SnatDoctorError(
+      'CLUSTER_NOT_FOUND',
+      `No AKS cluster ${ref.name} in resource group ${ref.resourceGroup} of subscription ${ref.subscriptionId} (${said}). Check the names with \`az aks list -o table\` and that the identity can see the subscription.`,
+      { cause: failure },
+    );
+  }
+  if (operation === 'runCommand' && (status === 400 || status === 409) && disablesRunCommand(failure)) {
+    return runCommandDisabled(ref, failure);
+  }
+  if (operation === 'metrics') {
+    return new SnatDoctorError('NO_METRICS', `${describe}: Azure Monitor answered ${said}`, { cause: failure });
+  }
+  return new SnatDoctorError('INTERNAL', `${describe}${where}: Azure answered ${said}`, { cause: failure });
+}
+
+function disablesRunCommand(failure: AzureHttpFailure): boolean {
+  return failure.code === 'OperationNotAllowed' || /run ?command.*disabled|disableRunCommand/i.test(failure.message);
+}
+
+export function runCommandDisabled(ref: ClusterRef | undefined, cause?: unknown): SnatDoctorError {
+  const name = ref?.name ?? 'the cluster';
+  const update = ref
+    ? `az aks update -g ${ref.resourceGroup} -n ${ref.name} --enable-run-command`
+    : 'az aks update --enable-run-command';
+  return new SnatDoctorError(
+    'RUN_COMMAND_DISABLED',
+    `runCommand is disabled on ${name} (apiServerAccessProfile.disableRunCommand). Either enable it (\`${update}\`), or give snat-doctor the cluster user credentials so it runs the probe pod through the Kubernetes API instead.`,
+    { cause },
+  );
+}
+
+function firstLine(text: string): string {
+  return (text.split('\n')[0] ?? '').slice(0, 400);
+}

@@ -1,0 +1,431 @@
+// The sandbox's ARM and metrics endpoints speak Azure's protocols: what ARM's ManagedCluster, runCommand's long-running
+// operation and the metrics batch API look like on the wire, checked with raw HTTPS requests and with the real SDK
+// clients (the adapters' behaviour on top is test/adapters/azure.test.ts).
+import { request } from 'node:https';
+import { MetricsClient } from '@azure/monitor-query-metrics';
+import { afterEach, beforeAll, describe, expect, test } from '@jest/globals';
+import { parse } from 'yaml';
+import { readBackendSnat } from '../../lib/adapters/azure/backendSnat.ts';
+import {
+  type ArmServer,
+  type ArmServerOptions,
+  type RunCommandRequest,
+  startArmServer,
+} from '../../lib/sandbox/armServer.ts';
+import type { Scenario } from '../../lib/sandbox/scenario.ts';
+import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
+import { createSandboxCertificate, type SandboxCertificate } from '../../lib/sandbox/tls.ts';
+import { scenarioWith } from '../support/scenarios.ts';
+
+let cert: SandboxCertificate;
+const servers: ArmServer[] = [];
+
+beforeAll(async () => {
+  cert = await createSandboxCertificate();
+});
+
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((s) => s.close()));
+});
+
+async function serve(scenario: Scenario, options: Partial<ArmServerOptions> = {}): Promise<ArmServer> {
+  const server = await startArmServer(scenario, {
+    cert,
+    runCommand: async () => ({ exitCode: 0, logs: 'done' }),
+    sleep: async () => {},
+    ...options,
+  });
+  servers.push(server);
+  return server;
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+}
+
+/** A plain HTTPS request that trusts only the sandbox's certificate. */
+function call(url: string, options: { method?: string; body?: unknown; token?: string | null } = {}): Promise<Answer> {
+  const payload = options.body === undefined ? undefined : JSON.stringify(options.body);
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      {
+        method: options.method ?? 'GET',
+        ca: cert.cert,
+        headers: {
+          ...(options.token === null ? {} : { Authorization: `Bearer ${options.token ?? 'test-token'}` }),
+          ...(payload ? { 'Content-Type': 'application/json' } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text ? JSON.parse(text) : undefined });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+function clusterUrl(server: ArmServer, scenario: Scenario, suffix = ''): string {
+  const { subscriptionId, resourceGroup, name } = scenario.cluster;
+  return `${server.url}/subscriptions/${subscriptionId}/resourceGroups/${resourceGroup}/providers/Microsoft.ContainerService/managedClusters/${name}${suffix}?api-version=2025-10-01`;
+}
+
+function lbIdOf(scenario: Scenario): string {
+  const { subscriptionId, nodeResourceGroup } = scenario.cluster;
+  return `/subscriptions/${subscriptionId}/resourceGroups/${nodeResourceGroup}/providers/Microsoft.Network/loadBalancers/kubernetes`;
+}
+
+function metricsClient(server: ArmServer, location = 'westeurope'): MetricsClient {
+  return new MetricsClient(
+    server.metricsEndpoint(location),
+    { getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + 3_600_000 }) },
+    { tlsOptions: { ca: cert.cert }, retryOptions: { maxRetries: 0 } },
+  );
+}
+
+function manyNodes(count: number): Record<string, unknown>[] {
+  return Array.from({ length: count }, (_, i) => ({
+    name: `aks-nodepool1-27182818-vmss${String(i).padStart(6, '0')}`,
+    ip: `10.224.1.${i + 4}`,
+    snat: { usedPorts: 100 + i, failedConnections: 3 * i },
+  }));
+}
+
+async function until(check: () => boolean): Promise<void> {
+  while (!check()) await new Promise((resolve) => setTimeout(resolve, 2));
+}
+
+describe('ARM', () => {
+  test('refuses a request without a bearer token, as ARM does', async () => {
+    const scenario = scenarioWith();
+    const server = await serve(scenario);
+    const answer = await call(clusterUrl(server, scenario), { token: null });
+    expect(answer.status).toBe(401);
+    expect(answer.body).toMatchObject({ error: { code: 'AuthenticationFailed' } });
+  });
+
+  test('needs an api-version', async () => {
+    const scenario = scenarioWith();
+    const server = await serve(scenario);
+    const answer = await call(clusterUrl(server, scenario).replace(/\?.*$/, ''));
+    expect(answer).toMatchObject({ status: 400, body: { error: { code: 'MissingApiVersionParameter' } } });
+  });
+
+  test('the ManagedCluster carries the outbound profile, pools, Entra ID and runCommand settings', async () => {
+    const scenario = scenarioWith((doc) => {
+      Object.assign(doc.cluster as object, { aadManaged: true, disableRunCommand: true, outboundIps: 2 });
+    });
+    const server = await serve(scenario);
+    const { status, body } = await call(clusterUrl(server, scenario));
+    expect(status).toBe(200);
+    expect(body).toMatchObject({
+      location: 'westeurope',
+      properties: {
+        nodeResourceGroup: 'MC_rg-payments-prod_aks-prod_westeurope',
+        fqdn: expect.stringMatching(/^aks-prod-dns-[0-9a-f]{8}\.hcp\.westeurope\.azmk8s\.io$/),
+        agentPoolProfiles: [{ name: 'nodepool1', count: 3, osType: 'Linux', vmSize: 'Standard_D4ds_v5' }],
+        aadProfile: { managed: true },
+        apiServerAccessProfile: { disableRunCommand: true },
+        networkProfile: {
+          outboundType: 'loadBalancer',
+          podCidr: '10.244.0.0/16',
+          serviceCidr: '10.0.0.0/16',
+          loadBalancerSku: 'standard',
+          loadBalancerProfile: {
+            managedOutboundIPs: { count: 2 },
+            effectiveOutboundIPs: [{ id: expect.any(String) }, { id: expect.any(String) }],
+            allocatedOutboundPorts: 0,
+            idleTimeoutInMinutes: 30,
+          },
+        },
+      },
+    });
+  });
+
+  test('an unknown cluster is a 404 CloudError ResourceNotFound', async () => {
+    const scenario = scenarioWith();
+    const server = await serve(scenario);
+    const answer = await call(
+      clusterUrl(server, scenario).replace('/managedClusters/aks-prod', '/managedClusters/nope'),
+    );
+    expect(answer).toMatchObject({ status: 404, body: { error: { code: 'ResourceNotFound' } } });
+  });
+
+  test("answers after the scenario's latency, through the injected sleep", async () => {
+    const scenario = scenarioWith();
+    const slept: number[] = [];
+    const server = await serve(scenario, {
+      sleep: async (ms) => {
+        slept.push(ms);
+      },
+    });
+    await call(clusterUrl(server, scenario));
+    expect(slept).toEqual([scenario.latencies['arm.getCluster']]);
+  });
+
+  test('hands out the user kubeconfig; for an Entra ID cluster with kubelogin as its user, as AKS does', async () => {
+    const kubeconfig = 'apiVersion: v1\nkind: Config\nusers:\n  - name: clusterUser\n    user:\n      token: abc\n';
+    for (const aadManaged of [false, true]) {
+      const scenario = scenarioWith((doc) => {
+        Object.assign(doc.cluster as object, { aadManaged });
+      });
+      const server = await serve(scenario, { kubeconfig: () => kubeconfig });
+      const { status, body } = await call(clusterUrl(server, scenario, '/listClusterUserCredential'), {
+        method: 'POST',
+      });
+      expect(status).toBe(200);
+      const [entry] = (body as { kubeconfigs: { name: string; value: string }[] }).kubeconfigs;
+      expect(entry?.name).toBe('clusterUser');
+      const text = Buffer.from(entry?.value ?? '', 'base64').toString('utf8');
+      if (!aadManaged) expect(text).toBe(kubeconfig);
+      else {
+        const user = (parse(text) as { users: { user: { exec: { command: string; args: string[] } } }[] }).users[0]
+          ?.user;
+        expect(user?.exec.command).toBe('kubelogin');
+        expect(user?.exec.args).toEqual(
+          expect.arrayContaining(['--server-id', '6dae42f8-4368-4678-94ff-3960e28e3630']),
+        );
+      }
+    }
+  });
+});
+
+describe('runCommand, a long-running operation', () => {
+  test('202 with an absolute Location on the server; the result stays 202 while the command runs, then 200', async () => {
+    const scenario = scenarioWith();
+    let release: () => void = () => {};
+    const running = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const requests: RunCommandRequest[] = [];
+    const server = await serve(scenario, {
+      runCommand: async (req) => {
+        requests.push(req);
+        await running;
+        return { exitCode: 0, logs: 'report' };
+      },
+    });
+    const submitted = await call(clusterUrl(server, scenario, '/runCommand'), {
+      method: 'POST',
+      body: { command: 'kubectl get pods', context: '' },
+    });
+    expect(submitted.status).toBe(202);
+    const location = String(submitted.headers.location);
+    expect(location).toMatch(
+      new RegExp(
+        `^${server.url}/subscriptions/.+/managedClusters/aks-prod/commandResults/[0-9a-f]{32}\\?api-version=2025-10-01$`,
+      ),
+    );
+    expect(submitted.headers['retry-after']).toBe('0');
+    expect(await call(location)).toMatchObject({ status: 202 });
+
+    release();
+    await until(() => requests.length === 1);
+    let done: Answer;
+    do done = await call(location);
+    while (done.status === 202);
+    expect(done).toMatchObject({
+      status: 200,
+      body: { properties: { provisioningState: 'Succeeded', exitCode: 0, logs: 'report' } },
+    });
+    expect(requests[0]).toMatchObject({ command: 'kubectl get pods', files: {} });
+  });
+
+  test("the command's latency is how long its result stays 202", async () => {
+    const scenario = scenarioWith((doc) => {
+      doc.latencies = { 'arm.runCommand': 45_000 };
+    });
+    let wake: () => void = () => {};
+    const slept: number[] = [];
+    const server = await serve(scenario, {
+      sleep: (ms) => {
+        slept.push(ms);
+        return new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+      },
+    });
+    const { headers } = await call(clusterUrl(server, scenario, '/runCommand'), {
+      method: 'POST',
+      body: { command: 'true' },
+    });
+    const location = String(headers.location);
+    expect(slept).toEqual([45_000]);
+    expect((await call(location)).status).toBe(202);
+    expect((await call(location)).status).toBe(202);
+    wake();
+    let status = 202;
+    while (status === 202) status = (await call(location)).status;
+    expect(status).toBe(200);
+  });
+
+  test('an Entra ID cluster needs a clusterToken; a command without one is refused', async () => {
+    const scenario = scenarioWith((doc) => {
+      Object.assign(doc.cluster as object, { aadManaged: true });
+    });
+    const server = await serve(scenario);
+    const refused = await call(clusterUrl(server, scenario, '/runCommand'), {
+      method: 'POST',
+      body: { command: 'true' },
+    });
+    expect(refused.status).toBe(400);
+    const accepted = await call(clusterUrl(server, scenario, '/runCommand'), {
+      method: 'POST',
+      body: { command: 'true', clusterToken: 'aad' },
+    });
+    expect(accepted.status).toBe(202);
+  });
+
+  test('a context that is not a base64 zip is refused', async () => {
+    const scenario = scenarioWith();
+    const server = await serve(scenario);
+    const answer = await call(clusterUrl(server, scenario, '/runCommand'), {
+      method: 'POST',
+      body: { command: 'true', context: Buffer.from('not a zip').toString('base64') },
+    });
+    expect(answer).toMatchObject({ status: 400, body: { error: { code: 'InvalidParameter' } } });
+  });
+
+  test('closing the server aborts running commands and ends held requests', async () => {
+    const scenario = scenarioWith((doc) => {
+      doc.faults = [{ target: 'arm.getCluster', error: 'timeout' }];
+    });
+    let aborted = false;
+    const server = await startArmServer(scenario, {
+      cert,
+      sleep: async () => {},
+      runCommand: (_, signal) =>
+        new Promise((_resolve, reject) => {
+          signal.addEventListener('abort', () => {
+            aborted = true;
+            reject(new Error('closed'));
+          });
+        }),
+    });
+    await call(clusterUrl(server, scenario, '/runCommand'), { method: 'POST', body: { command: 'true' } });
+    const held = call(clusterUrl(server, scenario));
+    await until(() => server.calls.some((c) => c.target === 'arm.getCluster'));
+    await server.close();
+    expect(aborted).toBe(true);
+    await expect(held).rejects.toThrow(/socket hang up|ECONNRESET/);
+  });
+});
+
+describe('metrics:getBatch, as the metrics SDK reads it', () => {
+  test('per-minute points over a window: Totals spread, levels repeated, folding back to the scenario', async () => {
+    const scenario = scenarioWith();
+    const server = await serve(scenario);
+    const client = metricsClient(server);
+    const endTime = new Date('2026-01-01T12:00:00Z');
+    const startTime = new Date('2026-01-01T11:55:00Z');
+    const [ports, connections] = await Promise.all([
+      client.queryResources(
+        [lbIdOf(scenario)],
+        ['UsedSnatPorts', 'AllocatedSnatPorts'],
+        'Microsoft.Network/loadBalancers',
+        {
+          startTime,
+          endTime,
+          interval: 'PT1M',
+          aggregation: 'average',
+          filter: "BackendIPAddress eq '*' and ProtocolType eq 'TCP'",
+          top: 100,
+        },
+      ),
+      client.queryResources([lbIdOf(scenario)], ['SnatConnectionCount'], 'Microsoft.Network/loadBalancers', {
+        startTime,
+        endTime,
+        interval: 'PT1M',
+        aggregation: 'total',
+        filter: "BackendIPAddress eq '*' and ConnectionState eq '*'",
+        top: 100,
+      }),
+    ]);
+    const series = connections[0]?.metrics[0]?.timeseries ?? [];
+    expect(series[0]?.data).toHaveLength(5);
+    expect(series[0]?.metadatavalues?.map((m) => m.name)).toEqual(['backendipaddress', 'connectionstate']);
+    // The SDK hands over the localized display name; the id keeps the REST name.
+    expect(ports[0]?.metrics[0]?.name).toBe('Used SNAT Ports');
+    const folded = readBackendSnat([lbIdOf(scenario)], [...ports, ...connections]);
+    const expected = await scenarioPorts(scenario).metrics.backendSnat([lbIdOf(scenario)], { minutes: 5 });
+    const byIp = (rows: typeof folded) => [...rows].sort((a, b) => a.backendIp.localeCompare(b.backendIp));
+    expect(byIp(folded)).toEqual(byIp(expected));
+  });
+
+  test('returns at most `top` series per metric and resource (10 when not given)', async () => {
+    const scenario = scenarioWith((doc) => {
+      doc.nodes = manyNodes(12);
+    });
+    const server = await serve(scenario);
+    const query = (top?: number) =>
+      metricsClient(server).queryResources([lbIdOf(scenario)], ['UsedSnatPorts'], 'Microsoft.Network/loadBalancers', {
+        aggregation: 'average',
+        filter: "BackendIPAddress eq '*'",
+        ...(top === undefined ? {} : { top }),
+      });
+    expect((await query())[0]?.metrics[0]?.timeseries).toHaveLength(10);
+    expect((await query(5))[0]?.metrics[0]?.timeseries).toHaveLength(5);
+    expect((await query(1000))[0]?.metrics[0]?.timeseries).toHaveLength(12);
+  });
+
+  test('without a ProtocolType filter the port metrics average TCP and UDP, as Azure does', async () => {
+    const scenario = scenarioWith();
+    const server = await serve(scenario);
+    const [result] = await metricsClient(server).queryResources(
+      [lbIdOf(scenario)],
+      ['UsedSnatPorts'],
+      'Microsoft.Network/loadBalancers',
+      { interval: 'FULL', aggregation: 'average', filter: "BackendIPAddress eq '10.224.0.5'" },
+    );
+    expect(result?.metrics[0]?.timeseries[0]?.data?.[0]?.average).toBe(1016 / 2);
+  });
+
+  test.each([
+    [
+      'a dimension one of the metrics lacks',
+      { names: ['UsedSnatPorts', 'SnatConnectionCount'], filter: "BackendIPAddress eq '*' and ConnectionState eq '*'" },
+      /does not support requested dimension combination: connectionstate/,
+    ],
+    ['an unknown metric', { names: ['SnatPortsUsed'] }, /Failed to find metric configuration/],
+    ['more than 50 resources', { ids: 51 }, /At most 50 resource ids/],
+    ['a resource of another region', { location: 'eastus' }, /is in region westeurope, not eastus/],
+  ])('refuses %s with a 400', async (_, change, message) => {
+    const scenario = scenarioWith();
+    const server = await serve(scenario);
+    const ids = Array.from({ length: (change as { ids?: number }).ids ?? 1 }, (_, i) =>
+      i === 0 ? lbIdOf(scenario) : lbIdOf(scenario).replace('/kubernetes', `/lb-${i}`),
+    );
+    const query = metricsClient(server, (change as { location?: string }).location).queryResources(
+      ids,
+      (change as { names?: string[] }).names ?? ['UsedSnatPorts'],
+      'Microsoft.Network/loadBalancers',
+      { aggregation: 'average', filter: (change as { filter?: string }).filter ?? "BackendIPAddress eq '*'" },
+    );
+    await expect(query).rejects.toMatchObject({ statusCode: 400, message: expect.stringMatching(message) });
+  });
+
+  test('a load balancer the scenario does not have answers with empty series', async () => {
+    const scenario = scenarioWith();
+    const server = await serve(scenario);
+    const other = lbIdOf(scenario).replace('MC_rg-payments-prod', 'MC_rg-other');
+    const [result] = await metricsClient(server).queryResources(
+      [other],
+      ['UsedSnatPorts'],
+      'Microsoft.Network/loadBalancers',
+      {
+        aggregation: 'average',
+        filter: "BackendIPAddress eq '*'",
+      },
+    );
+    expect(result?.resourceId).toBe(other);
+    expect(result?.metrics[0]?.timeseries).toEqual([]);
+  });
+});
