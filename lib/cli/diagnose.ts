@@ -1,61 +1,44 @@
-// `snat-doctor diagnose`: one investigation through the local runtime, with progress and the ranked report.
+// `snat-doctor diagnose`: one investigation through the local runtime, with progress and the ranked report — on the
+// sandbox (served on 127.0.0.1 and reached through the real SDK clients) or on a real AKS cluster.
 import { SnatDoctorError } from '../errors.ts';
 import { RealClock } from '../local/durableHost.ts';
 import { startLocalRuntime } from '../local/runtime.ts';
-import type { InvestigationRequest, Report } from '../model.ts';
+import type { ClusterRef, InvestigationRequest, Report } from '../model.ts';
+import type { Ports } from '../ports.ts';
 import { renderReport } from '../render/terminal.ts';
-import { DEFAULT_SCENARIO_PATH, loadScenario } from '../sandbox/scenario.ts';
-import { scenarioPorts } from '../sandbox/scenarioPorts.ts';
-import { parseNodeSelector, validateCaptureSeconds } from '../validation.ts';
+import { parseNodeSelector, validateCaptureSeconds, validateClusterRef } from '../validation.ts';
 import { startOrJoin } from '../workflow/start.ts';
 import { ProgressPrinter } from './progress.ts';
 
 export interface DiagnoseOptions {
   sandbox?: string;
+  subscription?: string;
+  resourceGroup?: string;
+  cluster?: string;
   node?: string;
   seconds: number;
+  probeImage?: string;
   json?: boolean;
   progress: boolean;
+}
+
+interface Target {
+  ports: Ports;
+  cluster: ClusterRef;
+  header: string;
+  close(): Promise<void>;
 }
 
 export async function diagnose(options: DiagnoseOptions): Promise<number> {
   try {
     const captureSeconds = validateCaptureSeconds(options.seconds);
     if (options.node !== undefined) parseNodeSelector(options.node);
-    const scenario = await loadScenario(options.sandbox ?? DEFAULT_SCENARIO_PATH);
-    const { host } = await startLocalRuntime({
-      ports: scenarioPorts(scenario, { latency: true }),
-      clock: new RealClock(),
-    });
-
-    const request: InvestigationRequest = {
-      cluster: {
-        subscriptionId: scenario.cluster.subscriptionId,
-        resourceGroup: scenario.cluster.resourceGroup,
-        name: scenario.cluster.name,
-      },
-      node: options.node,
-      captureSeconds,
-      requestedBy: { kind: 'cli', who: process.env.USER ?? 'unknown' },
-    };
-    const progress = options.progress ? new ProgressPrinter(process.stderr) : undefined;
-    progress?.header(`Sandbox scenario "${scenario.name}": cluster ${scenario.cluster.name}`);
-    const { instanceId } = await startOrJoin(host, request);
-    const stop = progress?.follow(host, instanceId);
-    const status = await host.waitForCompletion(instanceId);
-    stop?.();
-
-    if (status.runtimeStatus !== 'Completed') {
-      process.stderr.write(`The investigation ${instanceId} failed: ${String(status.output)}\n`);
-      return 1;
+    const target = await targetOf(options);
+    try {
+      return await investigate(target, captureSeconds, options);
+    } finally {
+      await target.close();
     }
-    const report = status.output as Report;
-    if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
-    else {
-      const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
-      process.stdout.write(`\n${renderReport(report, { color, width: process.stdout.columns ?? 100 })}\n`);
-    }
-    return 0;
   } catch (error) {
     if (error instanceof SnatDoctorError) {
       process.stderr.write(`snat-doctor: ${error.message}\n`);
@@ -63,4 +46,70 @@ export async function diagnose(options: DiagnoseOptions): Promise<number> {
     }
     throw error;
   }
+}
+
+async function targetOf(options: DiagnoseOptions): Promise<Target> {
+  const real = [options.subscription, options.resourceGroup, options.cluster];
+  if (real.some((v) => v !== undefined)) {
+    if (real.some((v) => v === undefined) || options.sandbox !== undefined) {
+      throw new SnatDoctorError(
+        'BAD_ARGUMENT',
+        'A real cluster needs all of --subscription, --resource-group and --cluster (and no --sandbox).',
+      );
+    }
+    const cluster = validateClusterRef({
+      subscriptionId: options.subscription as string,
+      resourceGroup: options.resourceGroup as string,
+      name: options.cluster as string,
+    });
+    const { createAzureAdapters, defaultCredential } = await import('../adapters/azure.ts');
+    const { realPorts } = await import('../adapters/ports.ts');
+    const azure = createAzureAdapters({ credential: defaultCredential(), subscriptionId: cluster.subscriptionId });
+    return {
+      ports: realPorts({ azure, probeImage: options.probeImage }),
+      cluster,
+      header: `Cluster ${cluster.name} in resource group ${cluster.resourceGroup} (DefaultAzureCredential)`,
+      close: async () => {},
+    };
+  }
+
+  const { DEFAULT_SCENARIO_PATH, loadScenario } = await import('../sandbox/scenario.ts');
+  const { startSandbox } = await import('../sandbox/sandbox.ts');
+  const scenario = await loadScenario(options.sandbox ?? DEFAULT_SCENARIO_PATH);
+  const sandbox = await startSandbox(scenario, { latency: true });
+  const { subscriptionId, resourceGroup, name } = scenario.cluster;
+  return {
+    ports: sandbox.ports(),
+    cluster: { subscriptionId, resourceGroup, name },
+    header: `Sandbox scenario "${scenario.name}": cluster ${name}, served on ${new URL(sandbox.arm.url).host} (ARM) and ${new URL(sandbox.kube.url).host} (Kubernetes)`,
+    close: () => sandbox.close(),
+  };
+}
+
+async function investigate(target: Target, captureSeconds: number, options: DiagnoseOptions): Promise<number> {
+  const { host } = await startLocalRuntime({ ports: target.ports, clock: new RealClock() });
+  const request: InvestigationRequest = {
+    cluster: target.cluster,
+    node: options.node,
+    captureSeconds,
+    requestedBy: { kind: 'cli', who: process.env.USER ?? 'unknown' },
+  };
+  const progress = options.progress ? new ProgressPrinter(process.stderr) : undefined;
+  progress?.header(target.header);
+  const { instanceId } = await startOrJoin(host, request);
+  const stop = progress?.follow(host, instanceId);
+  const status = await host.waitForCompletion(instanceId);
+  stop?.();
+
+  if (status.runtimeStatus !== 'Completed') {
+    process.stderr.write(`The investigation ${instanceId} failed: ${String(status.output)}\n`);
+    return 1;
+  }
+  const report = status.output as Report;
+  if (options.json) process.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
+  else {
+    const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
+    process.stdout.write(`\n${renderReport(report, { color, width: process.stdout.columns ?? 100 })}\n`);
+  }
+  return 0;
 }

@@ -18,6 +18,17 @@ export function buildProgram(): Command {
         'With no cluster arguments it investigates the built-in sandbox scenario (a simulated AKS cluster).',
     )
     .addOption(new Option('--sandbox <file>', 'run on a sandbox scenario file (YAML or JSON; see docs/sandbox.md)'))
+    .addOption(
+      new Option('--subscription <id>', 'a real cluster: its subscription id (with --resource-group, --cluster)'),
+    )
+    .addOption(new Option('-g, --resource-group <name>', 'a real cluster: its resource group'))
+    .addOption(new Option('--cluster <name>', 'a real cluster: its AKS name (signs in with DefaultAzureCredential)'))
+    .addOption(
+      new Option(
+        '--probe-image <image>',
+        'image of the node probe pod (default mcr.microsoft.com/azurelinux/busybox:1.36)',
+      ),
+    )
     .addOption(new Option('--node <name-or-ip>', 'the node to investigate (default: the most exhausted node)'))
     .addOption(
       new Option(
@@ -35,6 +46,20 @@ export function buildProgram(): Command {
       installFunctionsCore();
       const { diagnose } = await import('./diagnose.ts');
       process.exitCode = await diagnose(options);
+    });
+
+  program
+    .command('sandbox')
+    .description(
+      'Serve a sandbox cluster on 127.0.0.1 until interrupted: ARM and metrics over HTTPS, and a Kubernetes API you\n' +
+        'can explore with kubectl (the kubeconfig is written to --kubeconfig).',
+    )
+    .addOption(new Option('--scenario <file>', 'the scenario (default: the built-in one; see docs/sandbox.md)'))
+    .addOption(new Option('--kubeconfig <path>', 'where to write the kubeconfig').makeOptionMandatory())
+    .addOption(new Option('--port <n>', 'the Kubernetes API port (default: any free one)').argParser(positiveNumber))
+    .action(async (options) => {
+      const { serveSandbox } = await import('./sandboxCommand.ts');
+      process.exitCode = await serveSandbox(options);
     });
 
   program

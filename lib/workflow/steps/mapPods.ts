@@ -47,10 +47,7 @@ export function joinPods(pods: PodInfo[], capture?: NodeCapture): Mapped {
       sandboxId: sandbox?.id,
       // The probe snapshots the namespace of every sandbox it lists (and the host's): those pods need no exec.
       snapshotCovered:
-        capture !== undefined &&
-        capture.socketsComplete &&
-        netns !== undefined &&
-        (pod.hostNetwork || sandbox !== undefined),
+        capture?.socketsComplete === true && netns !== undefined && (pod.hostNetwork || sandbox !== undefined),
       sockets: (capture?.sockets ?? []).filter(mine),
       trace: (capture?.trace ?? []).filter((t) => mine(t) || mineByIp(t)),
     };

@@ -1,0 +1,50 @@
+// `snat-doctor sandbox`: the sandbox served on 127.0.0.1 until interrupted, with a kubeconfig for kubectl.
+import { writeFile } from 'node:fs/promises';
+import { SnatDoctorError } from '../errors.ts';
+import { startSandbox } from '../sandbox/sandbox.ts';
+import { DEFAULT_SCENARIO_PATH, loadScenario } from '../sandbox/scenario.ts';
+
+export interface SandboxCommandOptions {
+  scenario?: string;
+  kubeconfig: string;
+  port?: number;
+}
+
+export async function serveSandbox(options: SandboxCommandOptions, signal?: AbortSignal): Promise<number> {
+  try {
+    const scenario = await loadScenario(options.scenario ?? DEFAULT_SCENARIO_PATH);
+    const sandbox = await startSandbox(scenario, { latency: true, kubePort: options.port });
+    await writeFile(options.kubeconfig, sandbox.kubeconfig(), { mode: 0o600 });
+    const busiest = [...scenario.nodes].sort(
+      (a, b) => b.snat.usedPorts / b.snat.allocatedPorts - a.snat.usedPorts / a.snat.allocatedPorts,
+    )[0];
+    process.stdout.write(
+      [
+        `Sandbox "${scenario.name}": cluster ${scenario.cluster.name}, ${scenario.nodes.length} nodes.`,
+        `  Kubernetes API  ${sandbox.kube.url}   (kubeconfig: ${options.kubeconfig})`,
+        `  ARM and metrics ${sandbox.arm.url}`,
+        'Try:',
+        `  kubectl --kubeconfig ${options.kubeconfig} get nodes -o wide`,
+        `  kubectl --kubeconfig ${options.kubeconfig} get pods -A -o wide --field-selector spec.nodeName=${busiest?.name ?? 'NODE'}`,
+        `  kubectl --kubeconfig ${options.kubeconfig} exec -n payments POD -- cat /proc/net/tcp`,
+        'Press Ctrl-C to stop.',
+        '',
+      ].join('\n'),
+    );
+    await new Promise<void>((resolve) => {
+      const stop = () => resolve();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      signal?.addEventListener('abort', stop, { once: true });
+    });
+    await sandbox.close();
+    process.stdout.write('Sandbox stopped.\n');
+    return 0;
+  } catch (error) {
+    if (error instanceof SnatDoctorError) {
+      process.stderr.write(`snat-doctor: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+}

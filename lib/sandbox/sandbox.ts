@@ -1,0 +1,90 @@
+// The sandbox on real protocols: a scenario served on 127.0.0.1 as ARM + metrics (HTTPS) and a Kubernetes API
+// (HTTPS, exec over WebSocket), with a certificate made at start and trusted only by the clients given it. The
+// workflow's ports are the real adapters — the Azure SDKs and @kubernetes/client-node — pointed at these endpoints.
+import { randomBytes } from 'node:crypto';
+import type { TokenCredential } from '@azure/core-auth';
+import { createAzureAdapters } from '../adapters/azure.ts';
+import { realPorts } from '../adapters/ports.ts';
+import type { Ports } from '../ports.ts';
+import { type ArmServer, startArmServer } from './armServer.ts';
+import { type KubeApiServer, startKubeApiServer } from './kubeApiServer.ts';
+import { runCommandExecutor } from './runCommandExecutor.ts';
+import { SandboxCluster } from './sandboxCluster.ts';
+import type { Scenario } from './scenario.ts';
+import { createSandboxCertificate, type SandboxCertificate } from './tls.ts';
+
+export interface SandboxOptions {
+  /** Apply the scenario's latencies (the CLI does; tests do not). */
+  latency?: boolean;
+  sleep?: (ms: number) => Promise<void>;
+  /** Client-side timeout of each Azure and Kubernetes call. */
+  timeoutMs?: number;
+  /** How often runCommand's result and the probe pod are polled. */
+  pollIntervalMs?: number;
+  armPort?: number;
+  kubePort?: number;
+}
+
+export interface RunningSandbox {
+  scenario: Scenario;
+  cluster: SandboxCluster;
+  arm: ArmServer;
+  kube: KubeApiServer;
+  cert: SandboxCertificate;
+  /** A kubeconfig for the sandbox's Kubernetes API (for kubectl). */
+  kubeconfig(): string;
+  /** The real adapters, pointed at the sandbox. */
+  ports(): Ports;
+  close(): Promise<void>;
+}
+
+export async function startSandbox(scenario: Scenario, options: SandboxOptions = {}): Promise<RunningSandbox> {
+  const sleep = options.latency
+    ? (options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))))
+    : async () => {};
+  const cert = await createSandboxCertificate();
+  const token = randomBytes(24).toString('base64url');
+  const cluster = new SandboxCluster(scenario, { latency: options.latency, sleep });
+  const kube = await startKubeApiServer(cluster, { cert, token, port: options.kubePort });
+  const context = scenario.cluster.name;
+  const arm = await startArmServer(scenario, {
+    cert,
+    // Sandbox time: each 2 s poll of the probe pod takes 100 ms, so its 100 s wait budget lasts 5 s.
+    runCommand: runCommandExecutor(cluster, { pollMs: options.latency ? 100 : 0, sleep }),
+    kubeconfig: () => kube.kubeconfig(context),
+    port: options.armPort,
+    sleep,
+  });
+  // The sandbox's own stand-in for Entra ID: a fixed token, accepted by both endpoints.
+  const credential: TokenCredential = {
+    getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3600_000 }),
+  };
+  const ports = () =>
+    realPorts({
+      azure: createAzureAdapters({
+        credential,
+        subscriptionId: scenario.cluster.subscriptionId,
+        armEndpoint: arm.url,
+        metricsEndpoint: (location) => arm.metricsEndpoint(location),
+        tlsCa: cert.cert,
+        timeoutMs: options.timeoutMs,
+        pollIntervalMs: options.pollIntervalMs ?? (options.latency ? 200 : 1),
+      }),
+      kubernetes: {
+        timeoutMs: options.timeoutMs,
+        pollIntervalMs: options.pollIntervalMs ?? (options.latency ? 200 : 1),
+      },
+    });
+  return {
+    scenario,
+    cluster,
+    arm,
+    kube,
+    cert,
+    kubeconfig: () => kube.kubeconfig(context),
+    ports,
+    async close() {
+      await Promise.all([arm.close(), kube.close()]);
+    },
+  };
+}
