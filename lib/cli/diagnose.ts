@@ -12,6 +12,7 @@ import { ProgressPrinter } from './progress.ts';
 
 export interface DiagnoseOptions {
   sandbox?: string;
+  connect?: string;
   subscription?: string;
   resourceGroup?: string;
   cluster?: string;
@@ -69,6 +70,24 @@ async function targetOf(options: DiagnoseOptions): Promise<Target> {
       ports: realPorts({ azure, probeImage: options.probeImage }),
       cluster,
       header: `Cluster ${cluster.name} in resource group ${cluster.resourceGroup} (DefaultAzureCredential)`,
+      close: async () => {},
+    };
+  }
+
+  if (options.connect !== undefined) {
+    if (options.sandbox !== undefined) {
+      throw new SnatDoctorError(
+        'BAD_ARGUMENT',
+        'Give either --sandbox (a scenario to serve) or --connect (a running sandbox), not both.',
+      );
+    }
+    const { readConnection } = await import('./sandboxCommand.ts');
+    const { sandboxPorts } = await import('../sandbox/sandbox.ts');
+    const connection = await readConnection(options.connect);
+    return {
+      ports: sandboxPorts(connection),
+      cluster: connection.cluster,
+      header: `Sandbox at ${new URL(connection.armUrl).host}: cluster ${connection.cluster.name}`,
       close: async () => {},
     };
   }

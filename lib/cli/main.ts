@@ -18,6 +18,7 @@ export function buildProgram(): Command {
         'With no cluster arguments it investigates the built-in sandbox scenario (a simulated AKS cluster).',
     )
     .addOption(new Option('--sandbox <file>', 'run on a sandbox scenario file (YAML or JSON; see docs/sandbox.md)'))
+    .addOption(new Option('--connect <file>', 'run on a sandbox served by `snat-doctor sandbox` (its connection file)'))
     .addOption(
       new Option('--subscription <id>', 'a real cluster: its subscription id (with --resource-group, --cluster)'),
     )
@@ -56,6 +57,11 @@ export function buildProgram(): Command {
     )
     .addOption(new Option('--scenario <file>', 'the scenario (default: the built-in one; see docs/sandbox.md)'))
     .addOption(new Option('--kubeconfig <path>', 'where to write the kubeconfig').makeOptionMandatory())
+    .addOption(
+      new Option('--connection <path>', 'where to write what diagnose --connect needs').default(
+        'snat-doctor-sandbox.json',
+      ),
+    )
     .addOption(new Option('--port <n>', 'the Kubernetes API port (default: any free one)').argParser(positiveNumber))
     .action(async (options) => {
       const { serveSandbox } = await import('./sandboxCommand.ts');

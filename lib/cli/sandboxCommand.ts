@@ -1,12 +1,15 @@
 // `snat-doctor sandbox`: the sandbox served on 127.0.0.1 until interrupted, with a kubeconfig for kubectl.
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { SnatDoctorError } from '../errors.ts';
-import { startSandbox } from '../sandbox/sandbox.ts';
+import { type SandboxConnection, startSandbox } from '../sandbox/sandbox.ts';
 import { DEFAULT_SCENARIO_PATH, loadScenario } from '../sandbox/scenario.ts';
+import { validateClusterRef } from '../validation.ts';
 
 export interface SandboxCommandOptions {
   scenario?: string;
   kubeconfig: string;
+  /** Where to write what `diagnose --connect` needs (endpoints, CA, token). */
+  connection: string;
   port?: number;
 }
 
@@ -15,6 +18,7 @@ export async function serveSandbox(options: SandboxCommandOptions, signal?: Abor
     const scenario = await loadScenario(options.scenario ?? DEFAULT_SCENARIO_PATH);
     const sandbox = await startSandbox(scenario, { latency: true, kubePort: options.port });
     await writeFile(options.kubeconfig, sandbox.kubeconfig(), { mode: 0o600 });
+    await writeFile(options.connection, `${JSON.stringify(sandbox.connection(), null, 2)}\n`, { mode: 0o600 });
     const busiest = [...scenario.nodes].sort(
       (a, b) => b.snat.usedPorts / b.snat.allocatedPorts - a.snat.usedPorts / a.snat.allocatedPorts,
     )[0];
@@ -27,6 +31,7 @@ export async function serveSandbox(options: SandboxCommandOptions, signal?: Abor
         `  kubectl --kubeconfig ${options.kubeconfig} get nodes -o wide`,
         `  kubectl --kubeconfig ${options.kubeconfig} get pods -A -o wide --field-selector spec.nodeName=${busiest?.name ?? 'NODE'}`,
         `  kubectl --kubeconfig ${options.kubeconfig} exec -n payments POD -- cat /proc/net/tcp`,
+        `  snat-doctor diagnose --connect ${options.connection}`,
         'Press Ctrl-C to stop.',
         '',
       ].join('\n'),
@@ -47,4 +52,32 @@ export async function serveSandbox(options: SandboxCommandOptions, signal?: Abor
     }
     throw error;
   }
+}
+
+/** Reads a connection file written by `snat-doctor sandbox`, checking its shape. */
+export async function readConnection(path: string): Promise<SandboxConnection> {
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(path, 'utf8'));
+  } catch (error) {
+    throw new SnatDoctorError(
+      'BAD_ARGUMENT',
+      `Cannot read the sandbox connection ${path}: ${(error as Error).message}`,
+    );
+  }
+  const c = value as Partial<SandboxConnection>;
+  const loopback = (url: unknown) => typeof url === 'string' && /^https:\/\/(127\.0\.0\.1|localhost):\d+$/.test(url);
+  if (
+    !c?.cluster ||
+    !loopback(c.armUrl) ||
+    !loopback(c.metricsBase) ||
+    typeof c.ca !== 'string' ||
+    typeof c.token !== 'string'
+  ) {
+    throw new SnatDoctorError(
+      'BAD_ARGUMENT',
+      `${path} is not a sandbox connection file (written by snat-doctor sandbox; its endpoints must be on 127.0.0.1).`,
+    );
+  }
+  return { ...(c as SandboxConnection), cluster: validateClusterRef(c.cluster) };
 }

@@ -25,6 +25,15 @@ export interface SandboxOptions {
   kubePort?: number;
 }
 
+export interface SandboxConnection {
+  cluster: { subscriptionId: string; resourceGroup: string; name: string };
+  armUrl: string;
+  /** The metrics endpoint of a region is `${metricsBase}/regions/<location>`. */
+  metricsBase: string;
+  ca: string;
+  token: string;
+}
+
 export interface RunningSandbox {
   scenario: Scenario;
   cluster: SandboxCluster;
@@ -35,6 +44,8 @@ export interface RunningSandbox {
   kubeconfig(): string;
   /** The real adapters, pointed at the sandbox. */
   ports(): Ports;
+  /** What another process needs to reach this sandbox (`diagnose --connect`): endpoints, CA, token. */
+  connection(): SandboxConnection;
   close(): Promise<void>;
 }
 
@@ -55,26 +66,11 @@ export async function startSandbox(scenario: Scenario, options: SandboxOptions =
     port: options.armPort,
     sleep,
   });
-  // The sandbox's own stand-in for Entra ID: a fixed token, accepted by both endpoints.
-  const credential: TokenCredential = {
-    getToken: async () => ({ token, expiresOnTimestamp: Date.now() + 3600_000 }),
-  };
   const ports = () =>
-    realPorts({
-      azure: createAzureAdapters({
-        credential,
-        subscriptionId: scenario.cluster.subscriptionId,
-        armEndpoint: arm.url,
-        metricsEndpoint: (location) => arm.metricsEndpoint(location),
-        tlsCa: cert.cert,
-        timeoutMs: options.timeoutMs,
-        pollIntervalMs: options.pollIntervalMs ?? (options.latency ? 200 : 1),
-      }),
-      kubernetes: {
-        timeoutMs: options.timeoutMs,
-        pollIntervalMs: options.pollIntervalMs ?? (options.latency ? 200 : 1),
-      },
-    });
+    sandboxPorts(
+      { cluster: scenario.cluster, armUrl: arm.url, metricsBase: arm.url, ca: cert.cert, token },
+      { timeoutMs: options.timeoutMs, pollIntervalMs: options.pollIntervalMs ?? (options.latency ? 200 : 1) },
+    );
   return {
     scenario,
     cluster,
@@ -83,8 +79,43 @@ export async function startSandbox(scenario: Scenario, options: SandboxOptions =
     cert,
     kubeconfig: () => kube.kubeconfig(context),
     ports,
+    connection: () => ({
+      cluster: {
+        subscriptionId: scenario.cluster.subscriptionId,
+        resourceGroup: scenario.cluster.resourceGroup,
+        name: scenario.cluster.name,
+      },
+      armUrl: arm.url,
+      metricsBase: arm.url,
+      ca: cert.cert,
+      token,
+    }),
     async close() {
       await Promise.all([arm.close(), kube.close()]);
     },
   };
+}
+
+/** The real adapters pointed at a sandbox, in this process or another (`snat-doctor sandbox` + `diagnose --connect`). */
+export function sandboxPorts(
+  connection: SandboxConnection,
+  options: { timeoutMs?: number; pollIntervalMs?: number } = {},
+): Ports {
+  // The sandbox's own stand-in for Entra ID: a fixed token, accepted by both endpoints.
+  const credential: TokenCredential = {
+    getToken: async () => ({ token: connection.token, expiresOnTimestamp: Date.now() + 3600_000 }),
+  };
+  const pollIntervalMs = options.pollIntervalMs ?? 200;
+  return realPorts({
+    azure: createAzureAdapters({
+      credential,
+      subscriptionId: connection.cluster.subscriptionId,
+      armEndpoint: connection.armUrl,
+      metricsEndpoint: (location) => `${connection.metricsBase}/regions/${location.toLowerCase()}`,
+      tlsCa: connection.ca,
+      timeoutMs: options.timeoutMs,
+      pollIntervalMs,
+    }),
+    kubernetes: { timeoutMs: options.timeoutMs, pollIntervalMs },
+  });
 }

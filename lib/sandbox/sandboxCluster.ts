@@ -7,7 +7,7 @@
 // into the wire's behaviour. The scenario's faults are applied here, so every transport fails the same way.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { renderProbeReport } from './nodeProbe.ts';
-import { renderProcNetTcp, renderWindowsNetstat, type SocketRow } from './procNetTcpText.ts';
+import { execInPod } from './podExec.ts';
 import type { Fault, FaultTarget, Scenario, ScenarioNode, ScenarioPod } from './scenario.ts';
 
 /** The Kubernetes version the sandbox claims (nodes' kubelets and the API server). */
@@ -145,8 +145,6 @@ export interface SandboxClusterOptions {
 }
 
 const DEFAULT_PROBE_MS = 50;
-const PROC_NET_TCP = ['cat', '/proc/net/tcp', '/proc/net/tcp6'];
-const NETSTAT_AON = ['netstat', '-aon'];
 const NSENTER = ['nsenter', '-t', '1', '-m', '-u', '-i', '-n', '-p', '--'];
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -359,7 +357,7 @@ export class SandboxCluster {
     if (stored.object.status.phase !== 'Running' || !stored.node) {
       throw badRequest(`unable to upgrade connection: container not found ("${chosen}")`);
     }
-    const result = execIn(stored.node, stored.source, argv);
+    const result = execInPod(stored.node, stored.source, argv);
     if (fault?.error === 'failed') {
       return { stdout: '', stderr: `${fault.message ?? `${argv[0] ?? ''}: Input/output error`}\n`, exitCode: 1 };
     }
@@ -995,39 +993,6 @@ function containerOf(pod: PodObject, container: string | undefined): string {
   throw badRequest(
     `a container name must be specified for pod ${pod.metadata.name}, choose one of: [${names.join(' ')}]`,
   );
-}
-
-/**
- * What `kubectl exec` would print for argv in the pod: `cat /proc/net/tcp /proc/net/tcp6` in Linux pods, `netstat
- * -aon` in Windows pods. Anything else fails as a container without that binary does. (The same answers as
- * lib/sandbox/scenarioPorts.ts.)
- */
-function execIn(node: ScenarioNode, pod: ScenarioPod, argv: string[]): ExecOutcome {
-  const command = argv.join(' ');
-  const wanted = node.os === 'windows' ? NETSTAT_AON : PROC_NET_TCP;
-  if (command !== wanted.join(' ')) {
-    const binary = argv[0] ?? '';
-    return {
-      stdout: '',
-      stderr: `OCI runtime exec failed: exec failed: unable to start container process: exec: "${binary}": executable file not found in $PATH: unknown\n`,
-      exitCode: 126,
-    };
-  }
-  // A hostNetwork pod sees the node's own table: every hostNetwork pod's sockets.
-  const sharing = pod.hostNetwork ? node.pods.filter((p) => p.hostNetwork) : [pod];
-  const rows: SocketRow[] = [];
-  let port = 32768;
-  for (const p of sharing) {
-    for (const c of p.connections) {
-      for (let i = 0; i < c.count; i++) {
-        rows.push({ localIp: p.ip, localPort: port++, remoteIp: c.ip, remotePort: c.port, state: c.state });
-        if (port > 60999) port = 32768;
-      }
-    }
-  }
-  if (node.os === 'windows') return { stdout: renderWindowsNetstat(rows, 4120), stderr: '', exitCode: 0 };
-  const { tcp, tcp6 } = renderProcNetTcp(rows);
-  return { stdout: tcp + tcp6, stderr: '', exitCode: 0 };
 }
 
 // ── Small things ─────────────────────────────────────────────────────────────────────────────────────────────────

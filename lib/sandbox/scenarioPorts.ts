@@ -3,10 +3,10 @@
 // and puts the real SDK adapters in front of it.)
 import { type ErrorCode, SnatDoctorError, TransientError } from '../errors.ts';
 import type { BackendSnat, ClusterFacts, ClusterRef, NodeInfo, PodInfo } from '../model.ts';
-import type { ExecResult, KubernetesApi, Ports } from '../ports.ts';
+import type { KubernetesApi, Ports } from '../ports.ts';
 import { parseProbeReport } from '../probe/probeReport.ts';
 import { renderProbeReport } from './nodeProbe.ts';
-import { renderProcNetTcp, renderWindowsNetstat, type SocketRow } from './procNetTcpText.ts';
+import { execInPod } from './podExec.ts';
 import type { Fault, FaultTarget, Scenario, ScenarioNode, ScenarioPod } from './scenario.ts';
 
 export interface SandboxOptions {
@@ -14,9 +14,6 @@ export interface SandboxOptions {
   latency?: boolean;
   sleep?: (ms: number) => Promise<void>;
 }
-
-const PROC_NET_TCP = ['cat', '/proc/net/tcp', '/proc/net/tcp6'];
-const NETSTAT_AON = ['netstat', '-aon'];
 
 export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}): Ports {
   const faults = new FaultInjector(scenario.faults);
@@ -73,7 +70,7 @@ export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}):
       if (!node || !pod) {
         throw new SnatDoctorError('EXEC_FAILED', `pods "${target.name}" not found in namespace ${target.namespace}`);
       }
-      return execIn(node, pod, argv);
+      return execInPod(node, pod, argv);
     },
   };
 
@@ -144,38 +141,6 @@ function podInfo(pod: ScenarioPod, node: ScenarioNode): PodInfo {
     os: node.os,
     containers: pod.containers.map(({ name, image }) => ({ name, image })),
   };
-}
-
-/**
- * What `kubectl exec` would print for argv in the pod: `cat /proc/net/tcp /proc/net/tcp6` in Linux pods, `netstat
- * -aon` in Windows pods. Anything else fails as a container without that binary does.
- */
-function execIn(node: ScenarioNode, pod: ScenarioPod, argv: string[]): ExecResult {
-  const command = argv.join(' ');
-  const wanted = node.os === 'windows' ? NETSTAT_AON : PROC_NET_TCP;
-  if (command !== wanted.join(' ')) {
-    const binary = argv[0] ?? '';
-    return {
-      stdout: '',
-      stderr: `OCI runtime exec failed: exec failed: unable to start container process: exec: "${binary}": executable file not found in $PATH: unknown`,
-      exitCode: 126,
-    };
-  }
-  // A hostNetwork pod sees the node's own table: every hostNetwork pod's sockets.
-  const sharing = pod.hostNetwork ? node.pods.filter((p) => p.hostNetwork) : [pod];
-  const rows: SocketRow[] = [];
-  let port = 32768;
-  for (const p of sharing) {
-    for (const c of p.connections) {
-      for (let i = 0; i < c.count; i++) {
-        rows.push({ localIp: p.ip, localPort: port++, remoteIp: c.ip, remotePort: c.port, state: c.state });
-        if (port > 60999) port = 32768;
-      }
-    }
-  }
-  if (node.os === 'windows') return { stdout: renderWindowsNetstat(rows, 4120), stderr: '', exitCode: 0 };
-  const { tcp, tcp6 } = renderProcNetTcp(rows);
-  return { stdout: tcp + tcp6, stderr: '', exitCode: 0 };
 }
 
 interface Subject {

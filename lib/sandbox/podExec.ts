@@ -1,0 +1,61 @@
+// What a command prints inside a sandbox pod: the pod's socket tables as `cat /proc/net/tcp…` shows them in Linux
+// pods, `netstat -aon` in Windows pods. Anything else fails as a container without that binary does.
+import { renderProcNetTcp, renderWindowsNetstat, type SocketRow } from './procNetTcpText.ts';
+import type { ScenarioNode, ScenarioPod } from './scenario.ts';
+
+export interface PodExecResult {
+  stdout: string;
+  stderr: string;
+  exitCode: number;
+}
+
+const TABLES = /^\/proc\/(?:self\/|\d+\/)?net\/(tcp6?)$/;
+
+export function execInPod(node: ScenarioNode, pod: ScenarioPod, argv: string[]): PodExecResult {
+  const [binary = '', ...args] = argv;
+  if (node.os === 'windows') {
+    if (
+      binary.toLowerCase().replace(/\.exe$/, '') === 'netstat' &&
+      args.length === 1 &&
+      /^-[aon]{2,3}$/i.test(args[0] ?? '')
+    ) {
+      return { stdout: renderWindowsNetstat(socketRows(node, pod), 4120), stderr: '', exitCode: 0 };
+    }
+    return notFound(binary);
+  }
+  if (binary !== 'cat' || args.length === 0) return notFound(binary);
+  const { tcp, tcp6 } = renderProcNetTcp(socketRows(node, pod));
+  let stdout = '';
+  let stderr = '';
+  for (const path of args) {
+    const table = TABLES.exec(path)?.[1];
+    if (table === 'tcp') stdout += tcp;
+    else if (table === 'tcp6') stdout += tcp6;
+    else stderr += `cat: ${path}: No such file or directory\n`;
+  }
+  return { stdout, stderr, exitCode: stderr === '' ? 0 : 1 };
+}
+
+/** A hostNetwork pod sees the node's own table: every hostNetwork pod's sockets. */
+function socketRows(node: ScenarioNode, pod: ScenarioPod): SocketRow[] {
+  const sharing = pod.hostNetwork ? node.pods.filter((p) => p.hostNetwork) : [pod];
+  const rows: SocketRow[] = [];
+  let port = 32768;
+  for (const p of sharing) {
+    for (const c of p.connections) {
+      for (let i = 0; i < c.count; i++) {
+        rows.push({ localIp: p.ip, localPort: port++, remoteIp: c.ip, remotePort: c.port, state: c.state });
+        if (port > 60999) port = 32768;
+      }
+    }
+  }
+  return rows;
+}
+
+function notFound(binary: string): PodExecResult {
+  return {
+    stdout: '',
+    stderr: `OCI runtime exec failed: exec failed: unable to start container process: exec: "${binary}": executable file not found in $PATH: unknown\n`,
+    exitCode: 126,
+  };
+}
