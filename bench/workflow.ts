@@ -1,15 +1,16 @@
 // The workflow figure of `npm run bench`: one investigation on a sandbox node with ~100 pods and Azure-like latencies
 // (scaled down 10×, so the run takes seconds: runCommand's tens of seconds become 3 s, exec's hundreds of ms 30 ms),
-// real clock, through the app's registrations and the in-memory Durable host. The critical path is what cannot
-// overlap: the cluster read, the slower of the node list and the metrics query, the probe, the pod list, and the pod
-// examinations in waves of POD_CONCURRENCY. Target: wall time ≤ 1.2× the critical path.
+// real clock, through the app's registrations, the in-memory Durable host, and the real adapters talking HTTPS and
+// WebSocket to the sandbox on 127.0.0.1. The critical path is what cannot overlap: the cluster read, the slower of the
+// node list and the metrics query, the probe, the pod list, and the pod examinations in waves of POD_CONCURRENCY.
+// Target: wall time ≤ 1.2× the critical path.
 import { installFunctionsCore } from '../lib/local/installFunctionsCore.ts';
 
 installFunctionsCore();
 const { RealClock } = await import('../lib/local/durableHost.ts');
 const { startLocalRuntime } = await import('../lib/local/runtime.ts');
 const { parseScenario, DEFAULT_SCENARIO_PATH } = await import('../lib/sandbox/scenario.ts');
-const { scenarioPorts } = await import('../lib/sandbox/scenarioPorts.ts');
+const { startSandbox } = await import('../lib/sandbox/sandbox.ts');
 const { POD_CONCURRENCY } = await import('../lib/workflow/investigate.ts');
 const { startOrJoin } = await import('../lib/workflow/start.ts');
 const { readFile } = await import('node:fs/promises');
@@ -48,10 +49,8 @@ async function scenarioText(probeWorks: boolean): Promise<string> {
 async function measure(name: string, probeWorks: boolean): Promise<WorkflowFigure> {
   const scenario = parseScenario(await scenarioText(probeWorks), 'bench');
   const pods = scenario.nodes[1]?.pods.length ?? 0;
-  const { host } = await startLocalRuntime({
-    ports: scenarioPorts(scenario, { latency: true }),
-    clock: new RealClock(),
-  });
+  const sandbox = await startSandbox(scenario, { latency: true, pollIntervalMs: 50 });
+  const { host } = await startLocalRuntime({ ports: sandbox.ports(), clock: new RealClock() });
   const started = performance.now();
   const { instanceId } = await startOrJoin(host, {
     cluster: {
@@ -64,6 +63,7 @@ async function measure(name: string, probeWorks: boolean): Promise<WorkflowFigur
   });
   const status = await host.waitForCompletion(instanceId);
   const wallMs = performance.now() - started;
+  await sandbox.close();
   if (status.runtimeStatus !== 'Completed') throw new Error(`the investigation ended ${status.runtimeStatus}`);
   const examined = probeWorks ? 0 : pods;
   const criticalMs =

@@ -68,6 +68,13 @@ describe('every fault, end to end', () => {
       undefined,
     ],
     [
+      'metrics answer 503 once',
+      { target: 'metrics.backendSnat', error: 'transient', times: 1 },
+      'locateNode',
+      'succeeded',
+      /1016\/1024 SNAT ports used/,
+    ],
+    [
       'ARM keeps failing with 500',
       { target: 'arm.getCluster', error: 'server-error' },
       'locateNode',
