@@ -15,5 +15,7 @@ export default {
   moduleNameMapper: {
     '^@azure/functions-core$': '<rootDir>/lib/local/functionsCore.cjs',
   },
+  // Tests may reach loopback only: anything else throws (test/support/loopbackOnly.cjs).
+  setupFiles: ['<rootDir>/test/support/loopbackOnly.cjs'],
   testTimeout: 60_000,
 };

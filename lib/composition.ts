@@ -1,6 +1,7 @@
 // The composition root: the one place that decides what stands behind the ports. The CLI and the tests install
-// ports explicitly (the sandbox's, or fakes); in Azure the SDK adapters are built from configuration.
-import { SnatDoctorError } from './errors.ts';
+// ports explicitly (the sandbox's endpoints through the real adapters, in-process scenario ports, or fakes); in Azure
+// nothing is installed and the real adapters are built, per subscription, with the app's managed identity.
+import { azurePorts } from './adapters/azurePorts.ts';
 import type { Ports } from './ports.ts';
 
 let installed: Ports | undefined;
@@ -10,12 +11,6 @@ export function usePorts(ports: Ports): void {
 }
 
 export function ports(): Ports {
-  if (!installed) {
-    throw new SnatDoctorError(
-      'NOT_BUILT',
-      'No adapters are configured. The Azure and Kubernetes SDK adapters are not built yet (issue #4); ' +
-        'run an investigation on the sandbox instead: snat-doctor diagnose [--sandbox FILE].',
-    );
-  }
+  installed ??= azurePorts();
   return installed;
 }

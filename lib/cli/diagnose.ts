@@ -63,11 +63,9 @@ async function targetOf(options: DiagnoseOptions): Promise<Target> {
       resourceGroup: options.resourceGroup as string,
       name: options.cluster as string,
     });
-    const { createAzureAdapters, defaultCredential } = await import('../adapters/azure.ts');
-    const { realPorts } = await import('../adapters/ports.ts');
-    const azure = createAzureAdapters({ credential: defaultCredential(), subscriptionId: cluster.subscriptionId });
+    const { azurePorts } = await import('../adapters/azurePorts.ts');
     return {
-      ports: realPorts({ azure, probeImage: options.probeImage }),
+      ports: azurePorts({ probeImage: options.probeImage }),
       cluster,
       header: `Cluster ${cluster.name} in resource group ${cluster.resourceGroup} (DefaultAzureCredential)`,
       close: async () => {},

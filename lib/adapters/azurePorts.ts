@@ -1,0 +1,69 @@
+// The ports in Azure (the Functions app, and the CLI's real-cluster mode): the real adapters per subscription, with a
+// managed identity or DefaultAzureCredential. The SDKs load on first use, not when the app starts (cold start).
+import type { TokenCredential } from '@azure/core-auth';
+import type { BackendSnat, ClusterFacts, ClusterRef, NodeInfo } from '../model.ts';
+import type { ExecResult, KubernetesApi, Ports } from '../ports.ts';
+import type { AzureAdapterOptions } from './azure.ts';
+import type { KubernetesAdapterOptions } from './kubernetes.ts';
+
+export interface AzurePortsOptions {
+  /** Default: DefaultAzureCredential (a managed identity in Azure). */
+  credential?: TokenCredential;
+  probeImage?: string;
+  /** Endpoints, CA, timeouts: for the sandbox and tests; Azure's public cloud when absent. */
+  endpoints?: Omit<AzureAdapterOptions, 'credential' | 'subscriptionId'>;
+  kubernetes?: KubernetesAdapterOptions;
+}
+
+export function azurePorts(options: AzurePortsOptions = {}): Ports {
+  const bySubscription = new Map<string, Promise<Ports>>();
+  const forSubscription = (subscriptionId: string): Promise<Ports> => {
+    const key = subscriptionId.toLowerCase();
+    let ports = bySubscription.get(key);
+    if (!ports) {
+      ports = (async () => {
+        const { createAzureAdapters, defaultCredential } = await import('./azure.ts');
+        const { realPorts } = await import('./ports.ts');
+        const credential = options.credential ?? defaultCredential();
+        return realPorts({
+          azure: createAzureAdapters({ ...options.endpoints, credential, subscriptionId }),
+          kubernetes: options.kubernetes,
+          probeImage: options.probeImage,
+        });
+      })();
+      bySubscription.set(key, ports);
+    }
+    return ports;
+  };
+  return {
+    clusters: { getCluster: async (ref) => (await forSubscription(ref.subscriptionId)).clusters.getCluster(ref) },
+    metrics: {
+      async backendSnat(loadBalancerIds, window): Promise<BackendSnat[]> {
+        // Grouped by subscription: each subscription's adapter batches its own load balancers.
+        const groups = new Map<string, string[]>();
+        for (const id of loadBalancerIds) {
+          const subscription = /^\/subscriptions\/([^/]+)\//i.exec(id)?.[1] ?? '';
+          groups.set(subscription, [...(groups.get(subscription) ?? []), id]);
+        }
+        const results = await Promise.all(
+          [...groups].map(async ([subscription, ids]) =>
+            (await forSubscription(subscription)).metrics.backendSnat(ids, window),
+          ),
+        );
+        return results.flat();
+      },
+    },
+    kubernetes(ref: ClusterRef): KubernetesApi {
+      const k8s = async () => (await forSubscription(ref.subscriptionId)).kubernetes(ref);
+      return {
+        listNodes: async () => (await k8s()).listNodes(),
+        listPodsOnNode: async (node) => (await k8s()).listPodsOnNode(node),
+        exec: async (pod, argv): Promise<ExecResult> => (await k8s()).exec(pod, argv),
+      };
+    },
+    probe: {
+      capture: async (facts: ClusterFacts, node: NodeInfo, capture) =>
+        (await forSubscription(facts.ref.subscriptionId)).probe.capture(facts, node, capture),
+    },
+  };
+}
