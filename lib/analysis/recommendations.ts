@@ -37,11 +37,14 @@ export function recommend(input: {
   budget?: SnatBudget;
   culprits: Culprit[];
   nodeName: string;
+  /** Whether connects were traced; without a trace (no tcptracer, a failed probe) churn is unknown, not zero. */
+  traced?: boolean;
 }): Recommendation[] {
   const { facts, budget, culprits } = input;
+  const traced = input.traced ?? true;
   const pressure = underPressure(budget);
   const loadBalancer = facts.outboundType === 'loadBalancer';
-  const recommendations: Recommendation[] = significantCulprits(culprits).map((c) => fixCulprit(c, facts));
+  const recommendations: Recommendation[] = significantCulprits(culprits).map((c) => fixCulprit(c, facts, traced));
 
   if (budget && pressure && loadBalancer) {
     const capacity = capacityRecommendation(facts, budget, culprits.some(isChurning));
@@ -71,7 +74,7 @@ function isChurning(c: Culprit): boolean {
   );
 }
 
-function fixCulprit(c: Culprit, facts: ClusterFacts): Recommendation {
+function fixCulprit(c: Culprit, facts: ClusterFacts, traced: boolean): Recommendation {
   const name = `${c.namespace}/${c.pod}`;
   const destinations = c.topDestinations
     .slice(0, 3)
@@ -87,7 +90,7 @@ function fixCulprit(c: Culprit, facts: ClusterFacts): Recommendation {
         ? " (under 1 % of the node's used SNAT ports)"
         : ` (about ${Math.round(c.shareOfUsedPorts * 100)} % of the node's used SNAT ports)`;
   const observed = [
-    `${name}${c.hostNetwork ? " (hostNetwork: it shares the node's network namespace)" : ''} holds ${c.publicEstablished} ESTABLISHED connection(s) to public destinations${share}, opened ${c.publicConnects} new one(s) during the capture (${c.connectsPerSecond}/s) and has ${c.timeWait} socket(s) in TIME_WAIT.`,
+    `${name}${c.hostNetwork ? " (hostNetwork: it shares the node's network namespace)" : ''} holds ${c.publicEstablished} ESTABLISHED connection(s) to public destinations${share}, ${traced ? `opened ${c.publicConnects} new one(s) during the capture (${c.connectsPerSecond}/s)` : 'opened an unknown number of new ones (no connect trace)'} and has ${c.timeWait} socket(s) in TIME_WAIT.`,
   ];
   const advice: string[] = [];
   if (churn) {

@@ -105,6 +105,14 @@ describe('fix-culprit: the pod comes first', () => {
       .filter((r) => r.kind === 'fix-culprit')
       .map((r) => r.title.split(' ')[4]);
 
+  test('without a connect trace the churn is said to be unknown, not zero', () => {
+    const [traced] = recommend({ facts: facts(), culprits: [culprit()], nodeName: NODE });
+    const [untraced] = recommend({ facts: facts(), culprits: [culprit()], nodeName: NODE, traced: false });
+    expect(traced?.detail).toMatch(/opened \d+ new one\(s\) during the capture/);
+    expect(untraced?.detail).toMatch(/opened an unknown number of new ones \(no connect trace\)/);
+    expect(untraced?.detail).not.toMatch(/during the capture/);
+  });
+
   test('at most the top three culprits get advice, in rank order', () => {
     const culprits = ['a', 'b', 'c', 'd'].map((pod, i) => culprit({ pod, rank: i + 1 }));
     expect(advised(culprits)).toEqual(['payments/a', 'payments/b', 'payments/c']);

@@ -19,6 +19,12 @@ export interface ReportInput {
 
 export const rankAndReport = defineStep<ReportInput, Report>('rankAndReport', async (input) => buildReport(input));
 
+/** Connects were traced when the capture succeeded and tcptracer was there. */
+function wasTraced(input: ReportInput): boolean {
+  const capture = input.steps.find((s) => s.name === 'captureNode');
+  return capture?.status === 'succeeded' && !input.unavailable.some((u) => u.what === 'tcptracer');
+}
+
 /** Pure: also used by the orchestrator itself when this activity cannot run, so a report always comes out. */
 export function buildReport(input: ReportInput, finishedAt: string = new Date().toISOString()): Report {
   const { located } = input;
@@ -28,7 +34,7 @@ export function buildReport(input: ReportInput, finishedAt: string = new Date().
   });
   const budget = located ? snatBudget({ facts: located.facts, backend: located.backend, pods: input.pods }) : undefined;
   const recommendations = located
-    ? recommend({ facts: located.facts, budget, culprits, nodeName: located.node.name })
+    ? recommend({ facts: located.facts, budget, culprits, nodeName: located.node.name, traced: wasTraced(input) })
     : [];
   return {
     instanceId: input.instanceId,
