@@ -25,7 +25,7 @@ export interface ProcNetTcpResult {
 
 // `include/net/tcp_states.h`. 0D (BOUND_INACTIVE) is an inet_diag pseudo-state that /proc does not print; a line
 // carrying it, or any other unknown code, is counted as skipped rather than guessed at.
-const STATES: Record<string, TcpState> = {
+export const TCP_STATES: Readonly<Record<string, TcpState>> = {
   '01': 'ESTABLISHED',
   '02': 'SYN_SENT',
   '03': 'SYN_RECV',
@@ -93,7 +93,7 @@ function parseRow(tokens: string[]): Row {
   // The local address is not reported, but a corrupt one (or a v4/v6 mix on one line) means the line is damaged and
   // its remote address cannot be trusted either.
   if (!localEndpoint || !remoteEndpoint || localEndpoint.width !== remoteEndpoint.width) return { kind: 'skipped' };
-  const state = st === undefined ? undefined : STATES[st.toUpperCase()];
+  const state = st === undefined ? undefined : TCP_STATES[st.toUpperCase()];
   if (state === undefined) return { kind: 'skipped' };
   return { kind: 'socket', state, remoteIp: remoteEndpoint.ip, remotePort: remoteEndpoint.port };
 }

@@ -9,14 +9,13 @@
 import ipaddr from 'ipaddr.js';
 import { SnatDoctorError } from '../errors.ts';
 import { emptyStats, type LineStats, skipLine, splitLines } from '../evidence/lineStats.ts';
-import { decodeHexAddress } from '../evidence/procNetTcp.ts';
+import { decodeHexAddress, TCP_STATES } from '../evidence/procNetTcp.ts';
 import { parsePstree } from '../evidence/pstree.ts';
 import type {
   NetnsEntry,
   NodeCapture,
   SandboxEntry,
   SocketAggregate,
-  TcpState,
   TraceAggregate,
   TraceEventType,
   Unavailable,
@@ -24,20 +23,6 @@ import type {
 
 export const PROBE_FORMAT_VERSION = '1';
 
-const STATES: Record<string, TcpState> = {
-  '01': 'ESTABLISHED',
-  '02': 'SYN_SENT',
-  '03': 'SYN_RECV',
-  '04': 'FIN_WAIT1',
-  '05': 'FIN_WAIT2',
-  '06': 'TIME_WAIT',
-  '07': 'CLOSE',
-  '08': 'CLOSE_WAIT',
-  '09': 'LAST_ACK',
-  '0A': 'LISTEN',
-  '0B': 'CLOSING',
-  '0C': 'NEW_SYN_RECV',
-};
 const TYPES = new Set<TraceEventType>(['connect', 'accept', 'close', 'unknown']);
 const UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SANDBOX_ID = /^[0-9a-f]{12,64}$/;
@@ -226,7 +211,7 @@ function readSockets(lines: string[], stats: LineStats): SocketAggregate[] {
   for (const line of lines) {
     const [netns, st, remote, count, uid] = line.trim().split(/\s+/);
     const [hex, hexPort] = (remote ?? '').split(':');
-    const state = st === undefined ? undefined : STATES[st.toUpperCase()];
+    const state = st === undefined ? undefined : TCP_STATES[st.toUpperCase()];
     const ip = hex === undefined ? undefined : decodeHexAddress(hex);
     if (
       !netns ||

@@ -13,6 +13,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { strFromU8, unzipSync } from 'fflate';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { FaultInjector } from './faults.ts';
 import type { Fault, FaultTarget, Scenario } from './scenario.ts';
 import type { SandboxCertificate } from './tls.ts';
 
@@ -888,25 +889,3 @@ function durationMs(iso: string): number | undefined {
 }
 
 // ── Faults ──────────────────────────────────────────────────────────────────────────────────────────────────────
-
-/** Faults from the scenario, each failing its target `times` times (or always); as in scenarioPorts.ts. */
-class FaultInjector {
-  readonly #remaining: (number | undefined)[];
-  readonly #faults: Fault[];
-
-  constructor(faults: Fault[]) {
-    this.#faults = faults;
-    this.#remaining = faults.map((f) => f.times);
-  }
-
-  /** The next fault for this call, counted as used. ARM and metrics calls are about no particular node or pod. */
-  take(target: FaultTarget): Fault | undefined {
-    const index = this.#faults.findIndex(
-      (f, i) => f.target === target && this.#remaining[i] !== 0 && f.node === undefined && f.pod === undefined,
-    );
-    if (index < 0) return undefined;
-    const left = this.#remaining[index];
-    if (left !== undefined) this.#remaining[index] = left - 1;
-    return this.#faults[index];
-  }
-}

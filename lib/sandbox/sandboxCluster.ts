@@ -6,6 +6,7 @@
 // `TransportFault` (the transport must not answer, or cut its answer short); lib/sandbox/kubeApiServer.ts turns both
 // into the wire's behaviour. The scenario's faults are applied here, so every transport fails the same way.
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { FaultInjector, type FaultSubject } from './faults.ts';
 import { renderProbeReport } from './nodeProbe.ts';
 import { execInPod } from './podExec.ts';
 import type { Fault, FaultTarget, Scenario, ScenarioNode, ScenarioPod } from './scenario.ts';
@@ -400,7 +401,7 @@ export class SandboxCluster {
    */
   async #call(
     target: FaultTarget,
-    subject: Subject,
+    subject: FaultSubject,
     forbid: () => KubeStatusError,
     handled: Fault['error'][] = [],
   ): Promise<Fault | undefined> {
@@ -552,37 +553,6 @@ const HTTP_KINDS = new Set<Fault['error']>([
   'forbidden',
   'stream-dropped',
 ]);
-
-interface Subject {
-  node?: string | undefined;
-  pod?: string | undefined;
-}
-
-/** Faults from the scenario, each failing its target `times` times (or always), for the matching node or pod. */
-class FaultInjector {
-  readonly #remaining: (number | undefined)[];
-  readonly #faults: Fault[];
-
-  constructor(faults: Fault[]) {
-    this.#faults = faults;
-    this.#remaining = faults.map((f) => f.times);
-  }
-
-  /** The next fault for this call, counted as used. */
-  take(target: FaultTarget, subject: Subject): Fault | undefined {
-    const index = this.#faults.findIndex(
-      (f, i) =>
-        f.target === target &&
-        this.#remaining[i] !== 0 &&
-        (f.node === undefined || f.node === subject.node) &&
-        (f.pod === undefined || f.pod === subject.pod),
-    );
-    if (index < 0) return undefined;
-    const left = this.#remaining[index];
-    if (left !== undefined) this.#remaining[index] = left - 1;
-    return this.#faults[index];
-  }
-}
 
 // ── Statuses ─────────────────────────────────────────────────────────────────────────────────────────────────────
 

@@ -5,6 +5,7 @@ import { type ErrorCode, SnatDoctorError, TransientError } from '../errors.ts';
 import type { BackendSnat, ClusterFacts, ClusterRef, NodeInfo, PodInfo } from '../model.ts';
 import type { KubernetesApi, Ports } from '../ports.ts';
 import { parseProbeReport } from '../probe/probeReport.ts';
+import { FaultInjector, type FaultSubject } from './faults.ts';
 import { renderProbeReport } from './nodeProbe.ts';
 import { execInPod } from './podExec.ts';
 import type { Fault, FaultTarget, Scenario, ScenarioNode, ScenarioPod } from './scenario.ts';
@@ -22,9 +23,10 @@ export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}):
     const ms = options.latency ? (scenario.latencies[target] ?? 0) : 0;
     if (ms > 0) await sleep(ms);
   };
-  const call = async (target: FaultTarget, subject: Subject = {}) => {
+  const call = async (target: FaultTarget, subject: FaultSubject = {}) => {
     await wait(target);
-    faults.check(target, subject);
+    const fault = faults.take(target, subject);
+    if (fault) throw faultError(fault);
   };
   const { cluster } = scenario;
   const loadBalancerId =
@@ -141,42 +143,6 @@ function podInfo(pod: ScenarioPod, node: ScenarioNode): PodInfo {
     os: node.os,
     containers: pod.containers.map(({ name, image }) => ({ name, image })),
   };
-}
-
-interface Subject {
-  node?: string;
-  pod?: string;
-}
-
-/** Faults from the scenario, each failing its target `times` times (or always), for the matching node or pod. */
-class FaultInjector {
-  readonly #remaining: (number | undefined)[];
-  readonly #faults: Fault[];
-
-  constructor(faults: Fault[]) {
-    this.#faults = faults;
-    this.#remaining = faults.map((f) => f.times);
-  }
-
-  check(target: FaultTarget, subject: Subject): void {
-    const fault = this.take(target, subject);
-    if (fault) throw faultError(fault);
-  }
-
-  /** The next fault for this call, counted as used. */
-  take(target: FaultTarget, subject: Subject): Fault | undefined {
-    const index = this.#faults.findIndex(
-      (f, i) =>
-        f.target === target &&
-        this.#remaining[i] !== 0 &&
-        (f.node === undefined || f.node === subject.node) &&
-        (f.pod === undefined || f.pod === subject.pod),
-    );
-    if (index < 0) return undefined;
-    const left = this.#remaining[index];
-    if (left !== undefined) this.#remaining[index] = left - 1;
-    return this.#faults[index];
-  }
 }
 
 const FAILED_CODE: Record<FaultTarget, ErrorCode> = {
