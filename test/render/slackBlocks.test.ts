@@ -1,0 +1,526 @@
+import { beforeAll, describe, expect, test } from '@jest/globals';
+import fc from 'fast-check';
+import type { Culprit, Recommendation, Report, StepName, StepOutcome } from '../../lib/model.ts';
+import {
+  checkSlackLimits,
+  renderSlackError,
+  renderSlackHelp,
+  renderSlackProgress,
+  renderSlackReport,
+  SLACK_ACTIONS,
+  SLACK_LIMITS,
+  type SlackMessage,
+  type SlackReportOptions,
+} from '../../lib/render/slackBlocks.ts';
+import type { InvestigationStatus } from '../../lib/workflow/investigate.ts';
+import { investigateOn } from '../support/runtime.ts';
+import { scenarioWith, withFaults } from '../support/scenarios.ts';
+
+const STEPS: StepName[] = ['locateNode', 'captureNode', 'mapPods', 'podConnections', 'rankAndReport'];
+const CLUSTER = { subscriptionId: '00000000-0000-0000-0000-000000000001', resourceGroup: 'rg-shop', name: 'aks-shop' };
+
+function culprit(overrides: Partial<Culprit> = {}): Culprit {
+  return {
+    rank: 1,
+    namespace: 'shop',
+    pod: 'cart-7f9c-abcde',
+    hostNetwork: false,
+    publicEstablished: 500,
+    publicConnects: 1200,
+    connectsPerSecond: 40,
+    timeWait: 30,
+    source: 'node-snapshot',
+    topDestinations: [{ ip: '20.1.2.3', port: 443, connections: 400 }],
+    shareOfUsedPorts: 0.5,
+    ...overrides,
+  };
+}
+
+function reportWith(overrides: Partial<Report> = {}): Report {
+  return {
+    instanceId: 'snat:rg-shop:aks-shop:most-exhausted',
+    cluster: CLUSTER,
+    node: { name: 'aks-pool-1-vmss000000', ip: '10.0.0.4', os: 'linux' },
+    startedAt: '2025-03-01T10:00:00.000Z',
+    finishedAt: '2025-03-01T10:01:00.000Z',
+    requestedBy: { kind: 'slack', who: 'U0001' },
+    budget: {
+      usedPorts: 1000,
+      allocatedPorts: 1024,
+      failedConnections: 12,
+      defaultAllocation: 1024,
+      outboundIpCount: 1,
+      maxNodesAtAllocation: 62,
+      byDestination: [{ ip: '20.1.2.3', port: 443, connections: 400, share: 0.4 }],
+    },
+    culprits: [culprit()],
+    steps: STEPS.map((name) => ({ name, status: 'succeeded' })),
+    recommendations: [{ kind: 'fix-culprit', title: 'Fix shop/cart', detail: 'Reuse connections.' }],
+    podsExamined: 12,
+    unavailable: [],
+    ...overrides,
+  };
+}
+
+/** Every text object of a message, by kind, and the fallback. */
+function textsOf(message: SlackMessage): { mrkdwn: string[]; plain: string[] } {
+  const found = { mrkdwn: [message.text], plain: [] as string[] };
+  const walk = (value: unknown): void => {
+    if (Array.isArray(value)) value.forEach(walk);
+    else if (typeof value === 'object' && value !== null) {
+      const object = value as Record<string, unknown>;
+      if (object.type === 'mrkdwn' && typeof object.text === 'string') found.mrkdwn.push(object.text);
+      if (object.type === 'plain_text' && typeof object.text === 'string') found.plain.push(object.text);
+      Object.values(object).forEach(walk);
+    }
+  };
+  walk(message.blocks);
+  return found;
+}
+
+const allText = (message: SlackMessage) => textsOf(message).mrkdwn.join('\n');
+const headerOf = (message: SlackMessage) => textsOf(message).plain[0];
+
+function buttonsOf(message: SlackMessage): { actionId: string; text: string; value: unknown }[] {
+  return message.blocks.flatMap((b) =>
+    b.type === 'actions'
+      ? b.elements.map((e) => {
+          const button = e as { action_id: string; text: { text: string }; value: string };
+          return { actionId: button.action_id, text: button.text.text, value: JSON.parse(button.value) };
+        })
+      : [],
+  );
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** What every rendering must hold: Slack's limits, whole characters, and no mrkdwn control sequence but ours. */
+function expectSafe(message: SlackMessage): void {
+  expect(checkSlackLimits(message)).toEqual([]);
+  const { mrkdwn, plain } = textsOf(message);
+  for (const text of [...mrkdwn, ...plain]) expect(text).not.toMatch(LONE_SURROGATE);
+  for (const text of mrkdwn) {
+    expect(text).not.toMatch(/&(?!amp;|lt;|gt;)/);
+    // Our only tokens: a date, and the history link.
+    expect(text.replace(/<!date\^\d+\^[^|>]*\|[^>]*>|<https?:[^|>]*\|its history>/g, '')).not.toMatch(/[<>]/);
+  }
+}
+
+describe('renderSlackReport on the sandbox', () => {
+  const reports: Record<string, Report> = {};
+  beforeAll(async () => {
+    reports.sandbox = (await investigateOn(scenarioWith())).report;
+    reports.failedCapture = (
+      await investigateOn(withFaults({ target: 'probe.capture', error: 'failed', message: 'probe pod stuck Pending' }))
+    ).report;
+    reports.noNode = (await investigateOn(scenarioWith(), { node: 'aks-nodepool9-00000000-vmss000009' })).report;
+  });
+
+  test.each([
+    {
+      scenario: 'the default sandbox: culprit, budget bar, ranked pods and the exact fix',
+      report: 'sandbox',
+      header: '🔴 SNAT ports: aks-nodepool1-31415926-vmss000001',
+      contains: [
+        '`payments/checkout-api-7d9f8b6c5d-x2x9k` holds *905* public connections',
+        '*Cluster*\n`aks-prod` (rg-payments-prod)',
+        '*SNAT ports used*\n1016 / 1024 (99 %)',
+        '*Failed connections*\n240',
+        '`████████████████████` 99 % of 1024 SNAT ports used',
+        '905 public ESTABLISHED · 3600 connects (120/s) · 40 TIME_WAIT',
+        '→ `20.50.2.10:443` ×620, `20.50.2.11:443` ×285',
+        '`kube-system/konnectivity-agent-8d7f6c5b9-2jx7p` (hostNetwork)',
+        '*What to do*',
+        '```az aks update --resource-group rg-payments-prod --name aks-prod',
+        'Investigation `snat:rg-payments-prod:aks-prod:most-exhausted`',
+      ],
+      absent: ['What did not work', 'connects not traced'],
+    },
+    {
+      scenario: 'a failed capture is reported next to the pods that were still ranked',
+      report: 'failedCapture',
+      header: '🔴 SNAT ports: aks-nodepool1-31415926-vmss000001',
+      contains: ['*What did not work*\n✖ *captureNode* failed: probe pod stuck Pending', 'connects not traced'],
+      absent: ['new ones a second'],
+    },
+    {
+      scenario: 'no node (locateNode failed): the failure and the skipped steps, no budget',
+      report: 'noNode',
+      header: '⚪ SNAT ports: aks-prod, node not located',
+      contains: [
+        'No pods ranked: the investigation did not get that far',
+        '*Node*\nnot located',
+        '*Pods by SNAT use*: not examined (below).',
+        '✖ *locateNode* failed: No node aks-nodepool9-00000000-vmss000009',
+        '– *captureNode* skipped: no node to investigate',
+      ],
+      absent: ['SNAT ports used', '█', '*What to do*'],
+    },
+  ])('$scenario', ({ report: name, header, contains, absent }) => {
+    const report = reports[name] as Report;
+    const message = renderSlackReport(report);
+    expectSafe(message);
+    expect(headerOf(message)).toBe(header);
+    const text = allText(message);
+    for (const piece of contains) expect(text).toContain(piece);
+    for (const piece of absent) expect(text).not.toContain(piece);
+    // Every command, exactly as the report has it.
+    for (const command of report.recommendations.flatMap((r) => r.commands ?? [])) expect(text).toContain(command);
+  });
+
+  test('the fallback text names the culprit and the node in one line', () => {
+    expect(renderSlackReport(reports.sandbox as Report).text).toBe(
+      'SNAT on aks-nodepool1-31415926-vmss000001 (aks-prod), 1016/1024 ports used: ' +
+        'payments/checkout-api-7d9f8b6c5d-x2x9k holds 905 public connections',
+    );
+    expect(renderSlackReport(reports.noNode as Report).text).toBe('SNAT on aks-prod: node not located');
+  });
+});
+
+describe('renderSlackReport', () => {
+  test.each([
+    { scenario: 'the default capture doubles', seconds: undefined, rerun: 30, longer: 60 },
+    { scenario: 'a short capture doubles', seconds: 5, rerun: 5, longer: 10 },
+    { scenario: 'doubling stops at 300 s', seconds: 200, rerun: 200, longer: 300 },
+    { scenario: 'at 300 s there is nothing longer to offer', seconds: 300, rerun: 300, longer: undefined },
+    { scenario: 'an out-of-range request is clamped', seconds: 9999, rerun: 300, longer: undefined },
+  ])('buttons: $scenario', ({ seconds, rerun, longer }) => {
+    const request = seconds === undefined ? undefined : { captureSeconds: seconds };
+    const buttons = buttonsOf(renderSlackReport(reportWith(), { request }));
+    const value = (s: number) => ({ cluster: CLUSTER, node: 'aks-pool-1-vmss000000', seconds: s });
+    expect(buttons).toEqual([
+      { actionId: SLACK_ACTIONS.rerun, text: 'Run again', value: value(rerun) },
+      ...(longer
+        ? [{ actionId: SLACK_ACTIONS.captureLonger, text: `Capture longer (${longer} s)`, value: value(longer) }]
+        : []),
+    ]);
+  });
+
+  test('buttons re-run the requested node when none was located, and the most exhausted one when none was asked', () => {
+    const noNode = reportWith({ node: undefined, budget: undefined });
+    const [asked] = buttonsOf(renderSlackReport(noNode, { request: { node: '10.0.0.9', captureSeconds: 30 } }));
+    expect(asked?.value).toEqual({ cluster: CLUSTER, node: '10.0.0.9', seconds: 30 });
+    const [mostExhausted] = buttonsOf(renderSlackReport(noNode));
+    expect(mostExhausted?.value).toEqual({ cluster: CLUSTER, seconds: 30 });
+  });
+
+  test('no buttons rather than a value cut short when the cluster does not fit in one', () => {
+    const report = reportWith({ cluster: { ...CLUSTER, name: 'a'.repeat(SLACK_LIMITS.buttonValue) } });
+    const message = renderSlackReport(report);
+    expectSafe(message);
+    expect(message.blocks.some((b) => b.type === 'actions')).toBe(false);
+  });
+
+  test.each([
+    {
+      scenario: 'an https URL becomes the history link',
+      historyUrl: 'https://dashboard.example/x?id=a|b&view=history',
+      footer: '<https://dashboard.example/x?id=a%7Cb&amp;view=history|its history>',
+    },
+    { scenario: 'without one, the status command', historyUrl: undefined, footer: 'history: `/snat status snat:' },
+    { scenario: 'anything but http(s) is not linked', historyUrl: 'javascript:alert(1)', footer: 'history: `/snat' },
+  ])('footer: $scenario', ({ historyUrl, footer }) => {
+    const message = renderSlackReport(reportWith(), { historyUrl });
+    expectSafe(message);
+    const context = message.blocks.find((b) => b.type === 'context');
+    expect(JSON.stringify(context)).toContain('Investigation `snat:rg-shop:aks-shop:most-exhausted`');
+    expect(allText(message)).toContain(footer);
+    expect(allText(message)).toContain('<!date^1740823260^{date_short_pretty} at {time}|2025-03-01T10:01:00.000Z>');
+  });
+
+  test('a node with 250 pods, very long names and commands stays within the limits', () => {
+    const long = (what: string) => `${what}-${'x'.repeat(4000)}`;
+    const report = reportWith({
+      node: { name: long('node'), ip: '10.0.0.4', os: 'linux' },
+      culprits: Array.from({ length: 250 }, (_, i) =>
+        culprit({
+          rank: i + 1,
+          namespace: long('ns'),
+          pod: long(`pod-${i}`),
+          hostNetwork: i % 7 === 0,
+          topDestinations: Array.from({ length: 10 }, (_, j) => ({ ip: `2001:db8::${j}`, port: 443, connections: j })),
+        }),
+      ),
+      recommendations: Array.from({ length: 40 }, (_, i) => ({
+        kind: 'fix-culprit',
+        title: long(`title ${i}`),
+        detail: long('detail'),
+        commands: Array.from({ length: 20 }, (_, j) => long(`az aks update --name aks-shop-${j}`)),
+      })),
+      unavailable: Array.from({ length: 30 }, (_, i) => ({ what: `tool-${i}`, reason: long('missing') })),
+    });
+    const message = renderSlackReport(report);
+    expectSafe(message);
+    const text = allText(message);
+    expect(text).toContain('_… and 240 more pods_');
+    expect(text).toContain('*What to do* (the first');
+    expect(text).toContain('more commands_');
+    expect(text).toContain('_… and 20 more_');
+    expect(headerOf(message)?.endsWith('…')).toBe(true);
+  });
+
+  test.each([
+    { maxPods: undefined, shown: 10 },
+    { maxPods: 3, shown: 3 },
+    { maxPods: 0, shown: 1 },
+    { maxPods: 1000, shown: 25 },
+  ])('maxPods $maxPods shows $shown of 250 pods', ({ maxPods, shown }) => {
+    const culprits = Array.from({ length: 250 }, (_, i) => culprit({ rank: i + 1, pod: `pod-${i}` }));
+    const message = renderSlackReport(reportWith({ culprits }), { maxPods });
+    expectSafe(message);
+    const text = allText(message);
+    expect(text).toContain(`*${shown}.* \`shop/pod-${shown - 1}\``);
+    expect(text).not.toContain(`*${shown + 1}.*`);
+    expect(text).toContain(`_… and ${250 - shown} more pods_`);
+  });
+
+  test('a mention or link in a pod name, a title or a detail stays text', () => {
+    const report = reportWith({
+      culprits: [culprit({ namespace: '<!channel>', pod: '<@U123>&co' })],
+      recommendations: [
+        { kind: 'fix-culprit', title: '<!here> fix', detail: '<https://evil.example|click>', commands: ['echo <@U1>'] },
+      ],
+      requestedBy: { kind: 'slack', who: '<@U999>' },
+      unavailable: [{ what: '<!subteam^S1>', reason: 'a > b' }],
+    });
+    const message = renderSlackReport(report);
+    expectSafe(message);
+    const text = allText(message);
+    expect(text).toContain('`&lt;!channel&gt;/&lt;@U123&gt;&amp;co`');
+    expect(text).toContain('&lt;https://evil.example|click&gt;');
+    expect(text).toContain('```echo &lt;@U1&gt;```');
+    expect(message.text).toContain('&lt;!channel&gt;/&lt;@U123&gt;&amp;co');
+  });
+
+  test('a cut never splits a surrogate pair and says so with …', () => {
+    for (const length of [2998, 2999, 3000, 3001]) {
+      const pod = `${'a'.repeat(length % 2)}${'😀'.repeat(length)}`;
+      const message = renderSlackReport(reportWith({ culprits: [culprit({ pod })] }));
+      expectSafe(message);
+      expect(allText(message)).toContain('😀…');
+    }
+  });
+
+  test('rendering is deterministic', () => {
+    expect(renderSlackReport(reportWith())).toEqual(renderSlackReport(reportWith()));
+  });
+});
+
+describe('renderSlackProgress', () => {
+  const now = new Date('2025-03-01T10:00:07.400Z');
+  const finished: StepOutcome[] = [
+    { name: 'locateNode', status: 'succeeded', detail: 'aks-pool-1-vmss000000 (10.0.0.4)' },
+    { name: 'captureNode', status: 'failed', detail: 'probe pod stuck <Pending>' },
+    { name: 'mapPods', status: 'skipped' },
+  ];
+  const status = (overrides: Partial<InvestigationStatus>): InvestigationStatus => ({
+    step: 'captureNode',
+    index: 2,
+    of: 5,
+    message: 'Capturing connections on aks-pool-1-vmss000000 for 30 s',
+    steps: [],
+    ...overrides,
+  });
+
+  test.each([
+    {
+      scenario: 'the capture counts down (rounded up)',
+      status: status({ captureEndsAt: '2025-03-01T10:00:30.000Z' }),
+      text: '[2/5] Capturing connections on aks-pool-1-vmss000000 for 30 s (capture ends in 23 s)',
+      contains: ['*[2/5]* Capturing connections on aks-pool-1-vmss000000 for 30 s\n⏱ capture ends in 23 s'],
+    },
+    {
+      scenario: 'a capture past its end says it is being read',
+      status: status({ captureEndsAt: '2025-03-01T10:00:05.000Z' }),
+      text: '[2/5] Capturing connections on aks-pool-1-vmss000000 for 30 s (capture over, reading its results)',
+      contains: ['⏱ capture over, reading its results'],
+    },
+    {
+      scenario: 'pods done of total, and the finished steps marked',
+      status: status({
+        step: 'podConnections',
+        index: 4,
+        message: 'Counting connections of 31 pods',
+        pods: { done: 12, total: 31 },
+        steps: finished,
+      }),
+      text: '[4/5] Counting connections of 31 pods',
+      contains: [
+        '`████░░░░░░` 12/31 pods done',
+        '✔ *locateNode* aks-pool-1-vmss000000 (10.0.0.4)\n✖ *captureNode* probe pod stuck &lt;Pending&gt;\n– *mapPods*',
+      ],
+    },
+  ])('$scenario', ({ status, text, contains }) => {
+    const message = renderSlackProgress(status, now);
+    expectSafe(message);
+    expect(message.text).toBe(text);
+    for (const piece of contains) expect(allText(message)).toContain(piece);
+  });
+});
+
+describe('renderSlackHelp and renderSlackError', () => {
+  test('help lists the three commands with examples', () => {
+    const message = renderSlackHelp();
+    expectSafe(message);
+    const text = allText(message);
+    for (const usage of [
+      '/snat diagnose [cluster] [node-name|node-ip] [--seconds N]',
+      '/snat status [id]',
+      '/snat help',
+    ]) {
+      expect(text).toContain(`\`${usage}\``);
+    }
+    expect(text).toContain('/snat diagnose aks-prod 10.224.0.5 --seconds 120');
+  });
+
+  test('an error says what is wrong, escaped and cut to fit', () => {
+    const message = renderSlackError(`--seconds <@U1> is not valid: use 5-300.${'!'.repeat(5000)}`);
+    expectSafe(message);
+    expect(allText(message)).toContain('⚠️ --seconds &lt;@U1&gt; is not valid: use 5-300.!!!');
+    expect(allText(message)).toContain('…');
+  });
+});
+
+describe('checkSlackLimits', () => {
+  test('names every violation by its path', () => {
+    const section = { type: 'section', text: { type: 'mrkdwn', text: 'ok' } };
+    const button = (actionId: string, text = 'Go', value = '{}') => ({
+      type: 'button',
+      action_id: actionId,
+      text: { type: 'plain_text', text },
+      value,
+    });
+    const blocks = [
+      { type: 'header', text: { type: 'plain_text', text: 'h'.repeat(151) } },
+      { type: 'section', text: { type: 'mrkdwn', text: '' } },
+      { type: 'section', fields: Array.from({ length: 11 }, () => ({ type: 'mrkdwn', text: 'f' })) },
+      { type: 'context', elements: [{ type: 'mrkdwn', text: 't'.repeat(3001) }] },
+      { type: 'actions', elements: [button('a', 'b'.repeat(76)), button('a', 'Go', 'v'.repeat(2001))] },
+      ...Array.from({ length: 46 }, () => section),
+    ];
+    expect(checkSlackLimits({ text: 'fine', blocks })).toEqual([
+      'blocks: 51 blocks, more than 50',
+      'blocks[0].text.text: 151 characters, more than 150',
+      'blocks[1].text.text: empty',
+      'blocks[2].fields: 11 elements, more than 10',
+      'blocks[3].elements[0].text: 3001 characters, more than 3000',
+      'blocks[4].elements[0].text.text: 76 characters, more than 75',
+      'blocks[4].elements[1].value: 2001 characters, more than 2000',
+      'blocks[4].elements[1].action_id: used twice in the message',
+    ]);
+  });
+});
+
+describe('every rendering is within the limits (property)', () => {
+  const huge = fc.string({
+    unit: fc.constantFrom('&', '<', '>', '`', '*', '|', '\n', 'a', '😀'),
+    minLength: 1000,
+    maxLength: 6000,
+  });
+  const text = fc.oneof(
+    { weight: 6, arbitrary: fc.string({ maxLength: 30 }) },
+    { weight: 3, arbitrary: fc.string({ unit: 'binary', maxLength: 80 }) },
+    { weight: 1, arbitrary: huge },
+  );
+  const count = fc.oneof(fc.nat({ max: 70_000 }), fc.integer(), fc.double());
+  const optional = <T>(arbitrary: fc.Arbitrary<T>) => fc.option(arbitrary, { nil: undefined });
+  const destination = fc.record({ ip: text, port: fc.nat({ max: 65_535 }), connections: count });
+  const culpritArb: fc.Arbitrary<Culprit> = fc.record({
+    rank: fc.nat(),
+    namespace: text,
+    pod: text,
+    hostNetwork: fc.boolean(),
+    publicEstablished: count,
+    publicConnects: count,
+    connectsPerSecond: count,
+    timeWait: count,
+    source: fc.constantFrom('node-snapshot', 'exec-proc-net-tcp', 'exec-netstat', 'none'),
+    topDestinations: fc.array(destination, { maxLength: 6 }),
+    shareOfUsedPorts: optional(fc.double()),
+  });
+  const recommendation: fc.Arbitrary<Recommendation> = fc.record({
+    kind: fc.constantFrom('fix-culprit', 'capacity', 'nat-gateway', 'investigate-further'),
+    title: text,
+    detail: text,
+    commands: optional(fc.array(text, { maxLength: 25 })),
+  });
+  const step: fc.Arbitrary<StepOutcome> = fc.record({
+    name: fc.constantFrom(...STEPS),
+    status: fc.constantFrom('succeeded', 'failed', 'skipped'),
+    detail: optional(text),
+  });
+  const report: fc.Arbitrary<Report> = fc.record({
+    instanceId: text,
+    cluster: fc.record({ subscriptionId: text, resourceGroup: text, name: text }),
+    node: optional(fc.record({ name: text, ip: text, os: fc.constantFrom('linux', 'windows') })),
+    startedAt: text,
+    finishedAt: fc.oneof(
+      text,
+      fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+    ),
+    requestedBy: fc.record({ kind: fc.constantFrom('cli', 'slack', 'alert', 'watch', 'http'), who: optional(text) }),
+    budget: optional(
+      fc.record({
+        usedPorts: count,
+        allocatedPorts: count,
+        failedConnections: count,
+        defaultAllocation: count,
+        outboundIpCount: count,
+        maxNodesAtAllocation: count,
+        byDestination: fc.array(fc.record({ ip: text, port: fc.nat(), connections: count, share: fc.double() }), {
+          maxLength: 12,
+        }),
+      }),
+    ),
+    culprits: fc.oneof(
+      { weight: 5, arbitrary: fc.array(culpritArb, { maxLength: 15 }) },
+      { weight: 1, arbitrary: fc.array(culpritArb, { minLength: 250, maxLength: 260 }) },
+    ),
+    steps: fc.array(step, { maxLength: 20 }),
+    recommendations: fc.array(recommendation, { maxLength: 70 }),
+    podsExamined: fc.nat(),
+    unavailable: fc.array(fc.record({ what: text, reason: text }), { maxLength: 30 }),
+  });
+  const options: fc.Arbitrary<SlackReportOptions> = fc.record({
+    historyUrl: optional(fc.oneof(fc.webUrl({ withQueryParameters: true, withFragments: true }), text)),
+    maxPods: optional(fc.oneof(fc.integer({ min: -5, max: 1000 }), fc.double())),
+    request: optional(fc.record({ node: optional(text), captureSeconds: fc.oneof(fc.integer(), fc.double()) })),
+  });
+
+  test('arbitrary reports', () => {
+    fc.assert(
+      fc.property(report, options, (r, o) => {
+        const message = renderSlackReport(r, o);
+        expectSafe(message);
+        for (const b of buttonsOf(message)) expect(Object.keys(b.value as object)).toContain('seconds');
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  test('arbitrary progress', () => {
+    const status: fc.Arbitrary<InvestigationStatus> = fc.record({
+      step: fc.constantFrom(...STEPS),
+      index: fc.integer(),
+      of: fc.integer(),
+      message: text,
+      node: optional(text),
+      captureEndsAt: optional(
+        fc.oneof(
+          text,
+          fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
+        ),
+      ),
+      pods: optional(fc.record({ done: fc.integer(), total: fc.integer() })),
+      steps: fc.array(step, { maxLength: 20 }),
+    });
+    fc.assert(
+      fc.property(status, fc.date({ noInvalidDate: true }), (s, now) => expectSafe(renderSlackProgress(s, now))),
+      { numRuns: 200 },
+    );
+  });
+
+  test('arbitrary errors', () => {
+    fc.assert(fc.property(text, (message) => expectSafe(renderSlackError(message))));
+  });
+});
