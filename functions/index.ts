@@ -2,3 +2,4 @@
 import './investigate.ts';
 import './activities.ts';
 import './startInvestigation.ts';
+import './slack.ts';
