@@ -11,6 +11,6 @@ export function usePorts(ports: Ports): void {
 }
 
 export function ports(): Ports {
-  installed ??= azurePorts();
+  installed ??= azurePorts({ slackToken: process.env.SLACK_BOT_TOKEN || undefined });
   return installed;
 }

@@ -195,6 +195,8 @@ export interface PodConnections {
 }
 
 export type StepName = 'locateNode' | 'captureNode' | 'mapPods' | 'podConnections' | 'rankAndReport';
+/** Every activity: the five steps, and telling Slack. */
+export type ActivityName = StepName | 'notifySlack';
 export type StepStatus = 'succeeded' | 'failed' | 'skipped';
 
 export interface StepOutcome {

@@ -32,9 +32,21 @@ export interface NodeProbe {
   capture(cluster: ClusterFacts, node: NodeInfo, options: { seconds: number }): Promise<NodeCapture>;
 }
 
+/** Slack messages of an investigation: one per key, posted once and updated after (a retry never posts twice). */
+export interface SlackApi {
+  post(
+    channel: string,
+    message: { text: string; blocks: unknown[] },
+    key: { instanceId: string; kind: 'report' | 'progress' },
+    thread?: string,
+  ): Promise<{ ts: string; channel: string }>;
+}
+
 export interface Ports {
   clusters: ClusterApi;
   metrics: MetricsApi;
   kubernetes(cluster: ClusterRef): KubernetesApi;
   probe: NodeProbe;
+  /** Absent where no Slack bot is configured: investigations then report only through their status. */
+  slack?: SlackApi;
 }

@@ -2,7 +2,7 @@
 // managed identity or DefaultAzureCredential. The SDKs load on first use, not when the app starts (cold start).
 import type { TokenCredential } from '@azure/core-auth';
 import type { BackendSnat, ClusterFacts, ClusterRef, NodeInfo } from '../model.ts';
-import type { ExecResult, KubernetesApi, Ports } from '../ports.ts';
+import type { ExecResult, KubernetesApi, Ports, SlackApi } from '../ports.ts';
 import type { AzureAdapterOptions } from './azure.ts';
 import type { KubernetesAdapterOptions } from './kubernetes.ts';
 
@@ -13,6 +13,8 @@ export interface AzurePortsOptions {
   /** Endpoints, CA, timeouts: for the sandbox and tests; Azure's public cloud when absent. */
   endpoints?: Omit<AzureAdapterOptions, 'credential' | 'subscriptionId'>;
   kubernetes?: KubernetesAdapterOptions;
+  /** The Slack bot token (SLACK_BOT_TOKEN); without it investigations are not posted to Slack. */
+  slackToken?: string;
 }
 
 export function azurePorts(options: AzurePortsOptions = {}): Ports {
@@ -64,6 +66,17 @@ export function azurePorts(options: AzurePortsOptions = {}): Ports {
     probe: {
       capture: async (facts: ClusterFacts, node: NodeInfo, capture) =>
         (await forSubscription(facts.ref.subscriptionId)).probe.capture(facts, node, capture),
+    },
+    ...(options.slackToken ? { slack: lazySlack(options.slackToken) } : {}),
+  };
+}
+
+function lazySlack(token: string): SlackApi {
+  let port: Promise<SlackApi> | undefined;
+  return {
+    async post(channel, message, key, thread) {
+      port ??= import('./slack.ts').then(({ createSlackPoster, slackPort }) => slackPort(createSlackPoster({ token })));
+      return (await port).post(channel, message, key, thread);
     },
   };
 }

@@ -2,13 +2,14 @@
 // metrics through the Azure SDKs, Kubernetes through @kubernetes/client-node with the cluster user credentials ARM
 // hands out, and the node probe through runCommand (or the probe pod directly where runCommand is disabled).
 import type { ClusterRef } from '../model.ts';
-import type { KubernetesApi, Ports } from '../ports.ts';
+import type { KubernetesApi, Ports, SlackApi } from '../ports.ts';
 import type { AzureAdapters } from './azure.ts';
 import { type KubernetesAdapter, type KubernetesAdapterOptions, kubernetesAdapter } from './kubernetes.ts';
 import { nodeProbe } from './nodeProbe.ts';
 
 export interface RealPortsOptions {
   azure: AzureAdapters;
+  slack?: SlackApi;
   kubernetes?: KubernetesAdapterOptions;
   probeImage?: string;
 }
@@ -37,5 +38,6 @@ export function realPorts(options: RealPortsOptions): Ports {
     metrics: options.azure.metrics,
     kubernetes: (ref): KubernetesApi => kubernetes(ref),
     probe: nodeProbe({ runCommand: options.azure, pods: kubernetes, image: options.probeImage }),
+    ...(options.slack ? { slack: options.slack } : {}),
   };
 }

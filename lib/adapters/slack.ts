@@ -27,6 +27,7 @@ import {
   WebClient,
 } from '@slack/web-api';
 import { SnatDoctorError, TransientError } from '../errors.ts';
+import type { SlackApi } from '../ports.ts';
 
 /** Block Kit blocks, as chat.postMessage takes them. */
 export type SlackBlocks = Extract<ChatPostMessageArguments, { blocks: unknown }>['blocks'];
@@ -434,5 +435,12 @@ function fetchAnswer(url: URL, response: IncomingMessage, body: Buffer): FetchAn
     arrayBuffer: async () => new Uint8Array(body).buffer,
     json: async () => JSON.parse(body.toString('utf8')) as unknown,
     text: async () => body.toString('utf8'),
+  };
+}
+
+/** The workflow's Slack port on a poster: one message per key, updated on retries. */
+export function slackPort(poster: SlackPoster): SlackApi {
+  return {
+    post: async (channel, message, key, thread) => poster.postReport(channel, message as SlackMessage, key, thread),
   };
 }

@@ -6,6 +6,7 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
 import { failure, retryAfterFrom, type StepResult } from '../errors.ts';
 import type {
+  ActivityName,
   CandidatePod,
   InvestigationRequest,
   NodeCapture,
@@ -50,15 +51,33 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
 
   const steps: StepOutcome[] = [];
   const unavailable: Unavailable[] = [];
-  const status = (step: StepName, message: string, extra: Partial<InvestigationStatus> = {}) =>
-    context.df.setCustomStatus({
+  // An investigation asked for from Slack reports there: a message in the channel, progress in its thread.
+  const channel = request.requestedBy.kind === 'slack' ? request.requestedBy.where : undefined;
+  let thread: string | undefined;
+
+  /** Sets the custom status (CLI, dashboard) and, for Slack, updates the progress reply in the thread. */
+  function* status(step: StepName, message: string, extra: Partial<InvestigationStatus> = {}): Generator<Task, void> {
+    const current = {
       step,
       index: STEP_ORDER.indexOf(step) + 1,
       of: STEP_ORDER.length,
       message,
       steps: [...steps],
       ...extra,
-    } satisfies InvestigationStatus);
+    } satisfies InvestigationStatus;
+    context.df.setCustomStatus(current);
+    if (channel && thread) {
+      const at = context.df.currentUtcDateTime.toISOString();
+      yield* call('notifySlack', {
+        kind: 'progress',
+        channel,
+        instanceId: context.df.instanceId,
+        thread,
+        status: current,
+        at,
+      });
+    }
+  }
 
   /** Waits before attempt `attempt + 1`: the back-off, or longer when the server asked for it (Retry-After). */
   function* backOff(attempt: number, retryAfterSeconds = 0): Generator<Task, void, unknown> {
@@ -67,7 +86,7 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
     yield context.df.createTimer(new Date(now + Math.max(backoff, retryAfterSeconds * 1000)));
   }
 
-  function* call<T>(name: StepName, input: unknown): Generator<Task, StepResult<T>, unknown> {
+  function* call<T>(name: ActivityName, input: unknown): Generator<Task, StepResult<T>, unknown> {
     for (let attempt = 1; ; attempt++) {
       try {
         return (yield context.df.callActivity(name, input)) as StepResult<T>;
@@ -80,8 +99,21 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
     }
   }
 
+  if (channel) {
+    // The channel message first: its thread is where progress goes. Slack is best effort: a failure here is not
+    // the investigation's.
+    const posted = yield* call<{ ts: string }>('notifySlack', {
+      kind: 'report',
+      channel,
+      instanceId: context.df.instanceId,
+      request,
+      node: request.node,
+    });
+    if (posted.ok) thread = posted.value.ts;
+  }
+
   // 1. Which node, and how exhausted.
-  status('locateNode', request.node ? `Locating node ${request.node}` : 'Finding the most exhausted node');
+  yield* status('locateNode', request.node ? `Locating node ${request.node}` : 'Finding the most exhausted node');
   const located = yield* call<Located>('locateNode', { cluster: request.cluster, node: request.node });
   if (!located.ok) {
     steps.push({ name: 'locateNode', status: 'failed', detail: located.message });
@@ -103,7 +135,7 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
     });
   } else {
     const endsAt = new Date(context.df.currentUtcDateTime.getTime() + request.captureSeconds * 1000);
-    status('captureNode', `Capturing connections on ${node.name} for ${request.captureSeconds} s`, {
+    yield* status('captureNode', `Capturing connections on ${node.name} for ${request.captureSeconds} s`, {
       node: node.name,
       captureEndsAt: endsAt.toISOString(),
     });
@@ -118,7 +150,7 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
   }
 
   // 3. Network namespaces and sandboxes → pods.
-  status('mapPods', `Mapping network namespaces to pods on ${node.name}`, { node: node.name });
+  yield* status('mapPods', `Mapping network namespaces to pods on ${node.name}`, { node: node.name });
   const mapped = yield* call<Mapped>('mapPods', { cluster: request.cluster, node, capture });
   if (!mapped.ok) {
     steps.push({ name: 'mapPods', status: 'failed', detail: mapped.message });
@@ -133,7 +165,7 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
   const results: PodConnections[] = [];
   const podFailures: string[] = [];
   for (let start = 0; start < pods.length; start += POD_CONCURRENCY) {
-    status('podConnections', `Counting connections of ${pods.length} pods`, {
+    yield* status('podConnections', `Counting connections of ${pods.length} pods`, {
       node: node.name,
       pods: { done: start, total: pods.length },
     });
@@ -172,7 +204,7 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
 
   // 5. Rank and report. Always runs: with whatever the steps above gathered.
   function* report(found: Located | undefined, podResults: PodConnections[]): Generator<Task, Report, unknown> {
-    status('rankAndReport', 'Ranking pods and writing the report', { node: found?.node.name });
+    yield* status('rankAndReport', 'Ranking pods and writing the report', { node: found?.node.name });
     const input: ReportInput = {
       instanceId: context.df.instanceId,
       request,
@@ -183,13 +215,23 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
       unavailable,
     };
     const written = yield* call<Report>('rankAndReport', input);
-    if (written.ok) return written.value;
     // The ranking is pure, so the orchestrator can still produce the report itself.
-    const fallback: ReportInput = {
-      ...input,
-      steps: [...steps, { name: 'rankAndReport', status: 'failed', detail: written.message }],
-    };
-    return buildReport(fallback, context.df.currentUtcDateTime.toISOString());
+    const final = written.ok
+      ? written.value
+      : buildReport(
+          { ...input, steps: [...steps, { name: 'rankAndReport', status: 'failed', detail: written.message }] },
+          context.df.currentUtcDateTime.toISOString(),
+        );
+    if (channel) {
+      yield* call('notifySlack', {
+        kind: 'report',
+        channel,
+        instanceId: context.df.instanceId,
+        request,
+        report: final,
+      });
+    }
+    return final;
   }
 }
 

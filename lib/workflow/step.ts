@@ -1,16 +1,16 @@
 import type { InvocationContext } from '@azure/functions';
 import { type StepResult, toStepFailure } from '../errors.ts';
-import type { StepName } from '../model.ts';
+import type { ActivityName } from '../model.ts';
 import type { Ports } from '../ports.ts';
 
 /** One activity of the investigation: plain JSON in, a `StepResult` out; throws only for transient faults. */
 export interface Step<Input, Output> {
-  name: StepName;
+  name: ActivityName;
   run(input: Input, ports: Ports, context: InvocationContext): Promise<Output>;
 }
 
 export function defineStep<Input, Output>(
-  name: StepName,
+  name: ActivityName,
   run: (input: Input, ports: Ports, context: InvocationContext) => Promise<Output>,
   options: { transientAsData?: boolean } = {},
 ): Step<Input, StepResult<Output>> {

@@ -2,7 +2,8 @@
 import { captureNode } from './captureNode.ts';
 import { locateNode } from './locateNode.ts';
 import { mapPods } from './mapPods.ts';
+import { notifySlack } from './notifySlack.ts';
 import { podConnections } from './podConnections.ts';
 import { rankAndReport } from './rankAndReport.ts';
 
-export const steps = [locateNode, captureNode, mapPods, podConnections, rankAndReport] as const;
+export const steps = [locateNode, captureNode, mapPods, podConnections, rankAndReport, notifySlack] as const;
