@@ -50,6 +50,25 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('serve')
+    .description(
+      "Serve the app's HTTP functions on 127.0.0.1 (Slack's /api/slack/events, /api/investigations, status) with the\n" +
+        'in-memory Durable host and the sandbox (or a real cluster), so a Slack app can drive investigations on this\n' +
+        "machine. Without SLACK_BOT_TOKEN, posts go to the sandbox's Slack Web API, which records them.",
+    )
+    .addOption(new Option('--port <n>', 'the port').default(7071).argParser(positiveNumber))
+    .addOption(new Option('--sandbox <file>', 'the scenario to serve (default: the built-in one)'))
+    .addOption(new Option('--subscription <id>', 'a real cluster instead: its subscription id'))
+    .addOption(new Option('-g, --resource-group <name>', 'a real cluster: its resource group'))
+    .addOption(new Option('--cluster <name>', 'a real cluster: its AKS name'))
+    .action(async (options) => {
+      const { installFunctionsCore } = await import('../local/installFunctionsCore.ts');
+      installFunctionsCore();
+      const { serve } = await import('./serve.ts');
+      process.exitCode = await serve(options);
+    });
+
+  program
     .command('sandbox')
     .description(
       'Serve a sandbox cluster on 127.0.0.1 until interrupted: ARM and metrics over HTTPS, and a Kubernetes API you\n' +
