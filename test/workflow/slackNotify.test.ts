@@ -55,6 +55,29 @@ describe('an investigation started from Slack', () => {
     expect(messages.filter((m) => !m.threadTs)).toHaveLength(1);
   });
 
+  test('a rate-limited post waits out its Retry-After, then posts once', async () => {
+    slack = await startSlackServer({
+      token: TOKEN,
+      faults: [{ method: 'chat.postMessage', error: 'ratelimited', retryAfterSeconds: 30, times: 1 }],
+    });
+    const scenario = scenarioWith();
+    const ports = {
+      ...scenarioPorts(scenario),
+      slack: slackPort(createSlackPoster({ token: TOKEN, apiUrl: slack.url })),
+    };
+    const { host } = await startLocalRuntime({ ports, clock: new VirtualClock() });
+    const { instanceId } = await startOrJoin(
+      host,
+      requestFor(scenario, { requestedBy: { kind: 'slack', who: 'U0123ABCD', where: 'C0SNAT' } }),
+    );
+    const { history } = await host.waitForCompletion(instanceId);
+    const failed = history.findIndex((e) => e.EventType === 6 && JSON.stringify(e).includes('retry after 30 s'));
+    expect(failed).toBeGreaterThan(-1);
+    const timer = history.slice(failed).find((e) => e.EventType === 10);
+    expect(Date.parse(String(timer?.FireAt)) - Date.parse(history[failed]!.Timestamp)).toBeGreaterThanOrEqual(30_000);
+    expect(slack.messages().filter((m) => !m.threadTs)).toHaveLength(1);
+  });
+
   test('Slack being down does not change the report', async () => {
     const { report } = await investigateFromSlack([{ method: 'chat.postMessage', error: 'server-error' }]);
     expect(report.steps.map((s) => s.status)).toEqual(Array(5).fill('succeeded'));
