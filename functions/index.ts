@@ -3,3 +3,4 @@ import './investigate.ts';
 import './activities.ts';
 import './startInvestigation.ts';
 import './slack.ts';
+import './snatWatch.ts';

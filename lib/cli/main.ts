@@ -50,6 +50,24 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('watch')
+    .description(
+      "One tick of the snatWatch timer on a sandbox: every node's SNAT standing, and an investigation started for each\n" +
+        'node at the investigate threshold (90 % of its SNAT ports, or any failed connection), run to completion here.',
+    )
+    .addOption(new Option('--once', 'run one tick and exit (required for now; in Azure the snatWatch timer ticks)'))
+    .addOption(new Option('--sandbox <file>', 'the scenario to watch (default: the built-in one)'))
+    .addOption(new Option('--json', 'print the tick as JSON: nodes[], started[], unsupported[], errors[]'))
+    .addOption(new Option('--no-start', 'report only: start no investigation'))
+    .action(async (options) => {
+      // As for diagnose: the app's registrations must reach the local runtime that runs the investigations.
+      const { installFunctionsCore } = await import('../local/installFunctionsCore.ts');
+      installFunctionsCore();
+      const { watch } = await import('./watch.ts');
+      process.exitCode = await watch(options);
+    });
+
+  program
     .command('serve')
     .description(
       "Serve the app's HTTP functions on 127.0.0.1 (Slack's /api/slack/events, /api/investigations, status) with the\n" +

@@ -1,0 +1,31 @@
+// A tick in one log line: what an operator greps the Function App's logs for.
+import type { ClusterRef } from '../model.ts';
+import type { NodeAction, WatchTickResult } from './tick.ts';
+
+const ORDER: NodeAction[] = ['started', 'joined', 'cooldown', 'investigate', 'warn', 'ok', 'no-metric'];
+
+export function tickSummary(result: WatchTickResult): string {
+  const clusters = new Set(result.nodes.map((node) => clusterName(node.cluster))).size;
+  const counts = ORDER.map((action) => [action, result.nodes.filter((n) => n.action === action).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([action, n]) => `${n} ${action}`);
+  const parts = [
+    `${plural(result.nodes.length, 'node')} in ${plural(clusters, 'cluster')}${counts.length > 0 ? ` (${counts.join(', ')})` : ''}`,
+  ];
+  if (result.started.length > 0) parts.push(`started ${result.started.map((s) => s.instanceId).join(', ')}`);
+  if (result.unsupported.length > 0) {
+    parts.push(
+      `no per-node metric: ${result.unsupported.map((u) => `${clusterName(u.cluster)} (${u.outboundType})`).join(', ')}`,
+    );
+  }
+  if (result.errors.length > 0) parts.push(plural(result.errors.length, 'error'));
+  return `snatWatch: ${parts.join('; ')}`;
+}
+
+export function clusterName(cluster: ClusterRef): string {
+  return `${cluster.resourceGroup}/${cluster.name}`;
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
+}

@@ -1,0 +1,161 @@
+// `snat-doctor watch --once`: in-process on the sandbox (served over HTTPS, real SDK clients) for the output's shape,
+// and once through the real binary as a user runs it.
+import { execFile } from 'node:child_process';
+import { mkdtemp, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { beforeAll, describe, expect, test } from '@jest/globals';
+import { stringify } from 'yaml';
+import { type WatchCommandOptions, watch } from '../../lib/cli/watch.ts';
+import { defaultScenarioDocument } from '../support/scenarios.ts';
+
+const EXHAUSTED = 'aks-nodepool1-31415926-vmss000001';
+const ID = `snat:rg-payments-prod:aks-prod:${EXHAUSTED}`;
+
+async function run(options: Partial<WatchCommandOptions>) {
+  let stdout = '';
+  let stderr = '';
+  const code = await watch(
+    { once: true, start: true, ...options },
+    {
+      stdout: { write: (text: string) => (stdout += text) },
+      stderr: { write: (text: string) => (stderr += text) },
+      latency: false,
+    },
+  );
+  return { code, stdout, stderr };
+}
+
+async function scenarioFile(edit: (doc: Record<string, unknown>) => void): Promise<string> {
+  const doc = defaultScenarioDocument();
+  edit(doc);
+  const file = join(await mkdtemp(join(tmpdir(), 'snat-doctor-watch-')), 'scenario.yaml');
+  await writeFile(file, stringify(doc));
+  return file;
+}
+
+describe('snat-doctor watch (in-process)', () => {
+  test('--json: every node with its standing and action, and the investigation started (run to its end)', async () => {
+    const { code, stdout } = await run({ json: true });
+    expect(code).toBe(0);
+    const tick = JSON.parse(stdout);
+    expect(tick.nodes).toHaveLength(3);
+    for (const node of tick.nodes) {
+      expect(Object.keys(node)).toEqual(
+        expect.arrayContaining(['cluster', 'name', 'usedPorts', 'allocatedPorts', 'failedConnections', 'action']),
+      );
+    }
+    expect(tick.nodes.find((n: { name: string }) => n.name === EXHAUSTED)).toMatchObject({
+      cluster: { resourceGroup: 'rg-payments-prod', name: 'aks-prod' },
+      usedPorts: 1016,
+      allocatedPorts: 1024,
+      failedConnections: 240,
+      action: 'started',
+      instanceId: ID,
+    });
+    expect(tick.nodes.filter((n: { action: string }) => n.action === 'ok')).toHaveLength(2);
+    expect(tick.started).toEqual([
+      {
+        instanceId: ID,
+        cluster: expect.objectContaining({ name: 'aks-prod' }),
+        node: EXHAUSTED,
+        runtimeStatus: 'Completed',
+        culprit: expect.objectContaining({ namespace: 'payments', pod: expect.stringMatching(/^checkout-api-/) }),
+      },
+    ]);
+    expect(tick.unsupported).toEqual([]);
+    expect(tick.errors).toEqual([]);
+  });
+
+  test('the table: every node, used/allocated, %, failed, action; then the investigation and its culprit', async () => {
+    const { code, stdout } = await run({});
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/Cluster .*Node .*Used \/ allocated .*% .*Failed .*Action/);
+    expect(stdout).toMatch(
+      new RegExp(`rg-payments-prod/aks-prod .*${EXHAUSTED} .*1016 / 1024 .*99\\.2 % .*240 .*started`),
+    );
+    expect(stdout).toMatch(/vmss000000 .* ok/);
+    expect(stdout).toContain(ID);
+    expect(stdout).toMatch(/culprit payments\/checkout-api-/);
+  });
+
+  test('--no-start reports only', async () => {
+    const { code, stdout } = await run({ json: true, start: false });
+    expect(code).toBe(0);
+    const tick = JSON.parse(stdout);
+    expect(tick.started).toEqual([]);
+    expect(tick.nodes.find((n: { name: string }) => n.name === EXHAUSTED).action).toBe('investigate');
+  });
+
+  test('a NAT gateway cluster is reported as such, not skipped in silence', async () => {
+    const file = await scenarioFile((doc) => {
+      (doc.cluster as Record<string, unknown>).outboundType = 'managedNATGateway';
+    });
+    const { code, stdout } = await run({ sandbox: file });
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/No node was watched/);
+    expect(stdout).toMatch(
+      /Clusters without a per-node SNAT metric\n {2}rg-payments-prod\/aks-prod \(managedNATGateway\): .*NAT gateway/,
+    );
+  });
+
+  test('without --once it says that --once is required', async () => {
+    const { code, stderr } = await run({ once: false });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/watch needs --once/);
+  });
+
+  test('a broken scenario file: exit 2 and the field named', async () => {
+    const file = await scenarioFile((doc) => {
+      (doc.cluster as Record<string, unknown>).location = 'West Europe';
+    });
+    const { code, stderr } = await run({ sandbox: file });
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/cluster\.location/);
+  });
+});
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'bin', 'snat-doctor.js');
+/** What the watch command is made of: a bundle older than any of these predates the command's current code. */
+const SOURCES = [
+  'lib/cli/main.ts',
+  'lib/cli/watch.ts',
+  'lib/watch/policy.ts',
+  'lib/watch/settings.ts',
+  'lib/watch/startOnce.ts',
+  'lib/watch/summary.ts',
+  'lib/watch/tick.ts',
+];
+
+describe('snat-doctor watch (the binary)', () => {
+  beforeAll(async () => {
+    // `npm test` builds first (pretest); when jest is run alone after an edit, the bundle is rebuilt here.
+    const built = await stat(join(ROOT, 'dist', 'cli.js')).then(
+      (s) => s.mtimeMs,
+      () => 0,
+    );
+    const newest = Math.max(...(await Promise.all(SOURCES.map(async (f) => (await stat(join(ROOT, f))).mtimeMs))));
+    if (built < newest) await promisify(execFile)(process.execPath, [join(ROOT, 'tools', 'build.mjs')], { cwd: ROOT });
+  });
+
+  test('watch --once --json prints the tick', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'watch', '--once', '--json'], {
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    const tick = JSON.parse(stdout);
+    expect(tick.nodes.map((n: { action: string }) => n.action)).toEqual(['ok', 'started', 'ok']);
+    expect(tick.started).toEqual([expect.objectContaining({ instanceId: ID, node: EXHAUSTED })]);
+  });
+
+  test('watch without --once exits 2 with the reason', async () => {
+    const failed = await promisify(execFile)(process.execPath, [BIN, 'watch']).then(
+      () => undefined,
+      (error: { code: number; stderr: string }) => error,
+    );
+    expect(failed?.code).toBe(2);
+    expect(failed?.stderr).toMatch(/watch needs --once/);
+  });
+});

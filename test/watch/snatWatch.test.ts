@@ -1,0 +1,85 @@
+// The snatWatch timer function, called as the Functions host would: a Timer, the (local) Durable client and an
+// InvocationContext whose log we read.
+import { InvocationContext, type Timer } from '@azure/functions';
+import { describe, expect, test } from '@jest/globals';
+import { snatWatch } from '../../functions/snatWatch.ts';
+import { VirtualClock } from '../../lib/local/durableHost.ts';
+import { registrations } from '../../lib/local/functionsCore.cjs';
+import { LocalDurableClient } from '../../lib/local/localClient.ts';
+import { startLocalRuntime } from '../../lib/local/runtime.ts';
+import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
+import { watchSettings } from '../../lib/watch/settings.ts';
+import { scenarioWith } from '../support/scenarios.ts';
+
+const TIMER: Timer = {
+  isPastDue: false,
+  schedule: { adjustForDST: false },
+  scheduleStatus: { last: '2026-01-01T00:00:00Z', next: '2026-01-01T00:05:00Z', lastUpdated: '2026-01-01T00:00:00Z' },
+};
+
+async function setup() {
+  const scenario = scenarioWith();
+  const clock = new VirtualClock();
+  const { host } = await startLocalRuntime({ ports: scenarioPorts(scenario), clock });
+  const logs: { level: string; message: string }[] = [];
+  const context = new InvocationContext({
+    functionName: 'snatWatch',
+    logHandler: (level, ...args) => logs.push({ level, message: args.map(String).join(' ') }),
+  });
+  const { subscriptionId, resourceGroup, name } = scenario.cluster;
+  const env = { SNAT_DOCTOR_WATCH_CLUSTERS: JSON.stringify([{ subscriptionId, resourceGroup, name }]) };
+  return { host, clock, context, logs, env, client: new LocalDurableClient(host) };
+}
+
+describe('snatWatch (timer)', () => {
+  test('is registered as a timer on the schedule in the app setting SNAT_DOCTOR_WATCH_SCHEDULE', async () => {
+    await setup();
+    const bindings = Object.values(registrations.get('snatWatch')?.metadata.bindings ?? {});
+    expect(bindings).toContainEqual(
+      expect.objectContaining({ type: 'timerTrigger', schedule: '%SNAT_DOCTOR_WATCH_SCHEDULE%' }),
+    );
+    expect(bindings).toContainEqual(expect.objectContaining({ type: 'durableClient' }));
+  });
+
+  test('a tick starts the exhausted node’s investigation and logs a one-line summary', async () => {
+    const { host, clock, context, logs, env, client } = await setup();
+    await snatWatch(TIMER, client, context, watchSettings(env), clock.now());
+
+    const id = 'snat:rg-payments-prod:aks-prod:aks-nodepool1-31415926-vmss000001';
+    expect(logs).toEqual([
+      {
+        level: 'information',
+        message: `snatWatch: 3 nodes in 1 cluster (1 started, 2 ok); started ${id}`,
+      },
+    ]);
+    expect((await host.waitForCompletion(id)).runtimeStatus).toBe('Completed');
+
+    // Ten minutes after it finished, the next tick holds off.
+    logs.length = 0;
+    const finished = (await host.getStatus(id))?.lastUpdatedTime as Date;
+    await snatWatch(TIMER, client, context, watchSettings(env), new Date(finished.getTime() + 10 * 60_000));
+    expect(logs[0]?.message).toBe('snatWatch: 3 nodes in 1 cluster (1 cooldown, 2 ok)');
+  });
+
+  test('unconfigured: says which settings are missing, starts nothing', async () => {
+    const { host, context, logs, client } = await setup();
+    await snatWatch(TIMER, client, context, watchSettings({ SNAT_DOCTOR_WARN_RATIO: 'high' }));
+    expect(logs).toHaveLength(1);
+    expect(logs[0]?.level).toBe('error');
+    expect(logs[0]?.message).toMatch(/SNAT_DOCTOR_WATCH_CLUSTERS is not set/);
+    expect(logs[0]?.message).toMatch(/SNAT_DOCTOR_WARN_RATIO is "high"/);
+    expect(await host.listInstances()).toEqual([]);
+  });
+
+  test('a cluster that fails is logged as a warning next to the summary', async () => {
+    const { context, logs, client, env } = await setup();
+    const clusters = [
+      ...JSON.parse(env.SNAT_DOCTOR_WATCH_CLUSTERS),
+      { subscriptionId: '3f2b6c4e-8a1d-4e5f-9b7c-2d1e0f3a4b5c', resourceGroup: 'rg-other', name: 'aks-other' },
+    ];
+    await snatWatch(TIMER, client, context, watchSettings({ SNAT_DOCTOR_WATCH_CLUSTERS: JSON.stringify(clusters) }));
+    expect(logs.map((l) => l.level)).toEqual(['information', 'warning']);
+    expect(logs[0]?.message).toMatch(/; 1 error$/);
+    expect(logs[1]?.message).toMatch(/^snatWatch: rg-other\/aks-other: Reading the cluster: No AKS cluster aks-other/);
+  });
+});

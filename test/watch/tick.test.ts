@@ -1,0 +1,344 @@
+// The watch tick on a sandbox fleet: several scenario clusters behind one set of in-process ports, the app's real
+// registrations in the in-memory Durable host (virtual time), and the local Durable client the timer would get.
+import { describe, expect, test } from '@jest/globals';
+import { BATCH_SIZE, SNAT_QUERIES } from '../../lib/adapters/azure/backendSnat.ts';
+import { SnatDoctorError } from '../../lib/errors.ts';
+import { VirtualClock } from '../../lib/local/durableHost.ts';
+import { LocalDurableClient } from '../../lib/local/localClient.ts';
+import { startLocalRuntime } from '../../lib/local/runtime.ts';
+import type { ClusterRef, Report } from '../../lib/model.ts';
+import type { Ports } from '../../lib/ports.ts';
+import { startSandbox } from '../../lib/sandbox/sandbox.ts';
+import type { Scenario } from '../../lib/sandbox/scenario.ts';
+import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
+import { startOnce, type WatchClient } from '../../lib/watch/startOnce.ts';
+import { type WatchTickResult, watchTick } from '../../lib/watch/tick.ts';
+import { scenarioWith } from '../support/scenarios.ts';
+
+const SUB_A = '11111111-1111-4111-8111-111111111111';
+const SUB_B = '22222222-2222-4222-8222-222222222222';
+const SUB_C = '33333333-3333-4333-8333-333333333333';
+
+interface MemberOptions {
+  subscriptionId?: string;
+  outboundType?: string;
+  /**
+   * SNAT of the scenario's three nodes (vmss000000, …01, …02), in that order; 1,000 ports are allocated per node.
+   * Default: 10 ports used on each, no failed connection.
+   */
+  snat?: { usedPorts: number; failedConnections?: number }[];
+  faults?: Record<string, unknown>[];
+}
+
+/** One cluster of the fleet: the built-in scenario under another name, with its nodes' SNAT set. */
+function member(name: string, options: MemberOptions = {}): Scenario {
+  return scenarioWith((doc) => {
+    const cluster = doc.cluster as Record<string, unknown>;
+    cluster.name = name;
+    cluster.resourceGroup = `rg-${name}`;
+    cluster.subscriptionId = options.subscriptionId ?? SUB_A;
+    cluster.allocatedOutboundPorts = 1000;
+    if (options.outboundType) cluster.outboundType = options.outboundType;
+    const nodes = doc.nodes as Record<string, unknown>[];
+    (options.snat ?? [{ usedPorts: 10 }, { usedPorts: 10 }, { usedPorts: 10 }]).forEach((snat, i) => {
+      (nodes[i] as Record<string, unknown>).snat = { failedConnections: 0, ...snat };
+    });
+    if (options.faults) doc.faults = options.faults;
+  });
+}
+
+function refOf(scenario: Scenario): ClusterRef {
+  const { subscriptionId, resourceGroup, name } = scenario.cluster;
+  return { subscriptionId, resourceGroup, name };
+}
+
+/** The fleet's ports: each call goes to the member cluster it is about; a metrics call to the members it names. */
+function fleetPorts(scenarios: Scenario[]): Ports {
+  const members = scenarios.map((scenario) => ({
+    ref: refOf(scenario),
+    ports: scenarioPorts(scenario),
+    loadBalancerPrefix:
+      `/subscriptions/${scenario.cluster.subscriptionId}/resourcegroups/${scenario.cluster.nodeResourceGroup}/`.toLowerCase(),
+  }));
+  const portsOf = (ref: ClusterRef): Ports => {
+    const found = members.find(
+      (m) =>
+        m.ref.subscriptionId === ref.subscriptionId.toLowerCase() &&
+        m.ref.resourceGroup === ref.resourceGroup &&
+        m.ref.name === ref.name,
+    );
+    if (!found) throw new SnatDoctorError('CLUSTER_NOT_FOUND', `No AKS cluster ${ref.name} in the fleet.`);
+    return found.ports;
+  };
+  return {
+    clusters: { getCluster: async (ref) => portsOf(ref).clusters.getCluster(ref) },
+    metrics: {
+      backendSnat: async (ids, window) => {
+        const named = members.filter((m) => ids.some((id) => id.toLowerCase().startsWith(m.loadBalancerPrefix)));
+        return (await Promise.all(named.map((m) => m.ports.metrics.backendSnat(ids, window)))).flat();
+      },
+    },
+    kubernetes: (ref) => portsOf(ref).kubernetes(ref),
+    probe: { capture: (facts, node, options) => portsOf(facts.ref).probe.capture(facts, node, options) },
+  };
+}
+
+/** The ports with every metrics call recorded (the load balancer ids it asked for). */
+function countingMetrics(ports: Ports): { ports: Ports; calls: string[][] } {
+  const calls: string[][] = [];
+  return {
+    calls,
+    ports: {
+      ...ports,
+      metrics: {
+        backendSnat: (ids, window) => {
+          calls.push([...ids]);
+          return ports.metrics.backendSnat(ids, window);
+        },
+      },
+    },
+  };
+}
+
+/** The local Durable client, with every startNew recorded. */
+function countingClient(client: WatchClient): { client: WatchClient; starts: string[] } {
+  const starts: string[] = [];
+  return {
+    starts,
+    client: {
+      getStatus: (id) => client.getStatus(id),
+      startNew: (name, options) => {
+        starts.push(options.instanceId);
+        return client.startNew(name, options);
+      },
+    },
+  };
+}
+
+async function fleet(scenarios: Scenario[]) {
+  const clock = new VirtualClock();
+  const { ports, calls } = countingMetrics(fleetPorts(scenarios));
+  const { host } = await startLocalRuntime({ ports, clock });
+  const { client, starts } = countingClient(new LocalDurableClient(host));
+  return { clock, ports, calls, host, client, starts, clusters: scenarios.map(refOf) };
+}
+
+const actions = (result: WatchTickResult) =>
+  Object.fromEntries(
+    result.nodes.map((n) => [`${n.cluster.name}/${n.name.replace(/^aks-nodepool1-31415926-/, '')}`, n.action]),
+  );
+const idOf = (cluster: string, vmss: string) => `snat:rg-${cluster}:${cluster}:aks-nodepool1-31415926-${vmss}`;
+
+/** Below, at and above the thresholds (75 % warn, 90 % investigate, any failed connection), across two subscriptions. */
+function thresholdFleet(): Scenario[] {
+  return [
+    member('aks-a', { snat: [{ usedPorts: 500 }, { usedPorts: 900 }, { usedPorts: 750 }] }),
+    member('aks-b', {
+      snat: [{ usedPorts: 899 }, { usedPorts: 1000, failedConnections: 120 }, { usedPorts: 10, failedConnections: 2 }],
+    }),
+    member('aks-c', { subscriptionId: SUB_B, snat: [{ usedPorts: 100 }, { usedPorts: 749 }, { usedPorts: 0 }] }),
+    member('aks-nat', { subscriptionId: SUB_B, outboundType: 'managedNATGateway' }),
+  ];
+}
+const INVESTIGATED = [idOf('aks-a', 'vmss000001'), idOf('aks-b', 'vmss000001'), idOf('aks-b', 'vmss000002')];
+
+describe('watchTick on a sandbox fleet', () => {
+  test('nodes below, at and above the thresholds: exactly the right investigations start', async () => {
+    const { host, client, starts, calls, clusters, clock, ports } = await fleet(thresholdFleet());
+    const result = await watchTick({ clusters, ports, client, now: clock.now() });
+
+    expect(actions(result)).toEqual({
+      'aks-a/vmss000000': 'ok', // 50 %
+      'aks-a/vmss000001': 'started', // exactly 90 %
+      'aks-a/vmss000002': 'warn', // exactly 75 %
+      'aks-b/vmss000000': 'warn', // 89.9 %
+      'aks-b/vmss000001': 'started', // 100 % and failed connections
+      'aks-b/vmss000002': 'started', // 1 %, but 2 failed connections
+      'aks-c/vmss000000': 'ok',
+      'aks-c/vmss000001': 'ok', // 74.9 %
+      'aks-c/vmss000002': 'ok',
+    });
+    expect(result.started.map((s) => s.instanceId).sort()).toEqual(INVESTIGATED);
+    expect(starts.sort()).toEqual(INVESTIGATED);
+    expect(result.started.find((s) => s.instanceId === INVESTIGATED[0])).toEqual({
+      instanceId: INVESTIGATED[0],
+      cluster: clusters[0],
+      node: 'aks-nodepool1-31415926-vmss000001',
+    });
+    expect(result.nodes.find((n) => n.cluster.name === 'aks-b' && n.name.endsWith('01'))).toMatchObject({
+      ip: '10.224.0.5',
+      usedPorts: 1000,
+      allocatedPorts: 1000,
+      failedConnections: 120,
+      decision: 'investigate',
+      instanceId: INVESTIGATED[1],
+    });
+    // The NAT gateway cluster is said to be unwatchable, not skipped in silence.
+    expect(result.unsupported).toEqual([
+      { cluster: clusters[3], outboundType: 'managedNATGateway', note: expect.stringMatching(/NAT gateway.*per-node/) },
+    ]);
+    expect(result.errors).toEqual([]);
+    // One metrics call per subscription (the NAT cluster has no load balancer to ask about).
+    expect(calls).toHaveLength(2);
+
+    // The investigations are the real workflow, on the node the watch named, requested by the watch.
+    for (const id of INVESTIGATED) {
+      const status = await host.waitForCompletion(id);
+      expect(status.runtimeStatus).toBe('Completed');
+      const report = status.output as Report;
+      expect(report.requestedBy).toEqual({ kind: 'watch' });
+      expect(id.endsWith(report.node?.name ?? '?')).toBe(true);
+    }
+  });
+
+  test('a second tick inside the cooldown starts none; after it, the nodes are investigated again', async () => {
+    const { host, client, starts, clusters, clock, ports } = await fleet(thresholdFleet());
+    await watchTick({ clusters, ports, client, now: clock.now() });
+    const finished = await Promise.all(INVESTIGATED.map((id) => host.waitForCompletion(id)));
+    const lastFinished = Math.max(...finished.map((s) => s.lastUpdatedTime.getTime()));
+    const minutesLater = (m: number) => new Date(lastFinished + m * 60_000);
+
+    const inside = await watchTick({ clusters, ports, client, now: minutesLater(10), cooldownMinutes: 30 });
+    expect(inside.started).toEqual([]);
+    expect(starts).toHaveLength(INVESTIGATED.length);
+    const cooling = inside.nodes.filter((n) => n.action === 'cooldown');
+    expect(cooling.map((n) => n.instanceId).sort()).toEqual(INVESTIGATED);
+    for (const node of cooling)
+      expect(Date.parse(node.cooldownUntil ?? '')).toBeGreaterThan(minutesLater(10).getTime());
+
+    const after = await watchTick({ clusters, ports, client, now: minutesLater(40), cooldownMinutes: 30 });
+    expect(after.started.map((s) => s.instanceId).sort()).toEqual(INVESTIGATED);
+    expect(starts).toHaveLength(2 * INVESTIGATED.length);
+  });
+
+  test('concurrent ticks and an alert for the same node start one investigation per node', async () => {
+    const { client, starts, clusters, clock, ports } = await fleet(thresholdFleet());
+    const alert = startOnce(client, {
+      cluster: clusters[1] as ClusterRef,
+      node: 'aks-nodepool1-31415926-vmss000001',
+      captureSeconds: 30,
+      requestedBy: { kind: 'alert' },
+    });
+    const [first, second] = await Promise.all([
+      watchTick({ clusters, ports, client, now: clock.now() }),
+      watchTick({ clusters, ports, client, now: clock.now() }),
+    ]);
+    await alert;
+
+    expect(starts.sort()).toEqual(INVESTIGATED);
+    // Each node's investigation was started by exactly one of the three; the others joined it.
+    for (const id of INVESTIGATED) {
+      const outcomes = [first, second].map((r) => r.nodes.find((n) => n.instanceId === id)?.action);
+      expect(outcomes.every((o) => o === 'started' || o === 'joined')).toBe(true);
+    }
+    expect(first.started.length + second.started.length).toBeLessThanOrEqual(INVESTIGATED.length);
+  });
+
+  test('report only (no client): the decisions, nothing started', async () => {
+    const { starts, clusters, clock, ports } = await fleet(thresholdFleet());
+    const result = await watchTick({ clusters, ports, now: clock.now() });
+    expect(result.started).toEqual([]);
+    expect(starts).toEqual([]);
+    expect(result.nodes.filter((n) => n.action === 'investigate')).toHaveLength(INVESTIGATED.length);
+  });
+
+  test('a cluster that cannot be read, a failing node list or metrics query: reported, the rest watched', async () => {
+    const scenarios = [
+      member('aks-ok', { snat: [{ usedPorts: 950 }, { usedPorts: 10 }, { usedPorts: 10 }] }),
+      member('aks-nolist', { faults: [{ target: 'kubernetes.listNodes', error: 'forbidden' }] }),
+      member('aks-nometrics', {
+        subscriptionId: SUB_B,
+        faults: [{ target: 'metrics.backendSnat', error: 'forbidden' }],
+      }),
+    ];
+    const { client, clusters, clock, ports } = await fleet(scenarios);
+    const missing = { subscriptionId: SUB_A, resourceGroup: 'rg-gone', name: 'aks-gone' };
+    const result = await watchTick({ clusters: [missing, ...clusters], ports, client, now: clock.now() });
+
+    expect(result.errors).toEqual([
+      { cluster: missing, message: expect.stringMatching(/^Reading the cluster: No AKS cluster aks-gone/) },
+      { cluster: clusters[1], message: expect.stringMatching(/^Listing the nodes: .*403 Forbidden/) },
+      { cluster: clusters[2], message: expect.stringMatching(/^SNAT metrics of subscription .*403 Forbidden/) },
+    ]);
+    expect(actions(result)).toEqual({
+      'aks-ok/vmss000000': 'started',
+      'aks-ok/vmss000001': 'ok',
+      'aks-ok/vmss000002': 'ok',
+    });
+  });
+
+  test('100 clusters in three subscriptions: one metrics call per subscription, nodes matched per load balancer', async () => {
+    const subscriptions = [SUB_A, SUB_B, SUB_C];
+    // Every cluster has the same node IPs (AKS's default VNet): only the load balancer tells them apart.
+    const scenarios = Array.from({ length: 100 }, (_, i) =>
+      member(`aks-${i}`, {
+        subscriptionId: subscriptions[i % 3],
+        snat: [{ usedPorts: i }, { usedPorts: 100 + i }, { usedPorts: 200 + i }],
+      }),
+    );
+    const { ports, calls } = countingMetrics(fleetPorts(scenarios));
+    const result = await watchTick({ clusters: scenarios.map(refOf), ports });
+
+    const loadBalancers = calls.flat();
+    expect(new Set(loadBalancers).size).toBe(100);
+    const batches = subscriptions.length * Math.ceil(Math.max(...calls.map((ids) => ids.length)) / BATCH_SIZE);
+    expect(calls.length).toBeLessThanOrEqual(batches);
+    expect(calls).toHaveLength(subscriptions.length);
+
+    expect(result.errors).toEqual([]);
+    expect(result.nodes).toHaveLength(300);
+    for (const node of result.nodes) {
+      const i = Number(node.cluster.name.slice('aks-'.length));
+      const n = Number(node.name.slice(-1));
+      expect(node.usedPorts).toBe(100 * n + i);
+    }
+  });
+});
+
+describe('watchTick through the real SDK clients (the sandbox over HTTPS)', () => {
+  test('40 nodes behind one load balancer: one getBatch call per metrics query, not per node', async () => {
+    const scenario = scenarioWith((doc) => {
+      doc.nodes = Array.from({ length: 40 }, (_, i) => ({
+        name: `aks-pool-${String(i).padStart(6, '0')}`,
+        ip: `10.224.1.${i + 4}`,
+        snat: { usedPorts: i === 39 ? 1000 : i * 20, failedConnections: 0 },
+      }));
+    });
+    const sandbox = await startSandbox(scenario);
+    try {
+      const result = await watchTick({ clusters: [refOf(scenario)], ports: sandbox.ports() });
+      const getBatch = sandbox.arm.calls.filter((c) => c.path.endsWith('/metrics:getBatch'));
+      // One load balancer, one batch; the adapter asks two queries per batch (port metrics, connection counts).
+      expect(getBatch).toHaveLength(Math.ceil(1 / BATCH_SIZE) * Object.keys(SNAT_QUERIES).length);
+      expect(result.errors).toEqual([]);
+      expect(result.nodes).toHaveLength(40);
+      expect(result.nodes.map((n) => [n.usedPorts, n.allocatedPorts])).toEqual(
+        scenario.nodes.map((n) => [n.snat.usedPorts, n.snat.allocatedPorts]),
+      );
+      expect(result.nodes.filter((n) => n.action === 'investigate').map((n) => n.name)).toEqual(['aks-pool-000039']);
+    } finally {
+      await sandbox.close();
+    }
+  });
+
+  test('a NAT gateway cluster is reported as unsupported, and no metrics are asked for', async () => {
+    const scenario = scenarioWith((doc) => {
+      (doc.cluster as Record<string, unknown>).outboundType = 'userAssignedNATGateway';
+    });
+    const sandbox = await startSandbox(scenario);
+    try {
+      const result = await watchTick({ clusters: [refOf(scenario)], ports: sandbox.ports() });
+      expect(result.unsupported).toEqual([
+        {
+          cluster: refOf(scenario),
+          outboundType: 'userAssignedNATGateway',
+          note: expect.stringMatching(/NAT gateway/),
+        },
+      ]);
+      expect(result.nodes).toEqual([]);
+      expect(sandbox.arm.calls.filter((c) => c.path.endsWith('/metrics:getBatch'))).toEqual([]);
+    } finally {
+      await sandbox.close();
+    }
+  });
+});
