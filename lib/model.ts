@@ -195,8 +195,8 @@ export interface PodConnections {
 }
 
 export type StepName = 'locateNode' | 'captureNode' | 'mapPods' | 'podConnections' | 'rankAndReport';
-/** Every activity: the five steps, and telling Slack. */
-export type ActivityName = StepName | 'notifySlack';
+/** Every activity: the five steps, telling Slack, and storing the evidence. */
+export type ActivityName = StepName | 'notifySlack' | 'storeEvidence';
 export type StepStatus = 'succeeded' | 'failed' | 'skipped';
 
 export interface StepOutcome {
@@ -261,4 +261,27 @@ export interface Report {
   /** How many pods were examined and with which source. */
   podsExamined: number;
   unavailable: Unavailable[];
+  /** Where the investigation's full evidence was stored, when an evidence store is configured and the save worked. */
+  evidence?: { url: string };
+}
+
+/**
+ * Everything an investigation gathered, kept for a post-mortem (one blob per investigation): the report with its
+ * ranking, the node's SNAT metrics as located, the node probe's capture, and each pod's connection table.
+ */
+export interface Evidence {
+  instanceId: string;
+  savedAt: string;
+  request: InvestigationRequest;
+  report: Report;
+  /** The metrics snapshot: the cluster's facts, this node's SNAT metrics and every node's standing. */
+  located?: {
+    facts: ClusterFacts;
+    backend?: BackendSnat;
+    nodes: { name: string; ip: string; usedPorts?: number; allocatedPorts?: number; failedConnections?: number }[];
+  };
+  /** The node probe's report (already aggregated on the node). */
+  capture?: NodeCapture;
+  /** Each examined pod's connections, as podConnections counted them. */
+  pods: PodConnections[];
 }

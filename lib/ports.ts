@@ -1,7 +1,7 @@
 // The outside world as the workflow sees it. Activities reach Azure, Kubernetes and the node only through these
 // interfaces; the composition root (`lib/composition.ts`) decides what stands behind them: the sandbox's
 // scenario, or the real SDK adapters.
-import type { BackendSnat, ClusterFacts, ClusterRef, NodeCapture, NodeInfo, PodInfo } from './model.ts';
+import type { BackendSnat, ClusterFacts, ClusterRef, Evidence, NodeCapture, NodeInfo, PodInfo } from './model.ts';
 
 export interface ClusterApi {
   /** The ManagedCluster's facts from ARM. */
@@ -42,6 +42,14 @@ export interface SlackApi {
   ): Promise<{ ts: string; channel: string }>;
 }
 
+/** Where each investigation's full evidence is kept for post-mortems: one JSON blob per investigation. */
+export interface EvidenceStore {
+  /** Writes the investigation's evidence; saving it again (a retried activity) replaces the same blob. */
+  save(instanceId: string, evidence: Evidence): Promise<{ url: string }>;
+  /** The evidence of the latest investigation with this instance id (ids are per node), if any was saved. */
+  load(instanceId: string): Promise<Evidence | undefined>;
+}
+
 export interface Ports {
   clusters: ClusterApi;
   metrics: MetricsApi;
@@ -49,4 +57,6 @@ export interface Ports {
   probe: NodeProbe;
   /** Absent where no Slack bot is configured: investigations then report only through their status. */
   slack?: SlackApi;
+  /** Absent where no evidence store is configured: the evidence then lives only in the Durable history. */
+  evidence?: EvidenceStore;
 }

@@ -4,6 +4,7 @@
 // that failed.
 
 import type { OrchestrationContext, Task } from 'durable-functions';
+import { ports } from '../composition.ts';
 import { failure, retryAfterFrom, type StepResult } from '../errors.ts';
 import type {
   ActivityName,
@@ -22,6 +23,7 @@ export { ORCHESTRATOR_NAME } from './instanceId.ts';
 import type { Located } from './steps/locateNode.ts';
 import type { Mapped } from './steps/mapPods.ts';
 import { buildReport, type ReportInput } from './steps/rankAndReport.ts';
+import type { StoreEvidenceInput } from './steps/storeEvidence.ts';
 
 /** Back-off for transient faults: 2 s, 4 s (or the server's Retry-After when longer), then give up (3 attempts). */
 export const RETRY_POLICY = { firstRetryIntervalInMilliseconds: 2_000, maxNumberOfAttempts: 3, backoffCoefficient: 2 };
@@ -155,7 +157,7 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
   if (!mapped.ok) {
     steps.push({ name: 'mapPods', status: 'failed', detail: mapped.message });
     steps.push({ name: 'podConnections', status: 'skipped', detail: 'no pod list to examine' });
-    return yield* report(located.value, []);
+    return yield* report(located.value, [], capture);
   }
   const pods = mapped.value.pods;
   steps.push({ name: 'mapPods', status: 'succeeded', detail: `${pods.length} pods on ${node.name}` });
@@ -200,10 +202,14 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
   }
   steps.push(podStepOutcome(pods.length, results.length, podFailures));
 
-  return yield* report(located.value, results);
+  return yield* report(located.value, results, capture);
 
   // 5. Rank and report. Always runs: with whatever the steps above gathered.
-  function* report(found: Located | undefined, podResults: PodConnections[]): Generator<Task, Report, unknown> {
+  function* report(
+    found: Located | undefined,
+    podResults: PodConnections[],
+    nodeCapture?: NodeCapture,
+  ): Generator<Task, Report, unknown> {
     yield* status('rankAndReport', 'Ranking pods and writing the report', { node: found?.node.name });
     const input: ReportInput = {
       instanceId: context.df.instanceId,
@@ -216,12 +222,29 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
     };
     const written = yield* call<Report>('rankAndReport', input);
     // The ranking is pure, so the orchestrator can still produce the report itself.
-    const final = written.ok
+    let final = written.ok
       ? written.value
       : buildReport(
           { ...input, steps: [...steps, { name: 'rankAndReport', status: 'failed', detail: written.message }] },
           context.df.currentUtcDateTime.toISOString(),
         );
+    // The evidence blob, before Slack so that the report posted there says where it is. Best effort, like Slack: a
+    // failure is named in the report and changes nothing else. Whether a store is configured is fixed configuration
+    // (the composition root's), not I/O: every replay sees the same answer unless the app's settings change while
+    // this instance is in flight.
+    if (ports().evidence) {
+      const stored = yield* call<{ url: string }>('storeEvidence', {
+        instanceId: context.df.instanceId,
+        request,
+        report: final,
+        located: found && { facts: found.facts, backend: found.backend, nodes: found.nodes },
+        capture: nodeCapture,
+        pods: podResults,
+      } satisfies StoreEvidenceInput);
+      final = stored.ok
+        ? { ...final, evidence: { url: stored.value.url } }
+        : { ...final, unavailable: [...final.unavailable, { what: 'evidence store', reason: stored.message }] };
+    }
     if (channel) {
       yield* call('notifySlack', {
         kind: 'report',

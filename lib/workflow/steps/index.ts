@@ -5,5 +5,14 @@ import { mapPods } from './mapPods.ts';
 import { notifySlack } from './notifySlack.ts';
 import { podConnections } from './podConnections.ts';
 import { rankAndReport } from './rankAndReport.ts';
+import { storeEvidence } from './storeEvidence.ts';
 
-export const steps = [locateNode, captureNode, mapPods, podConnections, rankAndReport, notifySlack] as const;
+export const steps = [
+  locateNode,
+  captureNode,
+  mapPods,
+  podConnections,
+  rankAndReport,
+  notifySlack,
+  storeEvidence,
+] as const;
