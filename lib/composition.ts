@@ -11,6 +11,9 @@ export function usePorts(ports: Ports): void {
 }
 
 export function ports(): Ports {
-  installed ??= azurePorts({ slackToken: process.env.SLACK_BOT_TOKEN || undefined });
+  installed ??= azurePorts({
+    slackToken: process.env.SLACK_BOT_TOKEN || undefined,
+    evidenceContainerUrl: process.env.SNAT_DOCTOR_EVIDENCE_CONTAINER_URL || undefined,
+  });
   return installed;
 }

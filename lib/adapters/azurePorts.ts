@@ -2,7 +2,7 @@
 // managed identity or DefaultAzureCredential. The SDKs load on first use, not when the app starts (cold start).
 import type { TokenCredential } from '@azure/core-auth';
 import type { BackendSnat, ClusterFacts, ClusterRef, NodeInfo } from '../model.ts';
-import type { ExecResult, KubernetesApi, Ports, SlackApi } from '../ports.ts';
+import type { EvidenceStore, ExecResult, KubernetesApi, Ports, SlackApi } from '../ports.ts';
 import type { AzureAdapterOptions } from './azure.ts';
 import type { KubernetesAdapterOptions } from './kubernetes.ts';
 
@@ -15,6 +15,8 @@ export interface AzurePortsOptions {
   kubernetes?: KubernetesAdapterOptions;
   /** The Slack bot token (SLACK_BOT_TOKEN); without it investigations are not posted to Slack. */
   slackToken?: string;
+  /** Where evidence blobs go (SNAT_DOCTOR_EVIDENCE_CONTAINER_URL), written with the same credential. */
+  evidenceContainerUrl?: string;
 }
 
 export function azurePorts(options: AzurePortsOptions = {}): Ports {
@@ -68,6 +70,9 @@ export function azurePorts(options: AzurePortsOptions = {}): Ports {
         (await forSubscription(facts.ref.subscriptionId)).probe.capture(facts, node, capture),
     },
     ...(options.slackToken ? { slack: lazySlack(options.slackToken) } : {}),
+    ...(options.evidenceContainerUrl
+      ? { evidence: lazyEvidence(options.evidenceContainerUrl, options.credential) }
+      : {}),
   };
 }
 
@@ -78,5 +83,20 @@ function lazySlack(token: string): SlackApi {
       port ??= import('./slack.ts').then(({ createSlackPoster, slackPort }) => slackPort(createSlackPoster({ token })));
       return (await port).post(channel, message, key, thread);
     },
+  };
+}
+
+function lazyEvidence(containerUrl: string, credential: TokenCredential | undefined): EvidenceStore {
+  let store: Promise<EvidenceStore> | undefined;
+  const get = () => {
+    store ??= Promise.all([import('./evidenceStore.ts'), import('./azure.ts')]).then(
+      ([{ createEvidenceStore }, azure]) =>
+        createEvidenceStore({ containerUrl, credential: credential ?? azure.defaultCredential() }),
+    );
+    return store;
+  };
+  return {
+    save: async (instanceId, evidence) => (await get()).save(instanceId, evidence),
+    load: async (instanceId) => (await get()).load(instanceId),
   };
 }

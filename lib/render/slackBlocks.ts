@@ -265,9 +265,11 @@ function footerText(report: Report, historyUrl: string | undefined): string {
   const history = link ? `<${link}|its history>` : `history: ${code(`/snat status ${report.instanceId}`, 520)}`;
   const by = report.requestedBy.who ? ` by ${mrkdwn(report.requestedBy.who, NAME_MAX)}` : '';
   const finished = slackDate(report.finishedAt);
+  const evidenceLink = slackLink(report.evidence?.url);
   return [
     `Investigation ${id}`,
     history,
+    ...(evidenceLink ? [`<${evidenceLink}|evidence>`] : []),
     `requested${by} (${mrkdwn(report.requestedBy.kind, 20)})${finished ? `, finished ${finished}` : ''}`,
   ].join(' · ');
 }

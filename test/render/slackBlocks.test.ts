@@ -524,3 +524,13 @@ describe('every rendering is within the limits (property)', () => {
     fc.assert(fc.property(text, (message) => expectSafe(renderSlackError(message))));
   });
 });
+
+describe('the evidence blob', () => {
+  test('the footer links the evidence when the report has it', async () => {
+    const { report } = await investigateOn(scenarioWith());
+    const url = 'https://acct.blob.core.windows.net/snat-doctor-evidence/snat/rg/c/n/2026.json';
+    const message = renderSlackReport({ ...report, evidence: { url } });
+    expect(JSON.stringify(message.blocks)).toContain(`<${url}|evidence>`);
+    expect(checkSlackLimits(message)).toEqual([]);
+  });
+});
