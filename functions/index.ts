@@ -4,3 +4,5 @@ import './activities.ts';
 import './startInvestigation.ts';
 import './slack.ts';
 import './snatWatch.ts';
+import './alertHook.ts';
+import './status.ts';

@@ -116,6 +116,7 @@ export async function start(options: ServeOptions): Promise<Running> {
   const { host } = await startLocalRuntime({ ports, clock: new RealClock() });
   const { slack } = await import('../../functions/slack.ts');
   const { startInvestigation } = await import('../../functions/startInvestigation.ts');
+  const { status: statusFunction } = await import('../../functions/status.ts');
 
   const server = createServer((req, res) => {
     route(req, res).catch((error: unknown) => {
@@ -143,6 +144,10 @@ export async function start(options: ServeOptions): Promise<Running> {
       response = await slack(request, client, context('slack'), slackConfig);
     } else if (req.method === 'POST' && url.pathname === '/api/investigations') {
       response = await startInvestigation(request, client, context('startInvestigation'));
+    } else if (req.method === 'GET' && /^\/api\/investigations\/[^/]+$/.test(url.pathname)) {
+      const id = decodeURIComponent(url.pathname.slice('/api/investigations/'.length));
+      request.params.id = id;
+      response = await statusFunction(request, client, context('status'));
     } else if (req.method === 'GET' && instance) {
       const status = await host.getStatus(decodeURIComponent(instance[1] ?? ''));
       response = status
@@ -163,7 +168,8 @@ export async function start(options: ServeOptions): Promise<Running> {
     `snat-doctor serving ${where} on ${url}`,
     `  POST ${url}/api/slack/events        Slack slash commands and buttons (/snat …)`,
     `  POST ${url}/api/investigations      the HTTP starter`,
-    `  GET  ${url}/runtime/webhooks/durabletask/instances/ID   an investigation's status`,
+    `  GET  ${url}/api/investigations/ID   an investigation's state, steps and report`,
+    `  GET  ${url}/runtime/webhooks/durabletask/instances/ID   the Durable status`,
     ...(slackMessages ? [`  GET  ${url}/sandbox/slack/messages  what was posted to the sandbox's Slack`] : []),
     generatedSecret
       ? `Signing secret (generated; set SLACK_SIGNING_SECRET to use your Slack app's): ${generatedSecret}`

@@ -56,6 +56,10 @@ describe('snat-doctor serve', () => {
       ).json()) as { runtimeStatus?: string };
     }
     expect(status.runtimeStatus).toBe('Completed');
+    const state = (await (await fetch(`${served.url}/api/investigations/${encodeURIComponent(id!)}`)).json()) as {
+      report: { culprits: { pod: string }[] };
+    };
+    expect(state.report.culprits[0]?.pod).toMatch(/^checkout-api-/);
     const messages = (await (await fetch(`${served.url}/sandbox/slack/messages`)).json()) as {
       threadTs?: string;
       text: string;

@@ -1,0 +1,118 @@
+// Which configured cluster an alerted load balancer belongs to. AKS puts the cluster's `kubernetes` load balancer in
+// the cluster's node resource group, so the load balancer's resource group names the cluster — once we know every
+// configured cluster's node resource group, which only ARM knows for sure (it may be custom, and long names are cut).
+// The lookup is a function, so tests (and a future cache) can stand in for ARM.
+import { TransientError } from '../errors.ts';
+import type { ClusterFacts, ClusterRef } from '../model.ts';
+import type { ClusterApi } from '../ports.ts';
+import { WATCH_SETTINGS, watchSettings } from '../watch/settings.ts';
+import { parseLoadBalancerId } from './commonAlertSchema.ts';
+
+/**
+ * The configured cluster whose node resource group this is, or undefined. Throws a TransientError when it cannot
+ * tell (a cluster could not be read), so the caller answers "try again" rather than "not ours".
+ */
+export type ClusterResolver = (subscriptionId: string, nodeResourceGroup: string) => Promise<ClusterRef | undefined>;
+
+export interface AlertClusters {
+  /** The clusters alerts may start investigations on: what a 404 lists. */
+  configured: ClusterRef[];
+  resolve: ClusterResolver;
+}
+
+export type AlertClustersResult = { ok: true; clusters: AlertClusters } | { ok: false; problems: string[] };
+
+/** Clusters whose facts are already known (tests; a caller that read them anyway). */
+export function clustersFromFacts(facts: Pick<ClusterFacts, 'ref' | 'nodeResourceGroup'>[]): AlertClusters {
+  return {
+    configured: facts.map((f) => f.ref),
+    resolve: async (subscriptionId, nodeResourceGroup) =>
+      facts.find((f) => same(f.ref.subscriptionId, subscriptionId) && same(f.nodeResourceGroup, nodeResourceGroup))
+        ?.ref,
+  };
+}
+
+/**
+ * The clusters in SNAT_DOCTOR_WATCH_CLUSTERS — the same list the watch uses, so an alert can investigate exactly the
+ * clusters the app is set up for — with each cluster's node resource group read from ARM when an alert needs it.
+ * `clusterApi` is called only then, so building this reads no credentials.
+ */
+export function clustersFromEnv(
+  env: Record<string, string | undefined>,
+  clusterApi: () => ClusterApi,
+): AlertClustersResult {
+  // Only the cluster list is passed, so a bad threshold setting (the watch's business) does not switch alerts off,
+  // while the list is checked by the very rules the watch checks it by.
+  const settings = watchSettings({ [WATCH_SETTINGS.clusters]: env[WATCH_SETTINGS.clusters] });
+  if (!settings.ok) return settings;
+  const configured = settings.settings.clusters;
+  return {
+    ok: true,
+    clusters: { configured, resolve: (sub, group) => findByNodeResourceGroup(configured, sub, group, clusterApi()) },
+  };
+}
+
+async function findByNodeResourceGroup(
+  configured: ClusterRef[],
+  subscriptionId: string,
+  nodeResourceGroup: string,
+  api: ClusterApi,
+): Promise<ClusterRef | undefined> {
+  const candidates = configured.filter((c) => same(c.subscriptionId, subscriptionId));
+  // AKS names the node resource group MC_{group}_{cluster}_{location} unless told otherwise: clusters whose default
+  // name fits are read first, so the usual alert costs one ARM read. A custom (or truncated) name means reading the
+  // rest.
+  const likely = candidates.filter((c) =>
+    nodeResourceGroup.toLowerCase().startsWith(`mc_${c.resourceGroup}_${c.name}_`.toLowerCase()),
+  );
+  const others = candidates.filter((c) => !likely.includes(c));
+  const unreadable: string[] = [];
+  for (const group of [likely, others]) {
+    const reads = await Promise.allSettled(group.map((ref) => api.getCluster(ref)));
+    for (const [i, read] of reads.entries()) {
+      const ref = group[i] as ClusterRef;
+      if (read.status === 'rejected') unreadable.push(`${ref.resourceGroup}/${ref.name}: ${messageOf(read.reason)}`);
+      else if (same(read.value.nodeResourceGroup, nodeResourceGroup)) return ref;
+    }
+  }
+  if (unreadable.length > 0) {
+    throw new TransientError(
+      `Could not tell which cluster has the node resource group ${nodeResourceGroup}: reading ${unreadable.join('; ')}`,
+    );
+  }
+  return undefined;
+}
+
+export type LoadBalancerClusters =
+  | { ok: true; clusters: ClusterRef[] }
+  /** Load balancers of no configured cluster. */
+  | { ok: false; unknown: string[] };
+
+/** The distinct configured clusters of the alerted load balancers; any that belongs to none makes it `unknown`. */
+export async function clustersOfLoadBalancers(
+  loadBalancerIds: string[],
+  clusters: AlertClusters,
+): Promise<LoadBalancerClusters> {
+  const found: ClusterRef[] = [];
+  const unknown: string[] = [];
+  for (const id of loadBalancerIds) {
+    const lb = parseLoadBalancerId(id);
+    const cluster = lb && (await clusters.resolve(lb.subscriptionId, lb.resourceGroup));
+    if (!cluster) unknown.push(id);
+    else if (!found.some((c) => sameCluster(c, cluster))) found.push(cluster);
+  }
+  return unknown.length > 0 ? { ok: false, unknown } : { ok: true, clusters: found };
+}
+
+// Subscription ids, resource group names and cluster names are case-insensitive in Azure, and alerts lower-case them.
+function same(a: string, b: string): boolean {
+  return a.toLowerCase() === b.toLowerCase();
+}
+
+function sameCluster(a: ClusterRef, b: ClusterRef): boolean {
+  return same(a.subscriptionId, b.subscriptionId) && same(a.resourceGroup, b.resourceGroup) && same(a.name, b.name);
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
