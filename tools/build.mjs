@@ -11,7 +11,11 @@ import { build } from 'esbuild';
 const outdir = new URL('../dist/', import.meta.url).pathname;
 await rm(outdir, { recursive: true, force: true });
 const result = await build({
-  entryPoints: { cli: new URL('../lib/cli/main.ts', import.meta.url).pathname },
+  entryPoints: {
+    cli: new URL('../lib/cli/main.ts', import.meta.url).pathname,
+    // The Functions app's entry (package.json "main"): the host loads plain JavaScript.
+    functions: new URL('../functions/index.ts', import.meta.url).pathname,
+  },
   outdir,
   bundle: true,
   splitting: true,
