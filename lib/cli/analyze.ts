@@ -6,6 +6,7 @@ import type { AttributedSource, PodSockets, ShimOfNetns } from '../analysis/attr
 import { SnatDoctorError } from '../errors.ts';
 import type { LineStats } from '../evidence/lineStats.ts';
 import type { Culprit, NetnsEntry, SandboxEntry, TraceAggregate } from '../model.ts';
+import { badInputExit } from './badInput.ts';
 
 export interface AnalyzeOptions {
   tcptracer?: string;
@@ -59,11 +60,7 @@ export async function analyze(options: AnalyzeOptions): Promise<number> {
     }
     return 0;
   } catch (error) {
-    if (error instanceof SnatDoctorError) {
-      process.stderr.write(`snat-doctor: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
+    return badInputExit(error);
   }
 }
 

@@ -8,6 +8,7 @@ import type { Ports } from '../ports.ts';
 import { renderReport } from '../render/terminal.ts';
 import { parseNodeSelector, validateCaptureSeconds, validateClusterRef } from '../validation.ts';
 import { startOrJoin } from '../workflow/start.ts';
+import { badInputExit } from './badInput.ts';
 import { ProgressPrinter } from './progress.ts';
 
 export interface DiagnoseOptions {
@@ -41,11 +42,7 @@ export async function diagnose(options: DiagnoseOptions): Promise<number> {
       await target.close();
     }
   } catch (error) {
-    if (error instanceof SnatDoctorError) {
-      process.stderr.write(`snat-doctor: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
+    return badInputExit(error);
   }
 }
 

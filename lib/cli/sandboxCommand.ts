@@ -4,6 +4,7 @@ import { SnatDoctorError } from '../errors.ts';
 import { type SandboxConnection, startSandbox } from '../sandbox/sandbox.ts';
 import { DEFAULT_SCENARIO_PATH, loadScenario } from '../sandbox/scenario.ts';
 import { validateClusterRef } from '../validation.ts';
+import { badInputExit } from './badInput.ts';
 
 export interface SandboxCommandOptions {
   scenario?: string;
@@ -46,11 +47,7 @@ export async function serveSandbox(options: SandboxCommandOptions, signal?: Abor
     process.stdout.write('Sandbox stopped.\n');
     return 0;
   } catch (error) {
-    if (error instanceof SnatDoctorError) {
-      process.stderr.write(`snat-doctor: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
+    return badInputExit(error);
   }
 }
 

@@ -10,6 +10,8 @@ import { RealClock } from '../local/durableHost.ts';
 import { LocalDurableClient } from '../local/localClient.ts';
 import { startLocalRuntime } from '../local/runtime.ts';
 import type { Ports } from '../ports.ts';
+import { readBody } from '../sandbox/requestBody.ts';
+import { badInputExit } from './badInput.ts';
 
 const { HttpRequest, InvocationContext } = azureFunctions;
 
@@ -34,11 +36,7 @@ export async function serve(options: ServeOptions, signal?: AbortSignal): Promis
     process.stdout.write('Stopped.\n');
     return 0;
   } catch (error) {
-    if (error instanceof SnatDoctorError) {
-      process.stderr.write(`snat-doctor: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
+    return badInputExit(error);
   }
 }
 
@@ -127,7 +125,7 @@ export async function start(options: ServeOptions): Promise<Running> {
   const origin = () => `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', origin());
-    const body = await readBody(req);
+    const body = await readBody(req, 1 << 20);
     const request = new HttpRequest({
       method: req.method ?? 'GET',
       url: url.href,
@@ -183,15 +181,6 @@ export async function start(options: ServeOptions): Promise<Running> {
       for (const close of closers.reverse()) await close();
     },
   };
-}
-
-function readBody(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    req.on('error', reject);
-  });
 }
 
 async function send(res: ServerResponse, response: HttpResponseInit): Promise<void> {

@@ -3,7 +3,6 @@
 // investigations run in this process's Durable host, so the command waits for them (they would die with it) and
 // says how each ended.
 import Table from 'cli-table3';
-import { SnatDoctorError } from '../errors.ts';
 import type { InMemoryDurableHost } from '../local/durableHost.ts';
 import type { ClusterRef, Report } from '../model.ts';
 import { painter, type TerminalStyle } from '../render/terminal.ts';
@@ -11,6 +10,7 @@ import type { RunningSandbox } from '../sandbox/sandbox.ts';
 import { DEFAULT_THRESHOLDS, usedRatio } from '../watch/policy.ts';
 import { clusterName } from '../watch/summary.ts';
 import { type WatchedNode, type WatchTickResult, watchTick } from '../watch/tick.ts';
+import { badInputExit } from './badInput.ts';
 
 export interface WatchCommandOptions {
   once?: boolean;
@@ -58,11 +58,7 @@ export async function watch(
       await sandbox.close();
     }
   } catch (error) {
-    if (error instanceof SnatDoctorError) {
-      io.stderr.write(`snat-doctor: ${error.message}\n`);
-      return 2;
-    }
-    throw error;
+    return badInputExit(error, io.stderr);
   }
 }
 

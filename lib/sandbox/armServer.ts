@@ -14,6 +14,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import { strFromU8, unzipSync } from 'fflate';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { FaultInjector } from './faults.ts';
+import { readBody } from './requestBody.ts';
 import type { Fault, FaultTarget, Scenario } from './scenario.ts';
 import type { SandboxCertificate } from './tls.ts';
 
@@ -428,7 +429,7 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
     calls.push(call);
     let answer: Outcome;
     try {
-      const text = await readBody(req);
+      const text = await readBody(req, MAX_BODY);
       if (text !== '') {
         try {
           call.body = JSON.parse(text);
@@ -499,17 +500,6 @@ function respond(res: ServerResponse, call: RecordedCall, answer: HttpAnswer, cu
     'Content-Length': String(payload.length),
   });
   res.end(payload);
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new Error('request body too large');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** The first `bytes` bytes of UTF-8 text (a character cut in half is dropped). */

@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { readBody } from './requestBody.ts';
 import type { SandboxCertificate } from './tls.ts';
 
 export type SlackMethod =
@@ -356,7 +357,7 @@ export async function startSlackServer(options: SlackServerOptions): Promise<Sla
     calls.push(call);
     let read: { params: Params; formToken?: string; warning?: string } | Answer;
     try {
-      read = readParams(req.headers['content-type'], await readBody(req), url.searchParams);
+      read = readParams(req.headers['content-type'], await readBody(req, MAX_BODY), url.searchParams);
     } catch {
       return respond(res, call, { status: 413, body: { ok: false, error: 'request_too_large' } });
     }
@@ -640,15 +641,4 @@ function respond(res: ServerResponse, call: RecordedSlackCall, answer: Answer): 
     ...answer.headers,
   });
   res.end(payload);
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY) throw new Error('request body too large');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
 }

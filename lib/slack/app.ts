@@ -10,7 +10,7 @@
 import { App, type BlockAction, type ButtonAction, type Logger } from '@slack/bolt';
 import type { InvestigationRequest } from '../model.ts';
 import { investigationId } from '../workflow/instanceId.ts';
-import { type InvestigationClient, startOrJoin } from '../workflow/start.ts';
+import { type InvestigationClient, startOrJoin, statusOf } from '../workflow/start.ts';
 import {
   aliasesOf,
   authorize,
@@ -233,16 +233,6 @@ function aborted(signal: AbortSignal | undefined): Promise<undefined> {
 
 function ackDeadlineOf(context: Record<string, unknown>): AbortSignal | undefined {
   return context.ackDeadline instanceof AbortSignal ? context.ackDeadline : undefined;
-}
-
-/** The real client throws "… HTTP 404 …" for an unknown instance (as start.ts notes); the in-memory one returns undefined. */
-async function statusOf(client: SlackInvestigationClient, instanceId: string) {
-  try {
-    return await client.getStatus(instanceId);
-  } catch (error) {
-    if (error instanceof Error && /HTTP 404/.test(error.message)) return undefined;
-    throw error;
-  }
 }
 
 function aliasesHere(access: SlackAccess, channel: string): string[] {

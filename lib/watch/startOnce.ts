@@ -6,7 +6,7 @@
 // of a running id fail, which is read back here as joining it.
 import type { InvestigationRequest } from '../model.ts';
 import { investigationId } from '../workflow/instanceId.ts';
-import { type InvestigationClient, startOrJoin } from '../workflow/start.ts';
+import { type InvestigationClient, startOrJoin, statusOf } from '../workflow/start.ts';
 
 /** The Durable client as the watch needs it: the status also says when the instance last changed. */
 export interface WatchClient extends InvestigationClient {
@@ -75,16 +75,6 @@ export function oneAtATime<T>(key: string, work: () => Promise<T>): Promise<T> {
     if (queues.get(key) === settled) queues.delete(key);
   });
   return run;
-}
-
-/** The real client throws "… HTTP 404 …" for an unknown instance; the in-memory one returns undefined. */
-async function statusOf(client: WatchClient, instanceId: string) {
-  try {
-    return await client.getStatus(instanceId);
-  } catch (error) {
-    if (error instanceof Error && /HTTP 404/.test(error.message)) return undefined;
-    throw error;
-  }
 }
 
 function timeOf(value: Date | string | undefined): Date | undefined {

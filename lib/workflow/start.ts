@@ -23,7 +23,10 @@ export async function startOrJoin(
 }
 
 /** The real client throws "… replied with HTTP 404 …" for an unknown instance; the in-memory one returns undefined. */
-async function statusOf(client: InvestigationClient, instanceId: string) {
+export async function statusOf<Status>(
+  client: { getStatus(instanceId: string): Promise<Status | undefined> },
+  instanceId: string,
+): Promise<Status | undefined> {
   try {
     return await client.getStatus(instanceId);
   } catch (error) {
