@@ -1,6 +1,7 @@
 // The report, its progress, help and errors as Slack Block Kit. Pure: plain JSON out, deterministic, and within
 // Slack's limits by construction (`checkSlackLimits` proves it in the tests). Its sibling for terminals is terminal.ts.
 import type { types } from '@slack/bolt';
+import { connectsTraced } from '../analysis/connectsTraced.ts';
 import type { ClusterRef, Culprit, InvestigationRequest, Recommendation, Report, SnatBudget } from '../model.ts';
 import { CAPTURE_SECONDS } from '../validation.ts';
 import type { InvestigationStatus } from '../workflow/investigate.ts';
@@ -145,7 +146,9 @@ function headline(report: Report): Block {
   if (first) {
     const share = first.shareOfUsedPorts !== undefined ? `, ${percent(first.shareOfUsedPorts)} % of used ports` : '';
     const churn =
-      first.connectsPerSecond > 0 && wasTraced(report) ? `; it opens ${first.connectsPerSecond} new ones a second` : '';
+      first.connectsPerSecond > 0 && connectsTraced(report)
+        ? `; it opens ${first.connectsPerSecond} new ones a second`
+        : '';
     verdict = `${podName(first)} holds *${first.publicEstablished}* public connections${share}${churn}.`;
   } else if (podsExamined(report)) {
     verdict = 'No pod holds connections to public destinations.';
@@ -190,7 +193,7 @@ function podSections(report: Report, maxPods = PODS_SHOWN): Block[] {
     return [section(`*Pods by SNAT use*: ${none}.`)];
   }
   const shown = culprits.slice(0, clamp(Math.floor(maxPods), 1, PODS_MAX, PODS_SHOWN));
-  const traced = wasTraced(report);
+  const traced = connectsTraced(report);
   const entries = [`*Pods by SNAT use* (${examined})`, ...shown.map((c) => podEntry(c, traced))];
   if (culprits.length > shown.length) entries.push(`_… and ${culprits.length - shown.length} more pods_`);
   return pack(entries, '\n\n').map(section);
@@ -298,12 +301,6 @@ function podsExamined(report: Report): boolean {
   return report.steps.some((s) => s.name === 'podConnections' && s.status === 'succeeded');
 }
 
-/** Connects were traced when the capture succeeded and tcptracer was there (rankAndReport's rule): else unknown. */
-function wasTraced(report: Report): boolean {
-  const capture = report.steps.find((s) => s.name === 'captureNode');
-  return capture?.status === 'succeeded' && !report.unavailable.some((u) => u.what === 'tcptracer');
-}
-
 function fallbackText(report: Report): string {
   const { cluster, node, budget } = report;
   const [first] = report.culprits;
@@ -361,7 +358,7 @@ function mrkdwn(raw: string, max: number): string {
   return truncate(escapeMrkdwn(raw), max);
 }
 
-function escapeMrkdwn(raw: string): string {
+export function escapeMrkdwn(raw: string): string {
   return raw.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 }
 

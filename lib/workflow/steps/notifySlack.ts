@@ -4,7 +4,7 @@
 // so a retried activity updates what an earlier attempt posted instead of posting again.
 import { SnatDoctorError } from '../../errors.ts';
 import type { InvestigationRequest, Report } from '../../model.ts';
-import { renderSlackProgress, renderSlackReport } from '../../render/slackBlocks.ts';
+import { escapeMrkdwn, renderSlackProgress, renderSlackReport } from '../../render/slackBlocks.ts';
 import type { InvestigationStatus } from '../investigate.ts';
 import { defineStep } from '../step.ts';
 
@@ -46,8 +46,4 @@ export const notifySlack = defineStep<NotifyInput, { ts: string }>('notifySlack'
 /** A Slack user id becomes a mention; anything else is shown as text. */
 function mention(who: string | undefined): string {
   return who && /^[UW][A-Z0-9]{2,20}$/.test(who) ? `<@${who}>` : escapeMrkdwn(who ?? 'someone');
-}
-
-function escapeMrkdwn(text: string): string {
-  return text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;');
 }

@@ -1,5 +1,6 @@
 // Step 5: rank the pods, weigh the node's SNAT budget, and say what to do. (Posting to Slack and storing the
 // evidence blob join this step in later issues.)
+import { connectsTraced } from '../../analysis/connectsTraced.ts';
 import { rankCulprits } from '../../analysis/rankCulprits.ts';
 import { recommend } from '../../analysis/recommendations.ts';
 import { snatBudget } from '../../analysis/snatBudget.ts';
@@ -19,12 +20,6 @@ export interface ReportInput {
 
 export const rankAndReport = defineStep<ReportInput, Report>('rankAndReport', async (input) => buildReport(input));
 
-/** Connects were traced when the capture succeeded and tcptracer was there. */
-function wasTraced(input: ReportInput): boolean {
-  const capture = input.steps.find((s) => s.name === 'captureNode');
-  return capture?.status === 'succeeded' && !input.unavailable.some((u) => u.what === 'tcptracer');
-}
-
 /** Pure: also used by the orchestrator itself when this activity cannot run, so a report always comes out. */
 export function buildReport(input: ReportInput, finishedAt: string = new Date().toISOString()): Report {
   const { located } = input;
@@ -34,7 +29,7 @@ export function buildReport(input: ReportInput, finishedAt: string = new Date().
   });
   const budget = located ? snatBudget({ facts: located.facts, backend: located.backend, pods: input.pods }) : undefined;
   const recommendations = located
-    ? recommend({ facts: located.facts, budget, culprits, nodeName: located.node.name, traced: wasTraced(input) })
+    ? recommend({ facts: located.facts, budget, culprits, nodeName: located.node.name, traced: connectsTraced(input) })
     : [];
   return {
     instanceId: input.instanceId,
