@@ -5,9 +5,10 @@
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
 import { parseMetricAlert } from '../lib/alerts/commonAlertSchema.ts';
-import { type AlertClustersResult, clustersFromEnv } from '../lib/alerts/resolveCluster.ts';
+import { type AlertClustersResult, clustersFromConfig } from '../lib/alerts/resolveCluster.ts';
 import { type AlertInvestigation, startFromAlert } from '../lib/alerts/startFromAlert.ts';
 import { ports } from '../lib/composition.ts';
+import { appConfig } from '../lib/config.ts';
 import { TransientError } from '../lib/errors.ts';
 import type { ClusterRef } from '../lib/model.ts';
 import type { WatchClient } from '../lib/watch/startOnce.ts';
@@ -18,7 +19,7 @@ export async function alertHook(
   request: HttpRequest,
   client: AlertHookClient,
   context: InvocationContext,
-  clusters: AlertClustersResult = clustersFromEnv(process.env, () => ports().clusters),
+  clusters: AlertClustersResult = clustersFromConfig(appConfig().alerts, () => ports().clusters),
 ): Promise<HttpResponseInit> {
   const parsed = parseMetricAlert(await request.json().catch(() => undefined));
   if (!parsed.ok) {

@@ -1,27 +1,20 @@
 // Slack's front door: POST /api/slack/events receives slash commands (`/snat …`) and button clicks. The Bolt app
-// (lib/slack/app.ts) does the work; this trigger reads the settings once, builds the app around this invocation's
-// Durable client and hands it the request.
+// (lib/slack/app.ts) does the work; this trigger takes the settings (read once, lib/config.ts), builds the app around
+// this invocation's Durable client and hands it the request.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
+import { appConfig, type Section, type SlackSettings } from '../lib/config.ts';
 import type { SlackInvestigationClient } from '../lib/slack/app.ts';
-import { readSlackConfig, type SlackConfigResult } from '../lib/slack/config.ts';
 import { RecentInvestigations } from '../lib/slack/recentInvestigations.ts';
 
-// Per process: the settings, validated on first use, and `/snat status`'s per-channel index, which must outlive
-// the per-invocation app.
-let settings: SlackConfigResult | undefined;
+// Per process: `/snat status`'s per-channel index, which must outlive the per-invocation app.
 const recent = new RecentInvestigations();
-
-export function slackSettings(): SlackConfigResult {
-  settings ??= readSlackConfig(process.env);
-  return settings;
-}
 
 export async function slack(
   request: HttpRequest,
   client: SlackInvestigationClient,
   context: InvocationContext,
-  config: SlackConfigResult = slackSettings(),
+  config: Section<SlackSettings> = appConfig().slack,
 ): Promise<HttpResponseInit> {
   if (!config.ok) {
     // Names and reasons only: no setting's value is ever logged.
@@ -38,7 +31,7 @@ export async function slack(
     import('../lib/slack/app.ts'),
     import('../lib/slack/logger.ts'),
   ]);
-  const { receiver } = createSlackApp({ ...config.config, client, recent, logger: boltLogger(context) });
+  const { receiver } = createSlackApp({ ...config.settings, client, recent, logger: boltLogger(context) });
   return receiver.handle(request);
 }
 

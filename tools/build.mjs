@@ -5,10 +5,24 @@
 // (lib/local/functionsCore.cjs) keeps one registry per process however many times it is loaded.
 //
 //   npm run build        (npm ci, npm start, npm test and npm run bench run it first)
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { build } from 'esbuild';
 
 const outdir = new URL('../dist/', import.meta.url).pathname;
+let build;
+try {
+  ({ build } = await import('esbuild'));
+} catch (error) {
+  if (error?.code !== 'ERR_MODULE_NOT_FOUND') throw error;
+  // A production install (`npm install --omit=dev`, as a deployment's remote build may run) has no esbuild: the
+  // bundle built before packaging is the one to run.
+  if (existsSync(new URL('../dist/functions.js', import.meta.url))) {
+    console.log('esbuild is not installed (a production install): keeping the dist/ built before packaging.');
+    process.exit(0);
+  }
+  console.error('snat-doctor: esbuild is not installed and dist/ is not built: run `npm ci` (with dev dependencies).');
+  process.exit(1);
+}
 await rm(outdir, { recursive: true, force: true });
 const result = await build({
   entryPoints: {

@@ -2,10 +2,10 @@
 // the cluster's node resource group, so the load balancer's resource group names the cluster — once we know every
 // configured cluster's node resource group, which only ARM knows for sure (it may be custom, and long names are cut).
 // The lookup is a function, so tests (and a future cache) can stand in for ARM.
+import type { AlertSettings, Section } from '../config.ts';
 import { TransientError } from '../errors.ts';
 import type { ClusterFacts, ClusterRef } from '../model.ts';
 import type { ClusterApi } from '../ports.ts';
-import { WATCH_SETTINGS, watchSettings } from '../watch/settings.ts';
 import { parseLoadBalancerId } from './commonAlertSchema.ts';
 
 /**
@@ -33,17 +33,14 @@ export function clustersFromFacts(facts: Pick<ClusterFacts, 'ref' | 'nodeResourc
 }
 
 /**
- * The clusters in SNAT_DOCTOR_WATCH_CLUSTERS — the same list the watch uses, so an alert can investigate exactly the
- * clusters the app is set up for — with each cluster's node resource group read from ARM when an alert needs it.
- * `clusterApi` is called only then, so building this reads no credentials.
+ * The clusters in SNAT_DOCTOR_WATCH_CLUSTERS (the alerts section of lib/config.ts) — the same list the watch uses, so
+ * an alert can investigate exactly the clusters the app is set up for — with each cluster's node resource group read
+ * from ARM when an alert needs it. `clusterApi` is called only then, so building this reads no credentials.
  */
-export function clustersFromEnv(
-  env: Record<string, string | undefined>,
+export function clustersFromConfig(
+  settings: Section<AlertSettings>,
   clusterApi: () => ClusterApi,
 ): AlertClustersResult {
-  // Only the cluster list is passed, so a bad threshold setting (the watch's business) does not switch alerts off,
-  // while the list is checked by the very rules the watch checks it by.
-  const settings = watchSettings({ [WATCH_SETTINGS.clusters]: env[WATCH_SETTINGS.clusters] });
   if (!settings.ok) return settings;
   const configured = settings.settings.clusters;
   return {

@@ -87,6 +87,19 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('config')
+    .description(
+      'Check the app settings as the Functions app does when it starts: every problem, by name, for each area\n' +
+        '(Slack, watch, alerts, evidence, the Functions host). Exit 0 when complete, 1 when not. Values are never shown.',
+    )
+    .addOption(new Option('--settings <file>', 'a local.settings.json (its "Values"); default: this environment'))
+    .addOption(new Option('--json', 'print {complete, problems[], areas} as JSON'))
+    .action(async (options) => {
+      const { configCommand } = await import('./configCommand.ts');
+      process.exitCode = await configCommand(options);
+    });
+
+  program
     .command('sandbox')
     .description(
       'Serve a sandbox cluster on 127.0.0.1 until interrupted: ARM and metrics over HTTPS, and a Kubernetes API you\n' +

@@ -102,8 +102,8 @@ export async function start(options: ServeOptions): Promise<Running> {
   env.SNAT_DOCTOR_SLACK_ACCESS ??= JSON.stringify({
     clusters: [{ alias, ...clusterRef, channels: ['C0SANDBOX'], users: [] }],
   });
-  const { readSlackConfig } = await import('../slack/config.ts');
-  const slackConfig = readSlackConfig(env);
+  const { readConfig } = await import('../config.ts');
+  const slackConfig = readConfig(env).slack;
   if (!slackConfig.ok) {
     throw new SnatDoctorError(
       'BAD_ARGUMENT',

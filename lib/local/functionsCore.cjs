@@ -10,6 +10,11 @@ const KEY = Symbol.for('snat-doctor.functions-core.registrations');
 /** @type {Map<string, { metadata: { name: string, bindings: Record<string, { type: string, direction?: string }> }, handler: Function }>} */
 globalThis[KEY] ??= new Map();
 const registrations = globalThis[KEY];
+/** Hooks by name (`appStart`, …): the worker would call them; here the local runtime and tests may. */
+const HOOKS = Symbol.for('snat-doctor.functions-core.hooks');
+/** @type {Map<string, Function[]>} */
+globalThis[HOOKS] ??= new Map();
+const hooks = globalThis[HOOKS];
 
 module.exports = {
   registrations,
@@ -21,8 +26,16 @@ module.exports = {
   getProgrammingModel() {
     return undefined;
   },
-  registerHook() {
-    return { dispose() {} };
+  hooks,
+  registerHook(name, callback) {
+    hooks.set(name, [...(hooks.get(name) ?? []), callback]);
+    return {
+      dispose: () =>
+        hooks.set(
+          name,
+          (hooks.get(name) ?? []).filter((c) => c !== callback),
+        ),
+    };
   },
   log() {},
 };

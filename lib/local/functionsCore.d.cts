@@ -8,3 +8,5 @@ export declare function registerFunction(
   metadata: RegisteredFunction['metadata'],
   handler: RegisteredFunction['handler'],
 ): { dispose(): void };
+/** Hooks the app registered (`appStart`, …), by name; each takes the worker's hook context. */
+export declare const hooks: Map<string, ((context: { hookData?: Record<string, unknown> }) => unknown)[]>;

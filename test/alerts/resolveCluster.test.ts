@@ -1,7 +1,8 @@
 // Which configured cluster a load balancer's resource group belongs to, from SNAT_DOCTOR_WATCH_CLUSTERS and each
 // cluster's node resource group as ARM reports it (a fake ClusterApi that counts its reads).
 import { describe, expect, test } from '@jest/globals';
-import { clustersFromEnv, clustersFromFacts, clustersOfLoadBalancers } from '../../lib/alerts/resolveCluster.ts';
+import { clustersFromConfig, clustersFromFacts, clustersOfLoadBalancers } from '../../lib/alerts/resolveCluster.ts';
+import { readConfig } from '../../lib/config.ts';
 import { TransientError } from '../../lib/errors.ts';
 import type { ClusterFacts, ClusterRef } from '../../lib/model.ts';
 import type { ClusterApi } from '../../lib/ports.ts';
@@ -31,7 +32,10 @@ function fakeArm(fail: string[] = []) {
 }
 
 function configured(clusters: ClusterRef[], arm = fakeArm()) {
-  const result = clustersFromEnv({ SNAT_DOCTOR_WATCH_CLUSTERS: JSON.stringify(clusters) }, () => arm.api);
+  const result = clustersFromConfig(
+    readConfig({ SNAT_DOCTOR_WATCH_CLUSTERS: JSON.stringify(clusters) }).alerts,
+    () => arm.api,
+  );
   if (!result.ok) throw new Error(result.problems.join('\n'));
   return { ...result.clusters, reads: arm.reads };
 }
@@ -81,14 +85,14 @@ describe('clustersFromEnv', () => {
       /SNAT_DOCTOR_WATCH_CLUSTERS\[0\]\.resourceGroup/,
     ],
   ])('the cluster list %s is reported by name', (_name, env, problem) => {
-    const result = clustersFromEnv(env, () => fakeArm().api);
+    const result = clustersFromConfig(readConfig(env).alerts, () => fakeArm().api);
     expect(result.ok).toBe(false);
     expect(result.ok ? [] : result.problems).toContainEqual(expect.stringMatching(problem));
   });
 
   test("the watch's other settings being wrong does not switch alerts off", () => {
     const env = { SNAT_DOCTOR_WATCH_CLUSTERS: JSON.stringify([PAYMENTS]), SNAT_DOCTOR_INVESTIGATE_RATIO: 'lots' };
-    expect(clustersFromEnv(env, () => fakeArm().api).ok).toBe(true);
+    expect(clustersFromConfig(readConfig(env).alerts, () => fakeArm().api).ok).toBe(true);
   });
 });
 

@@ -124,7 +124,7 @@ const SOURCES = [
   'lib/cli/main.ts',
   'lib/cli/watch.ts',
   'lib/watch/policy.ts',
-  'lib/watch/settings.ts',
+  'lib/config.ts',
   'lib/watch/startOnce.ts',
   'lib/watch/summary.ts',
   'lib/watch/tick.ts',

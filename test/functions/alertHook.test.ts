@@ -5,7 +5,8 @@
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { describe, expect, test } from '@jest/globals';
 import { alertHook } from '../../functions/alertHook.ts';
-import { type AlertClustersResult, clustersFromEnv, clustersFromFacts } from '../../lib/alerts/resolveCluster.ts';
+import { type AlertClustersResult, clustersFromConfig, clustersFromFacts } from '../../lib/alerts/resolveCluster.ts';
+import { readConfig } from '../../lib/config.ts';
 import { TransientError } from '../../lib/errors.ts';
 import { VirtualClock } from '../../lib/local/durableHost.ts';
 import { registrations } from '../../lib/local/functionsCore.cjs';
@@ -69,7 +70,7 @@ async function setup(options: SetupOptions = {}) {
   const cluster = { subscriptionId, resourceGroup, name };
   const env = { SNAT_DOCTOR_WATCH_CLUSTERS: JSON.stringify([cluster]) };
   // The app's own resolution: the configured clusters, their node resource groups from (the sandbox's) ARM.
-  const clusters = options.clusters?.(env, cluster) ?? clustersFromEnv(env, () => ports.clusters);
+  const clusters = options.clusters?.(env, cluster) ?? clustersFromConfig(readConfig(env).alerts, () => ports.clusters);
   const post = (body: unknown) =>
     alertHook(
       new HttpRequest({
@@ -380,7 +381,7 @@ describe('POST /api/alerts/snat', () => {
   test('when ARM cannot say whose load balancer it is, 503 asks the action group to retry, and nothing starts', async () => {
     const { host, post } = await setup({
       clusters: (env) =>
-        clustersFromEnv(env, () => ({
+        clustersFromConfig(readConfig(env).alerts, () => ({
           getCluster: async () => {
             throw new TransientError('ARM answered 503 Service Unavailable');
           },
@@ -394,7 +395,7 @@ describe('POST /api/alerts/snat', () => {
   });
 
   test('without SNAT_DOCTOR_WATCH_CLUSTERS a fired alert gets 500 naming the setting, and nothing starts', async () => {
-    const { host, post } = await setup({ clusters: () => clustersFromEnv({}, () => NO_ARM) });
+    const { host, post } = await setup({ clusters: () => clustersFromConfig(readConfig({}).alerts, () => NO_ARM) });
     const response = await post(sampleSnatAlert());
     expect(response.status).toBe(500);
     expect((response.jsonBody as { message: string }).message).toMatch(/SNAT_DOCTOR_WATCH_CLUSTERS is not set/);

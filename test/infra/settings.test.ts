@@ -4,8 +4,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from '@jest/globals';
-import { SLACK_SETTINGS } from '../../lib/slack/config.ts';
-import { WATCH_SETTINGS } from '../../lib/watch/settings.ts';
+import { SETTINGS } from '../../lib/config.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const read = (path: string) => readFileSync(join(ROOT, path), 'utf8');
@@ -48,7 +47,7 @@ function settingsReadByCode(): Map<string, string[]> {
       // An environment object passed around (`env.X`, `env['X']`): upper-case names only, not methods.
       ...matches(text, /\benv\.([A-Z][A-Z0-9_]*)\b/g),
       ...matches(text, /\benv\[\s*['"]([A-Z][A-Z0-9_]*)['"]\s*\]/g),
-      // Binding expressions in trigger options ('%SNAT_DOCTOR_WATCH_SCHEDULE%').
+      // Binding expressions in trigger options written out ('%NAME%') rather than built from the SETTINGS table.
       ...(file.startsWith('functions') ? matches(text, /['"`]%([A-Za-z_][A-Za-z0-9_]*)%['"`]/g) : []),
     ];
     // Names declared in a settings table (`export const X_SETTINGS = { key: 'NAME', … }`) and read through it.
@@ -83,7 +82,7 @@ describe('app settings: code, local.settings.sample.json and infra/main.bicep ag
   const appSettingsReadByCode = sorted([...code.keys()].filter((name) => !CLI_ONLY.includes(name)));
 
   test('the scan finds the settings tables and binding expressions (the scan itself works)', () => {
-    for (const name of [...Object.values(SLACK_SETTINGS), ...Object.values(WATCH_SETTINGS)]) {
+    for (const name of Object.values(SETTINGS)) {
       expect(appSettingsReadByCode).toContain(name);
     }
     expect(appSettingsReadByCode).toEqual(
@@ -100,6 +99,14 @@ describe('app settings: code, local.settings.sample.json and infra/main.bicep ag
     for (const name of CLI_ONLY) {
       for (const file of code.get(name) ?? []) expect(file).toMatch(/^lib\/cli\//);
     }
+  });
+
+  test('the app reads its settings in lib/config.ts only (the CLI may prepare an environment for it)', () => {
+    const elsewhere = [...code.entries()]
+      .filter(([name]) => !CLI_ONLY.includes(name))
+      .flatMap(([name, files]) => files.map((file) => `${name} in ${file}`))
+      .filter((read) => !/ in (lib\/config\.ts|lib\/cli\/.*|host\.json)$/.test(read));
+    expect(elsewhere).toEqual([]);
   });
 
   test('local.settings.sample.json has exactly the settings the code reads, plus the host settings', () => {

@@ -1,6 +1,7 @@
 // Who may diagnose what: the SNAT_DOCTOR_SLACK_ACCESS document, and the rule "the channel is listed AND (no users
 // are listed OR the user is)".
 import { describe, expect, test } from '@jest/globals';
+import { type Env, readConfig } from '../../lib/config.ts';
 import {
   authorize,
   authorizeInvestigation,
@@ -8,7 +9,6 @@ import {
   parseSlackAccess,
   type SlackAccess,
 } from '../../lib/slack/access.ts';
-import { readSlackConfig } from '../../lib/slack/config.ts';
 import {
   ALICE,
   accessDocument,
@@ -21,6 +21,8 @@ import {
   SIGNING_SECRET,
   slackEnv,
 } from './support.ts';
+
+const readSlackSection = (env: Env) => readConfig(env).slack;
 
 function access(): SlackAccess {
   const parsed = parseSlackAccess(JSON.stringify(accessDocument()));
@@ -149,23 +151,23 @@ describe('authorize', () => {
   });
 });
 
-describe('readSlackConfig', () => {
+describe('the Slack section of the app settings (lib/config.ts)', () => {
   test('reads a complete configuration', () => {
-    const result = readSlackConfig(slackEnv());
+    const result = readSlackSection(slackEnv());
     expect(result).toMatchObject({
       ok: true,
-      config: { signingSecret: SIGNING_SECRET, botToken: BOT_TOKEN, botId: 'B0BOTBOT1', botUserId: 'U0BOTBOT1' },
+      settings: { signingSecret: SIGNING_SECRET, botToken: BOT_TOKEN, botId: 'B0BOTBOT1', botUserId: 'U0BOTBOT1' },
     });
   });
 
   test('bot ids are optional', () => {
-    const result = readSlackConfig(slackEnv({ SLACK_BOT_ID: undefined, SLACK_BOT_USER_ID: undefined }));
+    const result = readSlackSection(slackEnv({ SLACK_BOT_ID: undefined, SLACK_BOT_USER_ID: undefined }));
     expect(result.ok).toBe(true);
   });
 
   test('lists every missing or bad setting together, by name, without any value', () => {
     const secretLooking = 'xoxp-this-is-a-user-token-not-a-bot-token';
-    const result = readSlackConfig({
+    const result = readSlackSection({
       SLACK_SIGNING_SECRET: 'not hex at all',
       SLACK_BOT_TOKEN: secretLooking,
       SNAT_DOCTOR_SLACK_ACCESS: JSON.stringify({ clusters: [{ alias: 'prod', ...SANDBOX_CLUSTER, channels: ['x'] }] }),
@@ -184,7 +186,7 @@ describe('readSlackConfig', () => {
   });
 
   test('an empty environment names all three required settings', () => {
-    const result = readSlackConfig({});
+    const result = readSlackSection({});
     expect(result.ok).toBe(false);
     if (!result.ok) {
       expect(result.problems.map((p) => p.split(' ')[0])).toEqual([

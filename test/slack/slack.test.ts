@@ -5,10 +5,10 @@
 import type { HttpResponseInit } from '@azure/functions';
 import { afterEach, describe, expect, test } from '@jest/globals';
 import { slack } from '../../functions/slack.ts';
+import { type Env, readConfig } from '../../lib/config.ts';
 import type { InvestigationRequest } from '../../lib/model.ts';
 import { renderSlackReport } from '../../lib/render/slackBlocks.ts';
 import { createSlackApp, type SlackInvestigationClient } from '../../lib/slack/app.ts';
-import { readSlackConfig } from '../../lib/slack/config.ts';
 import { investigationId } from '../../lib/workflow/instanceId.ts';
 import { investigateOn } from '../support/runtime.ts';
 import { scenarioWith } from '../support/scenarios.ts';
@@ -37,8 +37,10 @@ import {
   visibleText,
 } from './support.ts';
 
+const readSlackSection = (env: Env) => readConfig(env).slack;
+
 const NODE = 'aks-nodepool1-31415926-vmss000001';
-const CONFIG = readSlackConfig(slackEnv());
+const CONFIG = readSlackSection(slackEnv());
 
 async function setup() {
   const { host, client } = await startHost();
@@ -320,7 +322,7 @@ describe('configuration', () => {
     context.error = (...args: unknown[]) => {
       lines.push(args.map(String).join(' '));
     };
-    const config = readSlackConfig(
+    const config = readSlackSection(
       slackEnv({ SLACK_BOT_TOKEN: 'xoxp-user-token', SNAT_DOCTOR_SLACK_ACCESS: undefined }),
     );
     const response = await slack(signedRequest(commandBody('diagnose')), client, context, config);
@@ -339,7 +341,7 @@ describe('a slow start (the ack deadline, with a timer the test fires)', () => {
     if (!CONFIG.ok) throw new Error('test config');
     const clock = manualTimer();
     const { receiver } = createSlackApp({
-      ...CONFIG.config,
+      ...CONFIG.settings,
       ...BOT,
       botToken: BOT_TOKEN,
       client,

@@ -1,5 +1,7 @@
 import { describe, expect, test } from '@jest/globals';
-import { watchSettings } from '../../lib/watch/settings.ts';
+import { type Env, readConfig } from '../../lib/config.ts';
+
+const watchSettings = (env: Env) => readConfig(env).watch;
 
 const SUBSCRIPTION = '3f2b6c4e-8a1d-4e5f-9b7c-2d1e0f3a4b5c';
 const clusters = (...list: unknown[]) => JSON.stringify(list);

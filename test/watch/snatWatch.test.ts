@@ -3,12 +3,12 @@
 import { InvocationContext, type Timer } from '@azure/functions';
 import { describe, expect, test } from '@jest/globals';
 import { snatWatch } from '../../functions/snatWatch.ts';
+import { readConfig } from '../../lib/config.ts';
 import { VirtualClock } from '../../lib/local/durableHost.ts';
 import { registrations } from '../../lib/local/functionsCore.cjs';
 import { LocalDurableClient } from '../../lib/local/localClient.ts';
 import { startLocalRuntime } from '../../lib/local/runtime.ts';
 import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
-import { watchSettings } from '../../lib/watch/settings.ts';
 import { scenarioWith } from '../support/scenarios.ts';
 
 const TIMER: Timer = {
@@ -43,7 +43,7 @@ describe('snatWatch (timer)', () => {
 
   test('a tick starts the exhausted node’s investigation and logs a one-line summary', async () => {
     const { host, clock, context, logs, env, client } = await setup();
-    await snatWatch(TIMER, client, context, watchSettings(env), clock.now());
+    await snatWatch(TIMER, client, context, readConfig(env).watch, clock.now());
 
     const id = 'snat:rg-payments-prod:aks-prod:aks-nodepool1-31415926-vmss000001';
     expect(logs).toEqual([
@@ -57,13 +57,13 @@ describe('snatWatch (timer)', () => {
     // Ten minutes after it finished, the next tick holds off.
     logs.length = 0;
     const finished = (await host.getStatus(id))?.lastUpdatedTime as Date;
-    await snatWatch(TIMER, client, context, watchSettings(env), new Date(finished.getTime() + 10 * 60_000));
+    await snatWatch(TIMER, client, context, readConfig(env).watch, new Date(finished.getTime() + 10 * 60_000));
     expect(logs[0]?.message).toBe('snatWatch: 3 nodes in 1 cluster (1 cooldown, 2 ok)');
   });
 
   test('unconfigured: says which settings are missing, starts nothing', async () => {
     const { host, context, logs, client } = await setup();
-    await snatWatch(TIMER, client, context, watchSettings({ SNAT_DOCTOR_WARN_RATIO: 'high' }));
+    await snatWatch(TIMER, client, context, readConfig({ SNAT_DOCTOR_WARN_RATIO: 'high' }).watch);
     expect(logs).toHaveLength(1);
     expect(logs[0]?.level).toBe('error');
     expect(logs[0]?.message).toMatch(/SNAT_DOCTOR_WATCH_CLUSTERS is not set/);
@@ -77,7 +77,7 @@ describe('snatWatch (timer)', () => {
       ...JSON.parse(env.SNAT_DOCTOR_WATCH_CLUSTERS),
       { subscriptionId: '3f2b6c4e-8a1d-4e5f-9b7c-2d1e0f3a4b5c', resourceGroup: 'rg-other', name: 'aks-other' },
     ];
-    await snatWatch(TIMER, client, context, watchSettings({ SNAT_DOCTOR_WATCH_CLUSTERS: JSON.stringify(clusters) }));
+    await snatWatch(TIMER, client, context, readConfig({ SNAT_DOCTOR_WATCH_CLUSTERS: JSON.stringify(clusters) }).watch);
     expect(logs.map((l) => l.level)).toEqual(['information', 'warning']);
     expect(logs[0]?.message).toMatch(/; 1 error$/);
     expect(logs[1]?.message).toMatch(/^snatWatch: rg-other\/aks-other: Reading the cluster: No AKS cluster aks-other/);

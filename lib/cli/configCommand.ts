@@ -1,0 +1,81 @@
+// `snat-doctor config`: the app settings checked exactly as the Functions app checks them when it starts
+// (lib/config.ts), from a local.settings.json (`--settings`) or this environment: every problem, by name, grouped by
+// the area it turns off. Exit 0 when complete, 1 when anything is wrong, 2 when the file cannot be read.
+// Values are never printed.
+import { readFile } from 'node:fs/promises';
+import { AREAS, type Env, readConfig, settingsReport } from '../config.ts';
+import { SnatDoctorError } from '../errors.ts';
+import { badInputExit } from './badInput.ts';
+
+export interface ConfigCommandOptions {
+  settings?: string;
+  json?: boolean;
+}
+
+export interface ConfigIo {
+  stdout: { write(text: string): unknown };
+  stderr: { write(text: string): unknown };
+  env: Env;
+}
+
+export async function configCommand(
+  options: ConfigCommandOptions,
+  io: ConfigIo = { stdout: process.stdout, stderr: process.stderr, env: process.env },
+): Promise<number> {
+  let env: Env;
+  try {
+    env = options.settings === undefined ? io.env : await localSettings(options.settings);
+  } catch (error) {
+    return badInputExit(error, io.stderr);
+  }
+  const config = readConfig(env);
+  if (options.json) {
+    const areas = Object.fromEntries(
+      AREAS.map((area) => {
+        const section = config[area];
+        return [area, section.ok ? { on: true } : { on: false, problems: section.problems }];
+      }),
+    );
+    io.stdout.write(
+      `${JSON.stringify({ complete: config.problems.length === 0, problems: config.problems, areas }, null, 2)}\n`,
+    );
+  } else {
+    const source = options.settings === undefined ? 'the environment' : options.settings;
+    io.stdout.write(`Settings from ${source}\n${settingsReport(config, { all: true })}\n`);
+  }
+  return config.problems.length === 0 ? 0 : 1;
+}
+
+/** The `Values` of a Functions local.settings.json: the app settings `func start` gives the app. */
+async function localSettings(path: string): Promise<Env> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new SnatDoctorError(
+      'BAD_ARGUMENT',
+      `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? error}. Pass a local.settings.json (copy local.settings.sample.json).`,
+    );
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    throw new SnatDoctorError('BAD_ARGUMENT', `${path} is not JSON: ${(error as Error).message}.`);
+  }
+  const values = (document as { Values?: unknown } | null)?.Values;
+  if (typeof values !== 'object' || values === null || Array.isArray(values)) {
+    throw new SnatDoctorError(
+      'BAD_ARGUMENT',
+      `${path} has no "Values" object: expected a local.settings.json, {"IsEncrypted": false, "Values": {"NAME": "value", …}}.`,
+    );
+  }
+  const wrong = Object.entries(values).filter(([, value]) => typeof value !== 'string');
+  if (wrong.length > 0) {
+    throw new SnatDoctorError(
+      'BAD_ARGUMENT',
+      `${path}: every value in "Values" is a string; ${wrong.map(([name]) => name).join(', ')} ${wrong.length === 1 ? 'is' : 'are'} not (JSON settings are written as strings, quotes escaped).`,
+    );
+  }
+  return values as Env;
+}

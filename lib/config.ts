@@ -1,0 +1,407 @@
+// Every app setting snat-doctor reads, read here and nowhere else, and validated together: each area of the app
+// (the Slack endpoint, the watch, alerts, the evidence store, the Functions host's own settings) gets its settings
+// or the list of what is wrong with them, and `problems` has every problem of every area at once, each naming its
+// setting. Areas stand apart: a Slack app not set up yet does not stop the watch.
+//
+// The Functions app reads process.env once per process (`appConfig()`) and logs every problem at start
+// (functions/index.ts); `snat-doctor config` prints the same report for a local.settings.json or the environment.
+// No message ever carries a secret's value.
+
+import type { ClusterRef } from './model.ts';
+import { parseSlackAccess, type SlackAccess } from './slack/access.ts';
+import { validateClusterName, validateResourceGroup, validateSubscriptionId } from './validation.ts';
+import { DEFAULT_COOLDOWN_MINUTES, DEFAULT_THRESHOLDS, type Thresholds } from './watch/policy.ts';
+
+/** The app settings, by what they are for. local.settings.sample.json and infra/main.bicep hold the same list. */
+export const SETTINGS = {
+  slackSigningSecret: 'SLACK_SIGNING_SECRET',
+  slackBotToken: 'SLACK_BOT_TOKEN',
+  slackAccess: 'SNAT_DOCTOR_SLACK_ACCESS',
+  slackBotId: 'SLACK_BOT_ID',
+  slackBotUserId: 'SLACK_BOT_USER_ID',
+  watchClusters: 'SNAT_DOCTOR_WATCH_CLUSTERS',
+  warnRatio: 'SNAT_DOCTOR_WARN_RATIO',
+  investigateRatio: 'SNAT_DOCTOR_INVESTIGATE_RATIO',
+  cooldownMinutes: 'SNAT_DOCTOR_COOLDOWN_MINUTES',
+  evidenceContainerUrl: 'SNAT_DOCTOR_EVIDENCE_CONTAINER_URL',
+  // Read by the Functions host itself (host.json and the snatWatch trigger's binding expression): checked here so a
+  // missing one is reported with the rest rather than as the host's indexing error.
+  watchSchedule: 'SNAT_DOCTOR_WATCH_SCHEDULE',
+  taskHubName: 'TASKHUB_NAME',
+  schedulerConnection: 'DURABLE_TASK_SCHEDULER_CONNECTION_STRING',
+} as const;
+
+export type Env = Record<string, string | undefined>;
+
+/** One area's settings, or everything wrong with them. */
+export type Section<T> = { ok: true; settings: T } | { ok: false; problems: string[] };
+
+export interface SlackSettings {
+  signingSecret: string;
+  botToken: string;
+  access: SlackAccess;
+  /** With both ids set, Bolt never calls auth.test to learn them (one Slack API call per request saved). */
+  botId?: string;
+  botUserId?: string;
+}
+
+export interface WatchSettings {
+  clusters: ClusterRef[];
+  thresholds: Thresholds;
+  cooldownMinutes: number;
+}
+
+export interface AlertSettings {
+  /** The clusters alerts may start investigations on: the watched ones. */
+  clusters: ClusterRef[];
+}
+
+export interface EvidenceSettings {
+  /** Unset: evidence is not stored (reports still are, in the Durable history). */
+  containerUrl?: string;
+}
+
+export interface HostSettings {
+  watchSchedule: string;
+  taskHubName: string;
+}
+
+export interface AppConfig {
+  slack: Section<SlackSettings>;
+  watch: Section<WatchSettings>;
+  alerts: Section<AlertSettings>;
+  evidence: Section<EvidenceSettings>;
+  host: Section<HostSettings>;
+  /** Every problem of every area, each once, in the order of the areas above. */
+  problems: string[];
+}
+
+export const AREAS = ['slack', 'watch', 'alerts', 'evidence', 'host'] as const satisfies readonly (keyof AppConfig)[];
+
+/** What each area is for, in words a person setting the app up knows. */
+export const AREA_TITLES: Record<(typeof AREAS)[number], string> = {
+  slack: 'Slack endpoint (slack function)',
+  watch: 'watch (snatWatch timer)',
+  alerts: 'alerts (alertHook)',
+  evidence: 'evidence store',
+  host: 'Functions host (Durable Task Scheduler, timer schedule)',
+};
+
+export function readConfig(env: Env): AppConfig {
+  const read = reader(env);
+  const sections = {
+    slack: slackSection(read),
+    watch: watchSection(read),
+    alerts: alertSection(read),
+    evidence: evidenceSection(read),
+    host: hostSection(read),
+  };
+  const problems = [...new Set(AREAS.flatMap((area) => (sections[area].ok ? [] : sections[area].problems)))];
+  return { ...sections, problems };
+}
+
+let loaded: AppConfig | undefined;
+
+/** The app's settings from process.env, read and validated once per process. */
+export function appConfig(): AppConfig {
+  loaded ??= readConfig(process.env);
+  return loaded;
+}
+
+/**
+ * The settings' standing as text: every area with problems and its problems (and, with `all`, the areas that are
+ * fine). Names and reasons only, never a value.
+ */
+export function settingsReport(config: AppConfig, options: { all?: boolean } = {}): string {
+  const count = config.problems.length;
+  const lines = [
+    count === 0
+      ? 'snat-doctor: the app settings are complete.'
+      : `snat-doctor: ${count} problem(s) with the app settings:`,
+  ];
+  for (const area of AREAS) {
+    const section = config[area];
+    if (section.ok) {
+      if (options.all) lines.push(`  ✔ ${AREA_TITLES[area]}${area === 'evidence' ? evidenceNote(config) : ''}`);
+      continue;
+    }
+    lines.push(`  ✖ ${AREA_TITLES[area]} is off:`, ...section.problems.map((problem) => `      ${problem}`));
+  }
+  return lines.join('\n');
+}
+
+function evidenceNote(config: AppConfig): string {
+  return config.evidence.ok && config.evidence.settings.containerUrl === undefined
+    ? `: ${SETTINGS.evidenceContainerUrl} is not set, so evidence is not stored (reports stay in the Durable history)`
+    : '';
+}
+
+/** A setting's value, trimmed; undefined when unset or blank. */
+type Read = (name: string) => string | undefined;
+
+function reader(env: Env): Read {
+  return (name) => {
+    const value = env[name]?.trim();
+    return value === undefined || value === '' ? undefined : value;
+  };
+}
+
+function section<T>(problems: string[], settings: () => T): Section<T> {
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, settings: settings() };
+}
+
+// ---- Slack ----------------------------------------------------------------------------------------------------
+
+function slackSection(read: Read): Section<SlackSettings> {
+  const problems: string[] = [];
+  const required = (name: string, what: string) => {
+    const value = read(name);
+    if (value === undefined) problems.push(`${name} is not set: ${what}.`);
+    return value;
+  };
+
+  const signingSecret = required(
+    SETTINGS.slackSigningSecret,
+    "the Slack app's signing secret (Basic Information → App Credentials)",
+  );
+  if (signingSecret !== undefined && !/^[0-9a-f]{16,128}$/i.test(signingSecret)) {
+    problems.push(`${SETTINGS.slackSigningSecret} does not look like a Slack signing secret (hexadecimal digits).`);
+  }
+  const botToken = required(SETTINGS.slackBotToken, "the bot's OAuth token (xoxb-…, OAuth & Permissions)");
+  if (botToken !== undefined && !/^xoxb-[A-Za-z0-9-]+$/.test(botToken)) {
+    problems.push(`${SETTINGS.slackBotToken} does not look like a bot token: it starts with "xoxb-".`);
+  }
+  const accessJson = required(SETTINGS.slackAccess, 'JSON naming the clusters and who may diagnose them (README)');
+  let access: SlackAccess | undefined;
+  if (accessJson !== undefined) {
+    const parsed = parseSlackAccess(accessJson);
+    if (parsed.ok) access = parsed.access;
+    else problems.push(...parsed.problems.map((problem) => `${SETTINGS.slackAccess} ${problem}`));
+  }
+  const botId = read(SETTINGS.slackBotId);
+  const botUserId = read(SETTINGS.slackBotUserId);
+  if ((botId === undefined) !== (botUserId === undefined)) {
+    problems.push(`${SETTINGS.slackBotId} and ${SETTINGS.slackBotUserId} go together: set both or neither.`);
+  }
+  if (botId !== undefined && !/^B[A-Z0-9]{6,20}$/.test(botId)) {
+    problems.push(`${SETTINGS.slackBotId} is not a bot id like B0123ABCD.`);
+  }
+  if (botUserId !== undefined && !/^[UW][A-Z0-9]{6,20}$/.test(botUserId)) {
+    problems.push(`${SETTINGS.slackBotUserId} is not a user id like U0123ABCD.`);
+  }
+
+  return section(problems, () => ({
+    signingSecret: signingSecret as string,
+    botToken: botToken as string,
+    access: access as SlackAccess,
+    ...(botId !== undefined && botUserId !== undefined ? { botId, botUserId } : {}),
+  }));
+}
+
+// ---- The watch and alerts ---------------------------------------------------------------------------------------
+
+const CLUSTER_FIELDS = {
+  subscriptionId: validateSubscriptionId,
+  resourceGroup: validateResourceGroup,
+  name: validateClusterName,
+} as const;
+const CLUSTER_SHAPE = '{"subscriptionId": "…", "resourceGroup": "…", "name": "…"}';
+
+function watchSection(read: Read): Section<WatchSettings> {
+  const problems: string[] = [];
+  const clusters = watchedClusters(read, problems);
+  const warn = ratio(read(SETTINGS.warnRatio), SETTINGS.warnRatio, DEFAULT_THRESHOLDS.warn, problems);
+  const investigate = ratio(
+    read(SETTINGS.investigateRatio),
+    SETTINGS.investigateRatio,
+    DEFAULT_THRESHOLDS.investigate,
+    problems,
+  );
+  if (warn !== undefined && investigate !== undefined && warn > investigate) {
+    problems.push(
+      `${SETTINGS.warnRatio} (${warn}) is above ${SETTINGS.investigateRatio} (${investigate}): a node is warned about before it is investigated.`,
+    );
+  }
+
+  const cooldownText = read(SETTINGS.cooldownMinutes);
+  if (cooldownText !== undefined && !/^\d+$/.test(cooldownText)) {
+    problems.push(
+      `${SETTINGS.cooldownMinutes} is "${cooldownText}": expected a whole number of minutes (0 for none; default ${DEFAULT_COOLDOWN_MINUTES}).`,
+    );
+  }
+  const cooldownMinutes = cooldownText === undefined ? DEFAULT_COOLDOWN_MINUTES : Number(cooldownText);
+  return section(problems, () => ({
+    clusters,
+    thresholds: { warn: warn as number, investigate: investigate as number },
+    cooldownMinutes,
+  }));
+}
+
+/** Alerts investigate exactly the watched clusters, checked by the same rules; the thresholds are not theirs. */
+function alertSection(read: Read): Section<AlertSettings> {
+  const problems: string[] = [];
+  const clusters = watchedClusters(read, problems);
+  return section(problems, () => ({ clusters }));
+}
+
+function watchedClusters(read: Read, problems: string[]): ClusterRef[] {
+  const name = SETTINGS.watchClusters;
+  const json = read(name);
+  if (json === undefined) {
+    problems.push(`${name} is not set: a JSON array of the clusters to watch, [${CLUSTER_SHAPE}, …].`);
+    return [];
+  }
+  let document: unknown;
+  try {
+    document = JSON.parse(json);
+  } catch (error) {
+    problems.push(`${name} is not valid JSON (${(error as Error).message}): expected [${CLUSTER_SHAPE}, …].`);
+    return [];
+  }
+  if (!Array.isArray(document) || document.length === 0) {
+    problems.push(`${name}: expected a JSON array of at least one cluster, [${CLUSTER_SHAPE}, …].`);
+    return [];
+  }
+  const clusters: ClusterRef[] = [];
+  const seen = new Map<string, number>();
+  document.forEach((entry: unknown, i) => {
+    const where = `${name}[${i}]`;
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      problems.push(`${where}: expected ${CLUSTER_SHAPE}.`);
+      return;
+    }
+    const fields = entry as Record<string, unknown>;
+    const before = problems.length;
+    for (const key of Object.keys(fields)) {
+      if (!(key in CLUSTER_FIELDS)) problems.push(`${where}.${key}: unknown field (expected ${CLUSTER_SHAPE}).`);
+    }
+    const ref: Record<string, string> = {};
+    for (const [field, validate] of Object.entries(CLUSTER_FIELDS)) {
+      const value = fields[field];
+      if (typeof value !== 'string') {
+        problems.push(`${where}.${field}: missing (a string is expected).`);
+        continue;
+      }
+      try {
+        ref[field] = validate(value);
+      } catch (error) {
+        problems.push(`${where}.${field}: ${(error as Error).message}`);
+      }
+    }
+    if (problems.length > before) return;
+    const cluster = ref as unknown as ClusterRef;
+    const key = `${cluster.subscriptionId}/${cluster.resourceGroup}/${cluster.name}`.toLowerCase();
+    const first = seen.get(key);
+    if (first !== undefined) problems.push(`${where}: the same cluster as ${name}[${first}].`);
+    else seen.set(key, i);
+    clusters.push(cluster);
+  });
+  return clusters;
+}
+
+/** A share in (0, 1]; the default when unset, undefined (and a problem) when malformed. */
+function ratio(text: string | undefined, name: string, fallback: number, problems: string[]): number | undefined {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!/^\d*\.?\d+$/.test(text) || !(value > 0 && value <= 1)) {
+    problems.push(
+      `${name} is "${text}": expected a share of the allocated ports above 0 and at most 1, like ${fallback} (the default).`,
+    );
+    return undefined;
+  }
+  return value;
+}
+
+// ---- Evidence ---------------------------------------------------------------------------------------------------
+
+// A blob container's URL: https://<account>.blob.core.windows.net/<container> in Azure; Azurite's
+// http://127.0.0.1:10000/<account>/<container> locally. Container names: 3-63 of a-z, 0-9 and single hyphens.
+const CONTAINER = /^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/;
+
+function evidenceSection(read: Read): Section<EvidenceSettings> {
+  const name = SETTINGS.evidenceContainerUrl;
+  const text = read(name);
+  if (text === undefined) return { ok: true, settings: {} };
+  // The value is never repeated in a message: a URL may carry a SAS token.
+  const expected = `expected the evidence container's URL, like https://<account>.blob.core.windows.net/snat-doctor-evidence`;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return { ok: false, problems: [`${name} is not a URL: ${expected}.`] };
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+  const segments = url.pathname.split('/').filter(Boolean);
+  const problems: string[] = [];
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    problems.push(`${name} must use https (plain http only for Azurite on this machine): ${expected}.`);
+  }
+  if (url.search !== '') {
+    problems.push(`${name} carries a query (a SAS token?): the app signs in with its managed identity; ${expected}.`);
+  }
+  // Azurite puts the account in the path: http://127.0.0.1:10000/devstoreaccount1/<container>.
+  const container = segments.at(-1);
+  if (segments.length !== (loopback ? 2 : 1) || container === undefined || !CONTAINER.test(container)) {
+    problems.push(`${name} does not end in one container name (3-63 of a-z, 0-9, -): ${expected}.`);
+  }
+  return section(problems, () => ({ containerUrl: text }));
+}
+
+// ---- The Functions host's own settings --------------------------------------------------------------------------
+
+function hostSection(read: Read): Section<HostSettings> {
+  const problems: string[] = [];
+  const watchSchedule = read(SETTINGS.watchSchedule);
+  if (watchSchedule === undefined) {
+    problems.push(
+      `${SETTINGS.watchSchedule} is not set: the snatWatch timer's NCRONTAB schedule, like "0 */5 * * * *" (every 5 minutes); without it the timer does not run.`,
+    );
+  } else if (watchSchedule.split(/\s+/).length !== 6) {
+    problems.push(
+      `${SETTINGS.watchSchedule} is "${watchSchedule}": expected an NCRONTAB schedule of six fields (seconds first), like "0 */5 * * * *".`,
+    );
+  }
+  const taskHubName = read(SETTINGS.taskHubName);
+  if (taskHubName === undefined) {
+    problems.push(
+      `${SETTINGS.taskHubName} is not set: the Durable Task Scheduler task hub's name (host.json hubName).`,
+    );
+  } else if (!/^[A-Za-z][A-Za-z0-9-]{2,63}$/.test(taskHubName)) {
+    problems.push(
+      `${SETTINGS.taskHubName} is "${taskHubName}": a task hub name starts with a letter and has 3-64 letters, digits and hyphens.`,
+    );
+  }
+  const connection = read(SETTINGS.schedulerConnection);
+  if (connection === undefined) {
+    problems.push(
+      `${SETTINGS.schedulerConnection} is not set: "Endpoint=https://<scheduler>.durabletask.io;Authentication=ManagedIdentity;ClientID=<identity>" in Azure, "Endpoint=http://localhost:8080;Authentication=None" with the emulator.`,
+    );
+  } else {
+    // Keys only: a connection string may one day carry a secret, so its values are not repeated.
+    const keys = new Map(
+      connection
+        .split(';')
+        .filter(Boolean)
+        .map((part) => {
+          const at = part.indexOf('=');
+          return [
+            part
+              .slice(0, at < 0 ? undefined : at)
+              .trim()
+              .toLowerCase(),
+            at < 0 ? '' : part.slice(at + 1),
+          ];
+        }),
+    );
+    const endpoint = keys.get('endpoint');
+    if (endpoint === undefined || !/^https?:\/\/[^\s;]+$/.test(endpoint)) {
+      problems.push(`${SETTINGS.schedulerConnection} has no Endpoint=http(s)://… part.`);
+    }
+    if (!keys.has('authentication')) {
+      problems.push(
+        `${SETTINGS.schedulerConnection} has no Authentication=… part (ManagedIdentity in Azure, None with the emulator).`,
+      );
+    }
+  }
+  return section(problems, () => ({ watchSchedule: watchSchedule as string, taskHubName: taskHubName as string }));
+}
