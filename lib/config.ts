@@ -6,8 +6,9 @@
 // The Functions app reads process.env once per process (`appConfig()`) and logs every problem at start
 // (functions/index.ts); `snat-doctor config` prints the same report for a local.settings.json or the environment.
 // No message ever carries a secret's value.
-
+import { readFileSync } from 'node:fs';
 import type { ClusterRef } from './model.ts';
+import { projectPath } from './projectRoot.ts';
 import { parseSlackAccess, type SlackAccess } from './slack/access.ts';
 import { validateClusterName, validateResourceGroup, validateSubscriptionId } from './validation.ts';
 import { DEFAULT_COOLDOWN_MINUTES, DEFAULT_THRESHOLDS, type Thresholds } from './watch/policy.ts';
@@ -87,14 +88,22 @@ export const AREA_TITLES: Record<(typeof AREAS)[number], string> = {
   host: 'Functions host (Durable Task Scheduler, timer schedule)',
 };
 
-export function readConfig(env: Env): AppConfig {
+export interface ConfigOptions {
+  /**
+   * host.json's Durable storage provider: `azureManaged` (the Durable Task Scheduler, as shipped) needs the scheduler's
+   * connection; Azure Storage (no storageProvider) needs only AzureWebJobsStorage, which the host checks itself.
+   */
+  durableProvider?: string;
+}
+
+export function readConfig(env: Env, options: ConfigOptions = {}): AppConfig {
   const read = reader(env);
   const sections = {
     slack: slackSection(read),
     watch: watchSection(read),
     alerts: alertSection(read),
     evidence: evidenceSection(read),
-    host: hostSection(read),
+    host: hostSection(read, options.durableProvider ?? SCHEDULER_PROVIDER),
   };
   const problems = [...new Set(AREAS.flatMap((area) => (sections[area].ok ? [] : sections[area].problems)))];
   return { ...sections, problems };
@@ -104,8 +113,20 @@ let loaded: AppConfig | undefined;
 
 /** The app's settings from process.env, read and validated once per process. */
 export function appConfig(): AppConfig {
-  loaded ??= readConfig(process.env);
+  loaded ??= readConfig(process.env, { durableProvider: durableProviderOf(projectPath('host.json')) });
   return loaded;
+}
+
+const SCHEDULER_PROVIDER = 'azureManaged';
+
+/** The Durable storage provider named in a host.json; the scheduler's when the file cannot be read. */
+export function durableProviderOf(hostJsonPath: string): string {
+  try {
+    const host = JSON.parse(readFileSync(hostJsonPath, 'utf8'));
+    return host?.extensions?.durableTask?.storageProvider?.type ?? 'AzureStorage';
+  } catch {
+    return SCHEDULER_PROVIDER;
+  }
 }
 
 /**
@@ -349,7 +370,7 @@ function evidenceSection(read: Read): Section<EvidenceSettings> {
 
 // ---- The Functions host's own settings --------------------------------------------------------------------------
 
-function hostSection(read: Read): Section<HostSettings> {
+function hostSection(read: Read, durableProvider: string): Section<HostSettings> {
   const problems: string[] = [];
   const watchSchedule = read(SETTINGS.watchSchedule);
   if (watchSchedule === undefined) {
@@ -372,7 +393,9 @@ function hostSection(read: Read): Section<HostSettings> {
     );
   }
   const connection = read(SETTINGS.schedulerConnection);
-  if (connection === undefined) {
+  if (durableProvider.toLowerCase() !== SCHEDULER_PROVIDER.toLowerCase()) {
+    // Another backend: the scheduler's connection is not used.
+  } else if (connection === undefined) {
     problems.push(
       `${SETTINGS.schedulerConnection} is not set: "Endpoint=https://<scheduler>.durabletask.io;Authentication=ManagedIdentity;ClientID=<identity>" in Azure, "Endpoint=http://localhost:8080;Authentication=None" with the emulator.`,
     );

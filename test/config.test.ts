@@ -1,8 +1,10 @@
 // The central settings module: every setting read in one place, validated once, all problems reported together by
 // name, areas independent, no value of a secret ever in a message.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, test } from '@jest/globals';
-import { AREAS, appConfig, type Env, readConfig, SETTINGS, settingsReport } from '../lib/config.ts';
+import { AREAS, appConfig, durableProviderOf, type Env, readConfig, SETTINGS, settingsReport } from '../lib/config.ts';
 
 const SUBSCRIPTION = '3f2b6c4e-8a1d-4e5f-9b7c-2d1e0f3a4b5c';
 const CLUSTER = { subscriptionId: SUBSCRIPTION, resourceGroup: 'rg-prod', name: 'aks-prod' };
@@ -136,6 +138,22 @@ describe('readConfig', () => {
     ['no authentication', 'Endpoint=http://localhost:8080', false],
   ])('scheduler connection: %s', (_what, connection, ok) => {
     expect(readConfig(complete({ DURABLE_TASK_SCHEDULER_CONNECTION_STRING: connection })).host.ok).toBe(ok);
+  });
+
+  test('with Azure Storage as the Durable backend, the scheduler connection is not needed', () => {
+    const env = complete({ DURABLE_TASK_SCHEDULER_CONNECTION_STRING: undefined });
+    expect(readConfig(env, { durableProvider: 'AzureStorage' }).problems).toEqual([]);
+    expect(readConfig(env, { durableProvider: 'azureManaged' }).problems).toEqual([
+      expect.stringMatching(/^DURABLE_TASK_SCHEDULER_CONNECTION_STRING is not set/),
+    ]);
+  });
+
+  test("durableProviderOf: the shipped host.json is the scheduler's; none named is Azure Storage", () => {
+    expect(durableProviderOf(new URL('../host.json', import.meta.url).pathname)).toBe('azureManaged');
+    const dir = mkdtempSync(join(tmpdir(), 'host-json-'));
+    writeFileSync(join(dir, 'host.json'), JSON.stringify({ version: '2.0', extensions: { durableTask: {} } }));
+    expect(durableProviderOf(join(dir, 'host.json'))).toBe('AzureStorage');
+    expect(durableProviderOf(join(dir, 'missing.json'))).toBe('azureManaged');
   });
 
   test('the watch schedule is NCRONTAB: six fields, seconds first', () => {
