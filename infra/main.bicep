@@ -73,6 +73,9 @@ param alertLoadBalancerId string = ''
 @secure()
 param alertHookKey string = ''
 
+@description('Object id of a person (user) who may read the Durable Task Scheduler dashboard: every investigation\'s history. azd fills in whoever runs it (AZURE_PRINCIPAL_ID); empty: no one.')
+param dashboardPrincipalId string = ''
+
 param tags object = {}
 
 var suffix = uniqueString(subscription().id, resourceGroup().id, namePrefix)
@@ -201,6 +204,20 @@ resource durableTaskContributor 'Microsoft.Authorization/roleAssignments@2022-04
   properties: {
     principalId: identity.properties.principalId
     principalType: 'ServicePrincipal'
+    roleDefinitionId: subscriptionResourceId(
+      'Microsoft.Authorization/roleDefinitions',
+      roles.durableTaskDataContributor
+    )
+  }
+}
+
+// The scheduler's dashboard (the task hub's dashboard URL in the portal) reads the task hub as the person viewing it.
+resource dashboardViewer 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(dashboardPrincipalId)) {
+  name: guid(taskHub.id, dashboardPrincipalId, roles.durableTaskDataContributor)
+  scope: taskHub
+  properties: {
+    principalId: dashboardPrincipalId
+    principalType: 'User'
     roleDefinitionId: subscriptionResourceId(
       'Microsoft.Authorization/roleDefinitions',
       roles.durableTaskDataContributor

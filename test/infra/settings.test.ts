@@ -109,6 +109,13 @@ describe('app settings: code, local.settings.sample.json and infra/main.bicep ag
     expect(elsewhere).toEqual([]);
   });
 
+  test("the README's settings table documents every setting the app reads", () => {
+    const readme = read('README.md');
+    const table = readme.slice(readme.indexOf('### Settings'), readme.indexOf('### Deploy'));
+    const documented = matches(table, /`([A-Z][A-Z0-9_]+)`/g);
+    expect(Object.values(SETTINGS).filter((name) => !documented.includes(name))).toEqual([]);
+  });
+
   test('local.settings.sample.json has exactly the settings the code reads, plus the host settings', () => {
     expect(sorted(sampleSettings())).toEqual(sorted([...appSettingsReadByCode, ...HOST_SETTINGS]));
   });
