@@ -113,3 +113,24 @@ for (const f of workflow) {
   );
 }
 process.stdout.write(`${out.join('\n')}\n`);
+
+const { tickFigures, coldStartFigure } = await import('./watch.ts');
+const ticks = await tickFigures();
+const fewest = ticks[0] as { metricsCalls: number };
+const most = ticks.at(-1) as { metricsCalls: number };
+const growth = most.metricsCalls / fewest.metricsCalls;
+const watchOut = ['', 'Watch tick: one cluster, one load balancer, through the real SDK clients on the sandbox'];
+for (const t of ticks) {
+  watchOut.push(
+    `  ${String(t.nodes).padStart(4)} nodes  ${t.metricsCalls} metrics calls (getBatch)  ${t.armCalls} ARM calls in all  ${t.wallMs.toFixed(0)} ms`,
+  );
+}
+watchOut.push(
+  `  metrics calls at ${ticks.at(-1)?.nodes} nodes ÷ at ${ticks[0]?.nodes} nodes: ${growth.toFixed(2)}× ${growth === 1 ? '(target: independent of nodes, met)' : '(target: independent of nodes, NOT met)'}`,
+);
+const cold = coldStartFigure(RUNS);
+watchOut.push(
+  '',
+  `Cold start: a fresh process importing dist/functions.js ${cold.entryMs.toFixed(0)} ms, importing nothing ${cold.bareMs.toFixed(0)} ms (the app adds ${(cold.entryMs - cold.bareMs).toFixed(0)} ms; median of ${RUNS})`,
+);
+process.stdout.write(`${watchOut.join('\n')}\n`);
