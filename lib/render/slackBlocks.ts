@@ -5,7 +5,7 @@ import { connectsTraced } from '../analysis/connectsTraced.ts';
 import type { ClusterRef, Culprit, InvestigationRequest, Recommendation, Report, SnatBudget } from '../model.ts';
 import { CAPTURE_SECONDS } from '../validation.ts';
 import type { InvestigationStatus } from '../workflow/investigate.ts';
-import { formatEndpoint } from './terminal.ts';
+import { formatEndpoint } from './endpoint.ts';
 
 export type Block = types.KnownBlock;
 

@@ -1,6 +1,7 @@
 // The report for a terminal: pure, a string out. (Slack's Block Kit rendering is its sibling.)
 import Table from 'cli-table3';
 import type { Culprit, Report, StepOutcome } from '../model.ts';
+import { formatEndpoint } from './endpoint.ts';
 
 export interface TerminalStyle {
   color: boolean;
@@ -82,10 +83,6 @@ export function culpritTable(culprits: Culprit[], style: TerminalStyle): string 
     ]);
   }
   return table.toString();
-}
-
-export function formatEndpoint(ip: string, port: number): string {
-  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
 function usageBar(ratio: number, width: number): string {

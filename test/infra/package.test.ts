@@ -65,7 +65,7 @@ describe('.funcignore', () => {
 
 describe('the bundle the host loads', () => {
   /** Every bare module the entry and the chunks it reaches import, statically or dynamically. */
-  function bareImports(entry: string): Set<string> {
+  function bareImports(entry: string, options: { staticOnly?: boolean } = {}): Set<string> {
     const seen = new Set<string>();
     const modules = new Set<string>();
     const visit = (file: string) => {
@@ -74,7 +74,7 @@ describe('the bundle the host loads', () => {
       const text = readFileSync(file, 'utf8');
       const specifiers = [
         ...text.matchAll(/\bfrom\s*["']([^"']+)["']/g),
-        ...text.matchAll(/\bimport\s*\(\s*["']([^"']+)["']\s*\)/g),
+        ...(options.staticOnly ? [] : text.matchAll(/\bimport\s*\(\s*["']([^"']+)["']\s*\)/g)),
         ...text.matchAll(/^\s*import\s*["']([^"']+)["']/gm),
       ].map((match) => match[1] as string);
       for (const specifier of specifiers) {
@@ -99,5 +99,24 @@ describe('the bundle the host loads', () => {
       .filter((name) => name !== '@azure/functions-core' && !(name in pkg.dependencies));
     expect(missing).toEqual([]);
     expect([...imports].map(packageName)).toEqual(expect.arrayContaining(['@azure/functions', 'durable-functions']));
+  });
+
+  test('loads the SDKs and the CLI-only libraries lazily: none is imported when the entry loads (cold start)', () => {
+    const loadedAtStart = [...bareImports(pkg.main, { staticOnly: true })].map(packageName);
+    expect(loadedAtStart).toEqual(expect.arrayContaining(['@azure/functions', 'durable-functions']));
+    const lazy = [
+      '@azure/arm-containerservice',
+      '@azure/identity',
+      '@azure/monitor-query-metrics',
+      '@azure/storage-blob',
+      '@kubernetes/client-node',
+      '@slack/bolt',
+      '@slack/web-api',
+      'cli-table3',
+      'commander',
+      'selfsigned',
+      'yaml',
+    ];
+    expect(loadedAtStart.filter((name) => lazy.includes(name))).toEqual([]);
   });
 });
