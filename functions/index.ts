@@ -10,7 +10,7 @@ import './alertHook.ts';
 import './status.ts';
 
 // The settings are read and validated once, when the worker starts, and every problem is logged at once, by name
-// (never a value). An area with problems stays off; the others run.
+// (never a secret). An area with problems stays off; the others run.
 azureFunctions.app.hook.appStart(() => {
   const config = appConfig();
   if (config.problems.length > 0) console.error(settingsReport(config));

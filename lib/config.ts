@@ -131,7 +131,7 @@ export function durableProviderOf(hostJsonPath: string): string {
 
 /**
  * The settings' standing as text: every area with problems and its problems (and, with `all`, the areas that are
- * fine). Names and reasons only, never a value.
+ * fine). Names and reasons; a value is quoted only where it is no secret (a ratio, a schedule), never a secret or a URL.
  */
 export function settingsReport(config: AppConfig, options: { all?: boolean } = {}): string {
   const count = config.problems.length;

@@ -1,7 +1,7 @@
 // `snat-doctor config`: the app settings checked exactly as the Functions app checks them when it starts
 // (lib/config.ts), from a local.settings.json (`--settings`) or this environment: every problem, by name, grouped by
 // the area it turns off. Exit 0 when complete, 1 when anything is wrong, 2 when the file cannot be read.
-// Values are never printed.
+// Secrets and URLs are never printed.
 import { readFile } from 'node:fs/promises';
 import { AREAS, durableProviderOf, type Env, readConfig, settingsReport } from '../config.ts';
 import { SnatDoctorError } from '../errors.ts';

@@ -90,7 +90,7 @@ export function buildProgram(): Command {
     .command('config')
     .description(
       'Check the app settings as the Functions app does when it starts: every problem, by name, for each area\n' +
-        '(Slack, watch, alerts, evidence, the Functions host). Exit 0 when complete, 1 when not. Values are never shown.',
+        '(Slack, watch, alerts, evidence, the Functions host). Exit 0 when complete, 1 when not. Secrets are never shown.',
     )
     .addOption(new Option('--settings <file>', 'a local.settings.json (its "Values"); default: this environment'))
     .addOption(new Option('--json', 'print {complete, problems[], areas} as JSON'))
