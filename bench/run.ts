@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { writeTcptracerCapture } from './generateTcptracer.ts';
+import { median } from './median.ts';
 
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -34,12 +35,6 @@ function measure(command: string, args: string[]): Measured {
   if (run.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${run.stderr}`);
   const rssKb = timed ? Number(run.stderr.trim().split('\n').at(-1)) : Number.NaN;
   return { ms, ...(Number.isFinite(rssKb) ? { maxRssMb: rssKb / 1024 } : {}) };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 async function capture(events: number): Promise<string> {

@@ -14,6 +14,7 @@ import { parse, stringify } from 'yaml';
 import { startSandbox } from '../lib/sandbox/sandbox.ts';
 import { DEFAULT_SCENARIO_PATH, parseScenario } from '../lib/sandbox/scenario.ts';
 import { watchTick } from '../lib/watch/tick.ts';
+import { median } from './median.ts';
 
 export interface TickFigure {
   nodes: number;
@@ -77,6 +78,5 @@ export function coldStartFigure(runs: number): ColdStartFigure {
     entry.push(timeOf(load));
     bare.push(timeOf(''));
   }
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
   return { entryMs: median(entry), bareMs: median(bare) };
 }

@@ -98,10 +98,13 @@ export interface ConfigOptions {
 
 export function readConfig(env: Env, options: ConfigOptions = {}): AppConfig {
   const read = reader(env);
+  // The watch and alerts share one cluster list: read once, its problems reported by both areas.
+  const clusterProblems: string[] = [];
+  const clusters = watchedClusters(read, clusterProblems);
   const sections = {
     slack: slackSection(read),
-    watch: watchSection(read),
-    alerts: alertSection(read),
+    watch: watchSection(read, clusters, clusterProblems),
+    alerts: section(clusterProblems, () => ({ clusters })),
     evidence: evidenceSection(read),
     host: hostSection(read, options.durableProvider ?? SCHEDULER_PROVIDER),
   };
@@ -113,8 +116,13 @@ let loaded: AppConfig | undefined;
 
 /** The app's settings from process.env, read and validated once per process. */
 export function appConfig(): AppConfig {
-  loaded ??= readConfig(process.env, { durableProvider: durableProviderOf(projectPath('host.json')) });
+  loaded ??= projectConfig(process.env);
   return loaded;
+}
+
+/** The settings read against this package's own host.json, which says which Durable backend the host needs. */
+export function projectConfig(env: Env): AppConfig {
+  return readConfig(env, { durableProvider: durableProviderOf(projectPath('host.json')) });
 }
 
 const SCHEDULER_PROVIDER = 'azureManaged';
@@ -228,9 +236,8 @@ const CLUSTER_FIELDS = {
 } as const;
 const CLUSTER_SHAPE = '{"subscriptionId": "…", "resourceGroup": "…", "name": "…"}';
 
-function watchSection(read: Read): Section<WatchSettings> {
-  const problems: string[] = [];
-  const clusters = watchedClusters(read, problems);
+function watchSection(read: Read, clusters: ClusterRef[], clusterProblems: string[]): Section<WatchSettings> {
+  const problems = [...clusterProblems];
   const warn = ratio(read(SETTINGS.warnRatio), SETTINGS.warnRatio, DEFAULT_THRESHOLDS.warn, problems);
   const investigate = ratio(
     read(SETTINGS.investigateRatio),
@@ -256,13 +263,6 @@ function watchSection(read: Read): Section<WatchSettings> {
     thresholds: { warn: warn as number, investigate: investigate as number },
     cooldownMinutes,
   }));
-}
-
-/** Alerts investigate exactly the watched clusters, checked by the same rules; the thresholds are not theirs. */
-function alertSection(read: Read): Section<AlertSettings> {
-  const problems: string[] = [];
-  const clusters = watchedClusters(read, problems);
-  return section(problems, () => ({ clusters }));
 }
 
 function watchedClusters(read: Read, problems: string[]): ClusterRef[] {
@@ -392,39 +392,45 @@ function hostSection(read: Read, durableProvider: string): Section<HostSettings>
       `${SETTINGS.taskHubName} is "${taskHubName}": a task hub name starts with a letter and has 3-64 letters, digits and hyphens.`,
     );
   }
-  const connection = read(SETTINGS.schedulerConnection);
-  if (durableProvider.toLowerCase() !== SCHEDULER_PROVIDER.toLowerCase()) {
-    // Another backend: the scheduler's connection is not used.
-  } else if (connection === undefined) {
+  // Another backend (Azure Storage) does not use the scheduler's connection.
+  if (durableProvider.toLowerCase() === SCHEDULER_PROVIDER.toLowerCase()) {
+    problems.push(...schedulerConnectionProblems(read(SETTINGS.schedulerConnection)));
+  }
+  return section(problems, () => ({ watchSchedule: watchSchedule as string, taskHubName: taskHubName as string }));
+}
+
+function schedulerConnectionProblems(connection: string | undefined): string[] {
+  const problems: string[] = [];
+  if (connection === undefined) {
     problems.push(
       `${SETTINGS.schedulerConnection} is not set: "Endpoint=https://<scheduler>.durabletask.io;Authentication=ManagedIdentity;ClientID=<identity>" in Azure, "Endpoint=http://localhost:8080;Authentication=None" with the emulator.`,
     );
-  } else {
-    // Keys only: a connection string may one day carry a secret, so its values are not repeated.
-    const keys = new Map(
-      connection
-        .split(';')
-        .filter(Boolean)
-        .map((part) => {
-          const at = part.indexOf('=');
-          return [
-            part
-              .slice(0, at < 0 ? undefined : at)
-              .trim()
-              .toLowerCase(),
-            at < 0 ? '' : part.slice(at + 1),
-          ];
-        }),
-    );
-    const endpoint = keys.get('endpoint');
-    if (endpoint === undefined || !/^https?:\/\/[^\s;]+$/.test(endpoint)) {
-      problems.push(`${SETTINGS.schedulerConnection} has no Endpoint=http(s)://… part.`);
-    }
-    if (!keys.has('authentication')) {
-      problems.push(
-        `${SETTINGS.schedulerConnection} has no Authentication=… part (ManagedIdentity in Azure, None with the emulator).`,
-      );
-    }
+    return problems;
   }
-  return section(problems, () => ({ watchSchedule: watchSchedule as string, taskHubName: taskHubName as string }));
+  // Keys only: a connection string may one day carry a secret, so its values are not repeated.
+  const keys = new Map(
+    connection
+      .split(';')
+      .filter(Boolean)
+      .map((part) => {
+        const at = part.indexOf('=');
+        return [
+          part
+            .slice(0, at < 0 ? undefined : at)
+            .trim()
+            .toLowerCase(),
+          at < 0 ? '' : part.slice(at + 1),
+        ];
+      }),
+  );
+  const endpoint = keys.get('endpoint');
+  if (endpoint === undefined || !/^https?:\/\/[^\s;]+$/.test(endpoint)) {
+    problems.push(`${SETTINGS.schedulerConnection} has no Endpoint=http(s)://… part.`);
+  }
+  if (!keys.has('authentication')) {
+    problems.push(
+      `${SETTINGS.schedulerConnection} has no Authentication=… part (ManagedIdentity in Azure, None with the emulator).`,
+    );
+  }
+  return problems;
 }

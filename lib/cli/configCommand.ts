@@ -3,9 +3,8 @@
 // the area it turns off. Exit 0 when complete, 1 when anything is wrong, 2 when the file cannot be read.
 // Secrets and URLs are never printed.
 import { readFile } from 'node:fs/promises';
-import { AREAS, durableProviderOf, type Env, readConfig, settingsReport } from '../config.ts';
+import { AREAS, type Env, projectConfig, settingsReport } from '../config.ts';
 import { SnatDoctorError } from '../errors.ts';
-import { projectPath } from '../projectRoot.ts';
 import { badInputExit } from './badInput.ts';
 
 export interface ConfigCommandOptions {
@@ -29,8 +28,7 @@ export async function configCommand(
   } catch (error) {
     return badInputExit(error, io.stderr);
   }
-  // This checkout's host.json says which Durable backend the app uses, hence which settings the host needs.
-  const config = readConfig(env, { durableProvider: durableProviderOf(projectPath('host.json')) });
+  const config = projectConfig(env);
   if (options.json) {
     const areas = Object.fromEntries(
       AREAS.map((area) => {
