@@ -53,6 +53,9 @@ param investigateRatio string = '0.9'
 @description('SNAT_DOCTOR_COOLDOWN_MINUTES')
 param cooldownMinutes string = '30'
 
+@description('SNAT_DOCTOR_PRIVATE_RANGES: comma-separated CIDRs every investigation treats as reached without SNAT (on-premises, VNets the identity cannot read), e.g. 30.10.0.0/16,172.31.0.0/16; empty for none.')
+param privateRanges string = ''
+
 @description('TASKHUB_NAME: the Durable Task Scheduler task hub.')
 param taskHubName string = 'snatdoctor'
 
@@ -400,6 +403,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SNAT_DOCTOR_EVIDENCE_CONTAINER_URL'
           value: '${storage.properties.primaryEndpoints.blob}${evidenceContainerName}'
+        }
+        {
+          name: 'SNAT_DOCTOR_PRIVATE_RANGES'
+          value: privateRanges
         }
       ]
     }

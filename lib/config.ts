@@ -7,7 +7,8 @@
 // (functions/index.ts); `snat-doctor config` prints the same report for a local.settings.json or the environment.
 // No message ever carries a secret's value.
 import { readFileSync } from 'node:fs';
-import type { ClusterRef } from './model.ts';
+import type { ClusterRef, PrivateRange } from './model.ts';
+import { CIDR_EXAMPLE, parsePrivateRanges } from './privateRanges.ts';
 import { projectPath } from './projectRoot.ts';
 import { parseSlackAccess, type SlackAccess } from './slack/access.ts';
 import { validateClusterName, validateResourceGroup, validateSubscriptionId } from './validation.ts';
@@ -25,6 +26,7 @@ export const SETTINGS = {
   investigateRatio: 'SNAT_DOCTOR_INVESTIGATE_RATIO',
   cooldownMinutes: 'SNAT_DOCTOR_COOLDOWN_MINUTES',
   evidenceContainerUrl: 'SNAT_DOCTOR_EVIDENCE_CONTAINER_URL',
+  privateRanges: 'SNAT_DOCTOR_PRIVATE_RANGES',
   // Read by the Functions host itself (host.json and the snatWatch trigger's binding expression): checked here so a
   // missing one is reported with the rest rather than as the host's indexing error.
   watchSchedule: 'SNAT_DOCTOR_WATCH_SCHEDULE',
@@ -62,6 +64,14 @@ export interface EvidenceSettings {
   containerUrl?: string;
 }
 
+export interface RangeSettings {
+  /**
+   * Ranges every investigation leaves out of the SNAT model, besides those the cluster's facts give (on-premises
+   * networks over ExpressRoute or VPN, a hub VNet the identity may not read …); source `setting`.
+   */
+  privateRanges: PrivateRange[];
+}
+
 export interface HostSettings {
   watchSchedule: string;
   taskHubName: string;
@@ -72,12 +82,20 @@ export interface AppConfig {
   watch: Section<WatchSettings>;
   alerts: Section<AlertSettings>;
   evidence: Section<EvidenceSettings>;
+  ranges: Section<RangeSettings>;
   host: Section<HostSettings>;
   /** Every problem of every area, each once, in the order of the areas above. */
   problems: string[];
 }
 
-export const AREAS = ['slack', 'watch', 'alerts', 'evidence', 'host'] as const satisfies readonly (keyof AppConfig)[];
+export const AREAS = [
+  'slack',
+  'watch',
+  'alerts',
+  'evidence',
+  'ranges',
+  'host',
+] as const satisfies readonly (keyof AppConfig)[];
 
 /** What each area is for, in words a person setting the app up knows. */
 export const AREA_TITLES: Record<(typeof AREAS)[number], string> = {
@@ -85,6 +103,7 @@ export const AREA_TITLES: Record<(typeof AREAS)[number], string> = {
   watch: 'watch (snatWatch timer)',
   alerts: 'alerts (alertHook)',
   evidence: 'evidence store',
+  ranges: 'private ranges (added to every investigation)',
   host: 'Functions host (Durable Task Scheduler, timer schedule)',
 };
 
@@ -106,6 +125,7 @@ export function readConfig(env: Env, options: ConfigOptions = {}): AppConfig {
     watch: watchSection(read, clusters, clusterProblems),
     alerts: section(clusterProblems, () => ({ clusters })),
     evidence: evidenceSection(read),
+    ranges: rangesSection(read),
     host: hostSection(read, options.durableProvider ?? SCHEDULER_PROVIDER),
   };
   const problems = [...new Set(AREAS.flatMap((area) => (sections[area].ok ? [] : sections[area].problems)))];
@@ -366,6 +386,21 @@ function evidenceSection(read: Read): Section<EvidenceSettings> {
     problems.push(`${name} does not end in one container name (3-63 of a-z, 0-9, -): ${expected}.`);
   }
   return section(problems, () => ({ containerUrl: text }));
+}
+
+// ---- Private ranges -----------------------------------------------------------------------------------------------
+
+function rangesSection(read: Read): Section<RangeSettings> {
+  const name = SETTINGS.privateRanges;
+  const text = read(name);
+  if (text === undefined) return { ok: true, settings: { privateRanges: [] } };
+  const { ranges, invalid } = parsePrivateRanges(text, 'setting');
+  // Every bad entry by name: they are addresses, no secret.
+  const problems = invalid.map(
+    (entry) =>
+      `${name}: "${entry}" is not a CIDR range: write each range as address/prefix-length, like ${CIDR_EXAMPLE} (a single address as /32), separated by commas.`,
+  );
+  return section(problems, () => ({ privateRanges: ranges }));
 }
 
 // ---- The Functions host's own settings --------------------------------------------------------------------------

@@ -29,9 +29,25 @@ export interface ClusterFacts {
   disableRunCommand: boolean;
   /** Entra ID (AAD) managed cluster: runCommand needs a clusterToken. */
   aadManaged: boolean;
-  /** Pod, service and VNet address ranges: traffic to them is not SNAT'd. */
-  clusterCidrs: string[];
+  /**
+   * Address ranges the cluster reaches without SNAT: its pod and service ranges, the node subnet's VNet address
+   * spaces and those of its peered VNets (read from ARM), and ranges the operator lists (on-premises, ExpressRoute).
+   * Everything in them is left out of the SNAT model whatever the address looks like (a VNet may use public blocks).
+   */
+  privateRanges: PrivateRange[];
   nodeCount: number;
+  /** What could not be read (a VNet the identity may not read, …), each saying what is missing and how to fix it. */
+  notes?: string[];
+}
+
+/** Where a range that is not SNAT'd comes from: listed in the report, so a reader can tell why a destination is left out. */
+export type PrivateRangeSource = 'pods' | 'services' | 'vnet' | 'peered-vnet' | 'setting' | 'flag';
+
+export interface PrivateRange {
+  cidr: string;
+  source: PrivateRangeSource;
+  /** The VNet's (or peered VNet's) name, when the range is one of its address spaces. */
+  name?: string;
 }
 
 /** Load balancer SNAT metrics for one backend (node) IP over the query window. */
@@ -49,6 +65,8 @@ export type NodeOs = 'linux' | 'windows';
 export interface NodeInfo {
   name: string;
   ip: string;
+  /** The node's IPv6 InternalIP on a dual-stack cluster: its own backend IP, with its own SNAT ports. */
+  ipv6?: string;
   os: NodeOs;
   /** `spec.providerID`: `azure:///subscriptions/…/virtualMachineScaleSets/<vmss>/virtualMachines/<n>`. */
   providerId?: string;
@@ -59,6 +77,18 @@ export interface ContainerInfo {
   image: string;
 }
 
+/**
+ * The controller a pod belongs to, as far as the pod itself tells (lib/analysis/workloadOf.ts): a ReplicaSet's pod
+ * belongs to the Deployment named by the ReplicaSet's name less its `pod-template-hash`, a Job's to its CronJob when
+ * the Job's name is the CronJob controller's `<cronjob>-<minutes>`. A pod without a controller is its own workload.
+ */
+export interface Workload {
+  kind: 'Deployment' | 'ReplicaSet' | 'StatefulSet' | 'DaemonSet' | 'Job' | 'CronJob' | 'Pod' | (string & {});
+  name: string;
+}
+
+export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
+
 /** A pod as the Kubernetes API lists it. */
 export interface PodInfo {
   namespace: string;
@@ -68,6 +98,12 @@ export interface PodInfo {
   hostNetwork: boolean;
   os: NodeOs;
   containers: ContainerInfo[];
+  /** The pod's controller; absent when the lister did not say (the pod is then its own workload). */
+  workload?: Workload;
+  /** `status.phase`; absent means Running. Pending and finished pods hold no sockets and are not exec'd into. */
+  phase?: PodPhase;
+  /** `metadata.deletionTimestamp` is set: the pod is shutting down (its sockets still count while it does). */
+  terminating?: boolean;
 }
 
 export type TcpState =
@@ -84,7 +120,8 @@ export type TcpState =
   | 'CLOSING'
   | 'NEW_SYN_RECV';
 
-export type TraceEventType = 'connect' | 'accept' | 'close' | 'unknown';
+/** `failed`: a connect that never completed (SYN_SENT → CLOSE), from tracers that see state changes. */
+export type TraceEventType = 'connect' | 'accept' | 'close' | 'failed' | 'unknown';
 
 /** tcptracer events aggregated on the node: one row per type × saddr × daddr:dport × netns. */
 export interface TraceAggregate {
@@ -124,9 +161,13 @@ export interface SandboxEntry {
   ip?: string;
 }
 
+export type Protocol = 'tcp' | 'udp';
+
 /** Sockets of one network namespace, aggregated by state and remote endpoint. */
 export interface SocketAggregate {
   netns: number;
+  /** Absent means TCP. A UDP socket counts only when it is connected (it then names its remote endpoint). */
+  protocol?: Protocol;
   /** For sockets in the host namespace: the pod uid owning the process (from its cgroup), when it is a pod. */
   podUid?: string;
   state: TcpState;
@@ -176,21 +217,52 @@ export interface DestinationCount {
   connections: number;
 }
 
+/**
+ * One pod's traffic to one SNAT'd destination, every kind of pressure on it (the SNAT model,
+ * lib/analysis/snatModel.ts, turns these into ports). UDP flows are keyed by destination IP alone (port 0): the load
+ * balancer gives UDP one port per destination IP.
+ */
+export interface FlowCount {
+  ip: string;
+  port: number;
+  protocol: Protocol;
+  /** Sockets that hold a flow now: ESTABLISHED, SYN_SENT and the closing states before TIME_WAIT (connected UDP). */
+  open: number;
+  /** Sockets in TIME_WAIT: flows this side closed in the last minute, whose SNAT port is still held. */
+  timeWait: number;
+  /** Connects traced during the capture. */
+  connects: number;
+  /** Connects traced as failed (SYN_SENT → CLOSE) during the capture. */
+  failed: number;
+}
+
 /** One pod's connections, as the podConnections step counted them. */
 export interface PodConnections {
   namespace: string;
   pod: string;
   hostNetwork: boolean;
   source: ConnectionSource;
+  workload?: Workload;
   /** Established connections to SNAT'd (public) destinations. */
   publicEstablished: number;
   /** Established connections to cluster or private destinations (not SNAT'd). */
   privateEstablished: number;
+  /** TIME_WAIT sockets to SNAT'd destinations (private ones never hold a SNAT port). */
   timeWait: number;
+  /** TIME_WAIT sockets to private destinations: churn, but not SNAT's. */
+  privateTimeWait: number;
   synSent: number;
   /** Connects to public destinations seen by the trace during the capture. */
   publicConnects: number;
+  /** Public ESTABLISHED by destination. */
   destinations: DestinationCount[];
+  /** Every kind of pressure on each SNAT'd destination: open, TIME_WAIT, traced connects and failures. */
+  flows: FlowCount[];
+  /**
+   * The table is the node's own network namespace, read by exec into a hostNetwork pod: it holds the node's and every
+   * hostNetwork pod's sockets, so the ranking counts it once, as the host network, whichever pods it was read from.
+   */
+  hostTable?: boolean;
   note?: string;
 }
 
@@ -205,19 +277,69 @@ export interface StepOutcome {
   detail?: string;
 }
 
+/**
+ * SNAT ports a pod, workload or destination needs at once, by cause (lib/analysis/snatModel.ts): `held` by flows open
+ * now, `churn` by flows recently closed whose port the load balancer has not released yet (new connections per second
+ * × the hold time, or the TIME_WAIT sockets seen), and `failed` connects that found no port during the capture.
+ */
+export interface PortDemand {
+  held: number;
+  churn: number;
+  failed: number;
+  /** held + churn + failed. */
+  total: number;
+}
+
+export interface DestinationPressure {
+  ip: string;
+  port: number;
+  protocol: Protocol;
+  /** ESTABLISHED (and other open) connections to it now. */
+  connections: number;
+  timeWait: number;
+  connectsPerSecond: number;
+  ports: PortDemand;
+}
+
 export interface Culprit {
   rank: number;
   namespace: string;
   pod: string;
   hostNetwork: boolean;
+  /** The controller to fix; the pod itself (kind `Pod`) when it has none. */
+  workload: Workload;
   publicEstablished: number;
   publicConnects: number;
   connectsPerSecond: number;
   timeWait: number;
   source: ConnectionSource;
-  topDestinations: DestinationCount[];
-  /** Share of the node's used SNAT ports this pod accounts for, 0..1, when the metric is known. */
+  /** SNAT ports it needs, by cause. */
+  ports: PortDemand;
+  /** Its pressure-weighted ports: what it adds to the destinations nearest the allocation (the ranking key). */
+  pressure: number;
+  topDestinations: DestinationPressure[];
+  /** Its share of the node's SNAT pressure, 0..1 (sums to at most 1 over all culprits), when ports are in use. */
   shareOfUsedPorts?: number;
+  /** The hostNetwork pods whose traffic this row stands for, when it is the node's own table (`pod` = "host network"). */
+  hostNetworkPods?: string[];
+}
+
+/** Pods of one controller, ranked together: the workload is what gets fixed. */
+export interface WorkloadCulprit {
+  rank: number;
+  namespace: string;
+  kind: Workload['kind'];
+  name: string;
+  /** The workload's pods on the node that use SNAT'd destinations. */
+  pods: string[];
+  publicEstablished: number;
+  publicConnects: number;
+  connectsPerSecond: number;
+  timeWait: number;
+  ports: PortDemand;
+  pressure: number;
+  shareOfUsedPorts?: number;
+  topDestinations: DestinationPressure[];
 }
 
 export interface SnatBudget {
@@ -229,7 +351,18 @@ export interface SnatBudget {
   outboundIpCount: number;
   /** 64,000 × IPs ÷ ports per node. */
   maxNodesAtAllocation: number;
-  byDestination: { ip: string; port: number; connections: number; share: number }[];
+  /**
+   * The destinations the node's pods need most ports for, with each one's ports (the model's) and `share` = its ports
+   * ÷ the allocated ports: a destination at 1 is exhausted, since flows to one destination cannot share a port.
+   */
+  byDestination: {
+    ip: string;
+    port: number;
+    protocol: Protocol;
+    connections: number;
+    ports: PortDemand;
+    share: number;
+  }[];
 }
 
 export interface Recommendation {
@@ -244,6 +377,8 @@ export interface InvestigationRequest {
   /** Node name or IP; the most exhausted node when absent. */
   node?: string;
   captureSeconds: number;
+  /** Ranges the asker adds to those the cluster's facts give (the CLI's `--private-range`, the app setting). */
+  privateRanges?: PrivateRange[];
   requestedBy: { kind: 'cli' | 'slack' | 'alert' | 'watch' | 'http'; who?: string; where?: string };
 }
 
@@ -254,8 +389,15 @@ export interface Report {
   startedAt: string;
   finishedAt: string;
   requestedBy: InvestigationRequest['requestedBy'];
+  /** The node's IPv4 SNAT budget. */
   budget?: SnatBudget;
+  /** The node's IPv6 SNAT budget: a separate pool of ports (its own backend IP), when the node has IPv6 traffic or metrics. */
+  ipv6Budget?: SnatBudget;
   culprits: Culprit[];
+  /** The culprits grouped by controller, ranked by the same model. */
+  workloads: WorkloadCulprit[];
+  /** Ranges left out of the SNAT model, and where each comes from (built-in private ranges are not repeated). */
+  privateRanges: PrivateRange[];
   steps: StepOutcome[];
   recommendations: Recommendation[];
   /** How many pods were examined and with which source. */

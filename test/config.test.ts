@@ -176,6 +176,44 @@ describe('readConfig', () => {
   });
 });
 
+describe('SNAT_DOCTOR_PRIVATE_RANGES', () => {
+  test('unset or blank: no ranges, the area on', () => {
+    expect(readConfig(complete()).ranges).toEqual({ ok: true, settings: { privateRanges: [] } });
+    expect(readConfig(complete({ SNAT_DOCTOR_PRIVATE_RANGES: '  ' })).ranges).toEqual({
+      ok: true,
+      settings: { privateRanges: [] },
+    });
+  });
+
+  test('comma-separated CIDRs, IPv4 and IPv6, each once, with source "setting"', () => {
+    const config = readConfig(
+      complete({ SNAT_DOCTOR_PRIVATE_RANGES: '30.10.0.0/16, 172.31.0.0/16,fd00:10::/64,30.10.0.0/16' }),
+    );
+    expect(config.problems).toEqual([]);
+    expect(config.ranges).toEqual({
+      ok: true,
+      settings: {
+        privateRanges: [
+          { cidr: '30.10.0.0/16', source: 'setting' },
+          { cidr: '172.31.0.0/16', source: 'setting' },
+          { cidr: 'fd00:10::/64', source: 'setting' },
+        ],
+      },
+    });
+  });
+
+  test('every bad entry is reported by name; the area is off and the others stay on', () => {
+    const config = readConfig(complete({ SNAT_DOCTOR_PRIVATE_RANGES: '30.10.0.0/16,onprem,10.1.2.3,30.10.0.0/40' }));
+    expect(config.problems).toEqual([
+      expect.stringMatching(/^SNAT_DOCTOR_PRIVATE_RANGES: "onprem" is not a CIDR range: .*like 30\.10\.0\.0\/16/),
+      expect.stringMatching(/^SNAT_DOCTOR_PRIVATE_RANGES: "10\.1\.2\.3" is not a CIDR range: .*\/32/),
+      expect.stringMatching(/^SNAT_DOCTOR_PRIVATE_RANGES: "30\.10\.0\.0\/40" is not a CIDR range/),
+    ]);
+    expect(config.ranges.ok).toBe(false);
+    expect(config.slack.ok && config.watch.ok && config.alerts.ok && config.host.ok).toBe(true);
+  });
+});
+
 describe('settingsReport', () => {
   test('groups the problems by the area they turn off; with `all`, the areas that are on too', () => {
     const config = readConfig(complete({ SLACK_BOT_TOKEN: undefined, SNAT_DOCTOR_COOLDOWN_MINUTES: 'soon' }));
@@ -187,6 +225,7 @@ describe('settingsReport', () => {
       expect.stringMatching(/^ {6}SNAT_DOCTOR_COOLDOWN_MINUTES is "soon"/),
       '  ✔ alerts (alertHook)',
       '  ✔ evidence store',
+      '  ✔ private ranges (added to every investigation)',
       '  ✔ Functions host (Durable Task Scheduler, timer schedule)',
     ]);
     expect(settingsReport(readConfig(complete()))).toBe('snat-doctor: the app settings are complete.');

@@ -7,16 +7,22 @@
 // attempts and hide the Retry-After; each request is bounded by `timeoutMs`; failures are mapped once, at this edge
 // (azure/azureFailures.ts); and a private CA (the sandbox's) is trusted through the clients' TLS options, never by
 // turning certificate checks off.
+//
+// The node pools' VNets (Microsoft.Network) are read with one plain GET through the ContainerServiceClient's own
+// pipeline rather than @azure/arm-network: that SDK is a large package for one read of two fields, while the
+// pipeline already carries everything a call here needs — the ARM token, our timeout and failure mapping, no SDK
+// retries, the sandbox's CA. @azure/core-rest-pipeline (already installed under the SDKs) supplies the request object.
 import { ContainerServiceClient, type ManagedCluster, type RunCommandResult } from '@azure/arm-containerservice';
+import { createDefaultHttpClient, createPipelineRequest } from '@azure/core-rest-pipeline';
 import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { MetricsClient } from '@azure/monitor-query-metrics';
-import { SnatDoctorError } from '../errors.ts';
+import { SnatDoctorError, TransientError } from '../errors.ts';
 import type { ClusterRef } from '../model.ts';
 import type { ClusterApi, MetricsApi } from '../ports.ts';
 import { validateClusterRef } from '../validation.ts';
-import { type AzureOperation, edgePolicy, toAzureError } from './azure/azureFailures.ts';
+import { type AzureOperation, edgePolicy, toAzureError, vnetNotRead } from './azure/azureFailures.ts';
 import { type LoadBalancerSite, metricBatches, queryBackendSnat } from './azure/backendSnat.ts';
-import { clusterFacts } from './azure/clusterFacts.ts';
+import { clusterFacts, type VnetReading, type VnetRef, vnetIdsOf, vnetSpaces } from './azure/clusterFacts.ts';
 import { AKS_SERVER_APP_SCOPE, withEntraTokens } from './azure/clusterKubeconfig.ts';
 import { commandOutcome, zipContext } from './azure/runCommand.ts';
 import type { RunCommandClient } from './nodeProbe.ts';
@@ -26,6 +32,15 @@ import type { RunCommandClient } from './nodeProbe.ts';
  * default (2026-06-01 in 25.5.0) moves with every release, and a new version reaches some regions and clouds late.
  */
 export const ARM_API_VERSION = '2025-10-01';
+/**
+ * The Microsoft.Network API version for GET virtualNetworks: a stable version from
+ * Azure/azure-rest-api-specs specification/network/resource-manager/Microsoft.Network/Network/stable/2025-07-01/
+ * virtualNetwork.json (operation VirtualNetworks_Get; response example examples/VirtualNetworkGet.json, peering
+ * fields in examples/VirtualNetworkPeeringGet.json). Not the newest (2026-01-01): new versions reach some regions and
+ * clouds late, and the fields read (addressSpace, virtualNetworkPeerings' peeringState and remoteAddressSpace) are in
+ * every version since long before.
+ */
+export const NETWORK_API_VERSION = '2025-07-01';
 /** The metrics batch API's only stable version. */
 export const METRICS_API_VERSION = '2024-02-01';
 
@@ -98,6 +113,33 @@ export function createAzureAdapters(options: AzureAdapterOptions): AzureAdapters
     return client;
   };
 
+  const armEndpoint = (options.armEndpoint ?? 'https://management.azure.com').replace(/\/+$/, '');
+  const httpClient = createDefaultHttpClient();
+
+  /** One VNet the pools use: its spaces, a note when it cannot be read for good; a transient failure is thrown. */
+  const readVnet = async (ref: ClusterRef, vnet: VnetRef): Promise<VnetReading> => {
+    const e = encodeURIComponent;
+    const url =
+      `${armEndpoint}/subscriptions/${e(vnet.subscriptionId)}/resourceGroups/${e(vnet.resourceGroup)}` +
+      `/providers/Microsoft.Network/virtualNetworks/${e(vnet.name)}?api-version=${NETWORK_API_VERSION}`;
+    try {
+      const request = createPipelineRequest({ url, method: 'GET' });
+      // The pipeline's edge policy has turned any answer of 400 or more into an AzureHttpFailure by now.
+      const response = await arm(ref.subscriptionId).pipeline.sendRequest(httpClient, request);
+      return { ok: true, ...vnetSpaces(vnet, JSON.parse(response.bodyAsText ?? '{}')) };
+    } catch (error) {
+      const note = vnetNotRead(error, vnet);
+      if (note !== undefined) return { ok: false, id: vnet.id, note };
+      if (error instanceof SyntaxError) {
+        // A body cut short in transit: asking again is the remedy, as for the SDK clients' PARSE_ERROR.
+        throw new TransientError(`Reading VNet ${vnet.name} for cluster ${ref.name}: its JSON was cut short.`, {
+          cause: error,
+        });
+      }
+      throw toAzureError(error, 'getVirtualNetwork', ref);
+    }
+  };
+
   // The metrics batch API is regional and the port does not pass regions: each cluster read says where its load
   // balancers are (and how many nodes they serve, for `top`).
   const sites = new Map<string, LoadBalancerSite>();
@@ -128,7 +170,9 @@ export function createAzureAdapters(options: AzureAdapterOptions): AzureAdapters
         } catch (error) {
           throw toAzureError(error, 'getCluster', ref);
         }
-        const facts = clusterFacts(ref, cluster);
+        // A bring-your-own VNet's address space (and its peerings') is only on the VirtualNetwork resource.
+        const vnets = await Promise.all(vnetIdsOf(cluster).map((vnet) => readVnet(ref, vnet)));
+        const facts = clusterFacts(ref, cluster, vnets);
         for (const id of facts.loadBalancerIds) {
           sites.set(id.toLowerCase(), { location: facts.location, nodeCount: facts.nodeCount });
         }

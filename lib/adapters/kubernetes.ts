@@ -8,6 +8,7 @@
 // retries them, waiting at least Retry-After), 403 as FORBIDDEN naming the RBAC rule that is missing, 404 as what
 // was not found.
 
+import { isIP } from 'node:net';
 import { Readable, Writable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import {
@@ -25,8 +26,9 @@ import {
 // answer) and our own output streams (its default streams are the process's stdout/stderr).
 import { WebSocketHandler } from '@kubernetes/client-node/dist/web-socket-handler.js';
 import WebSocket from 'ws';
+import { workloadOf } from '../analysis/workloadOf.ts';
 import { type ErrorCode, SnatDoctorError, TransientError } from '../errors.ts';
-import type { NodeInfo, PodInfo } from '../model.ts';
+import type { NodeInfo, PodInfo, PodPhase } from '../model.ts';
 import type { ExecResult, KubernetesApi } from '../ports.ts';
 import { PROBE_NAMESPACE, probePodManifest } from '../probe/probePod.ts';
 import type { ProbePodClient } from './nodeProbe.ts';
@@ -146,12 +148,16 @@ export function kubernetesAdapter(kubeconfig: string, options: KubernetesAdapter
         { verb: 'list', resource: 'nodes', notFound: internalNotFound, failed: 'INTERNAL' },
         (cont, o) => core.listNode({ limit: PAGE, ...(cont ? { _continue: cont } : {}) }, o),
       );
-      return nodes.map((node) => ({
-        name: node.metadata?.name ?? '',
-        ip: node.status?.addresses?.find((a) => a.type === 'InternalIP')?.address ?? '',
-        os: nodeOs(node),
-        ...(node.spec?.providerID ? { providerId: node.spec.providerID } : {}),
-      }));
+      return nodes.map((node) => {
+        const { ip, ipv6 } = internalIps(node);
+        return {
+          name: node.metadata?.name ?? '',
+          ip,
+          ...(ipv6 ? { ipv6 } : {}),
+          os: nodeOs(node),
+          ...(node.spec?.providerID ? { providerId: node.spec.providerID } : {}),
+        };
+      });
     },
 
     async listPodsOnNode(nodeName: string): Promise<PodInfo[]> {
@@ -180,6 +186,13 @@ export function kubernetesAdapter(kubeconfig: string, options: KubernetesAdapter
         hostNetwork: pod.spec?.hostNetwork === true,
         os,
         containers: (pod.spec?.containers ?? []).map((c) => ({ name: c.name, image: c.image ?? '' })),
+        workload: workloadOf({
+          name: pod.metadata?.name ?? '',
+          ownerReferences: pod.metadata?.ownerReferences,
+          labels: pod.metadata?.labels,
+        }),
+        ...(isPodPhase(pod.status?.phase) ? { phase: pod.status.phase } : {}),
+        ...(pod.metadata?.deletionTimestamp ? { terminating: true } : {}),
       }));
     },
 
@@ -683,6 +696,24 @@ function requestOptions(signal: AbortSignal): RequestOptions {
     post: (context) => new Observable(Promise.resolve(context)),
   };
   return { middleware: [middleware], middlewareMergeStrategy: 'append' };
+}
+
+/**
+ * The node's InternalIPs: `ip` the IPv4 one (the load balancer's IPv4 backend), and on a dual-stack node `ipv6` its
+ * IPv6 one, a backend of its own with its own SNAT ports. A node with no IPv4 InternalIP keeps its first InternalIP as
+ * `ip`, as before dual-stack was read.
+ */
+function internalIps(node: V1Node): { ip: string; ipv6?: string } {
+  const internal = (node.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address);
+  const ip = internal.find((a) => isIP(a) === 4) ?? internal[0] ?? '';
+  const ipv6 = internal.find((a) => isIP(a) === 6 && a !== ip);
+  return ipv6 ? { ip, ipv6 } : { ip };
+}
+
+const POD_PHASES: readonly string[] = ['Pending', 'Running', 'Succeeded', 'Failed', 'Unknown'] satisfies PodPhase[];
+
+function isPodPhase(phase: string | undefined): phase is PodPhase {
+  return phase !== undefined && POD_PHASES.includes(phase);
 }
 
 /** The `kubernetes.io/os` label, or what the kubelet reports. */

@@ -2,26 +2,30 @@
 // the load balancer's outbound rule, and move egress to a NAT gateway for good. Commands are built only from
 // cluster facts that pass the same strict patterns as user input (lib/validation.ts), never from free text, and
 // use the exact `az aks update` flags of the AKS docs (research/azure-apis.md §3.1; AKS egress-outboundtype.md).
-import type { ClusterFacts, Culprit, Recommendation, SnatBudget } from '../model.ts';
+import type { ClusterFacts, Culprit, Recommendation, SnatBudget, WorkloadCulprit } from '../model.ts';
+// A pure formatter, shared with the renderers so that a destination reads the same in advice and tables.
+import { formatDestination } from '../render/endpoint.ts';
 import { parseNodeSelector, validateClusterName, validateResourceGroup } from '../validation.ts';
 import { currentPortsPerNode, ipsNeeded, PORT_STEP, PORTS_PER_IP } from './snatBudget.ts';
+import { HOLD_AFTER_CLOSE_SECONDS } from './snatModel.ts';
 
 /** Used ÷ allocated at which the node counts as under pressure (snatWatch's warning threshold). */
 export const PRESSURE_RATIO = 0.75;
-/** At most this many culprits get their own advice… */
-const CULPRITS_ADVISED = 3;
-/** …and after the first, only those with at least this fraction of the top culprit's connections or connects. */
+/** At most this many workloads get their own advice… */
+const WORKLOADS_ADVISED = 3;
+/** …and after the first, only those with at least this fraction of the top workload's pressure. */
 const SIGNIFICANT_FRACTION = 0.25;
-// Churn: new public connections faster than this, or this many sockets in TIME_WAIT (and more of them than open
-// connections), mean the pod opens a connection per request instead of reusing one.
-const CHURN_CONNECTS_PER_SECOND = 1;
-const CHURN_TIME_WAIT = 50;
+// Churn: this many ports kept by recently closed flows, and more than open ones hold, means the workload opens a
+// connection per request instead of reusing one.
+const CHURN_PORTS = 50;
 // Long-lived: this many connections held open at once means pools that are too big, or leaked connections.
 const MANY_OPEN_CONNECTIONS = 100;
-// `managedOutboundIPs.count` is 1–100; a NAT gateway takes 1–16 IPs of 64,512 ports each.
+// `managedOutboundIPs.count` is 1–100; a NAT gateway takes 1–16 IPs of 64,512 ports each (nat-gateway-resource.md).
 const MAX_MANAGED_OUTBOUND_IPS = 100;
 const MAX_NAT_GATEWAY_IPS = 16;
 const NAT_GATEWAY_PORTS_PER_IP = 64_512;
+/** NAT gateway's port reuse timer after a TCP FIN (nat-gateway-resource.md, "Port Reuse Timers"). */
+const NAT_GATEWAY_FIN_HOLD_SECONDS = 65;
 /** The AKS docs' suggestion for many short-lived connections and no long idle ones. */
 const LOW_IDLE_TIMEOUT_MINUTES = 4;
 
@@ -31,23 +35,26 @@ export function underPressure(budget: SnatBudget | undefined): boolean {
   return ratio >= PRESSURE_RATIO || budget.failedConnections > 0;
 }
 
-/** Recommendations in the order to act on them: culprits, capacity, NAT gateway, or where to look next. */
+/** Recommendations in the order to act on them: workloads to fix, capacity, NAT gateway, or where to look next. */
 export function recommend(input: {
   facts: ClusterFacts;
   budget?: SnatBudget;
   culprits: Culprit[];
+  workloads: WorkloadCulprit[];
   nodeName: string;
   /** Whether connects were traced; without a trace (no tcptracer, a failed probe) churn is unknown, not zero. */
   traced?: boolean;
 }): Recommendation[] {
-  const { facts, budget, culprits } = input;
+  const { facts, budget, culprits, workloads } = input;
   const traced = input.traced ?? true;
   const pressure = underPressure(budget);
   const loadBalancer = facts.outboundType === 'loadBalancer';
-  const recommendations: Recommendation[] = significantCulprits(culprits).map((c) => fixCulprit(c, facts, traced));
+  const recommendations: Recommendation[] = significantWorkloads(workloads).map((w) =>
+    w.kind === 'Node' ? fixHost(w, culprits, traced) : fixWorkload(w, facts, traced),
+  );
 
   if (budget && pressure && loadBalancer) {
-    const capacity = capacityRecommendation(facts, budget, culprits.some(isChurning));
+    const capacity = capacityRecommendation(facts, budget, workloads.some(isChurning));
     if (capacity) recommendations.push(capacity);
   }
   // Without metrics (a failed query) the budget is unknown, but pods holding public connections on a load balancer
@@ -57,42 +64,59 @@ export function recommend(input: {
   return recommendations;
 }
 
-/** The top culprit, and the next ones only when they weigh next to it: advice for a pod with 4 connections is noise. */
-function significantCulprits(culprits: Culprit[]): Culprit[] {
-  const [top] = culprits;
+/** The top workload, and the next ones only when they weigh next to it: advice for a trickle is noise. */
+function significantWorkloads(workloads: WorkloadCulprit[]): WorkloadCulprit[] {
+  const [top] = workloads;
   if (!top) return [];
-  const weighs = (c: Culprit) =>
-    (top.publicEstablished > 0 && c.publicEstablished >= top.publicEstablished * SIGNIFICANT_FRACTION) ||
-    (top.publicConnects > 0 && c.publicConnects >= top.publicConnects * SIGNIFICANT_FRACTION);
-  return [top, ...culprits.slice(1).filter(weighs)].slice(0, CULPRITS_ADVISED);
+  const weighs = (w: WorkloadCulprit) => w.pressure >= top.pressure * SIGNIFICANT_FRACTION;
+  return [top, ...workloads.slice(1).filter(weighs)].slice(0, WORKLOADS_ADVISED);
 }
 
-function isChurning(c: Culprit): boolean {
-  return (
-    c.connectsPerSecond >= CHURN_CONNECTS_PER_SECOND ||
-    (c.timeWait >= CHURN_TIME_WAIT && c.timeWait > c.publicEstablished)
-  );
+function isChurning(w: Pick<WorkloadCulprit, 'ports'>): boolean {
+  return w.ports.churn >= CHURN_PORTS && w.ports.churn > w.ports.held;
 }
 
-function fixCulprit(c: Culprit, facts: ClusterFacts, traced: boolean): Recommendation {
-  const name = `${c.namespace}/${c.pod}`;
-  const destinations = c.topDestinations
+/** `Deployment payments/checkout-api (3 pods on this node)`, or the pod itself when it has no controller. */
+export function workloadLabel(w: Pick<WorkloadCulprit, 'kind' | 'namespace' | 'name' | 'pods'>): string {
+  const name = `${w.namespace ? `${w.namespace}/` : ''}${w.name}`;
+  if (w.kind === 'Pod') return `pod ${name}`;
+  return `${w.kind} ${name} (${w.pods.length === 1 ? `pod ${w.pods[0]}` : `${w.pods.length} pods on this node`})`;
+}
+
+/** The ports a workload needs, by cause, in words. */
+export function demandText(
+  w: Pick<WorkloadCulprit, 'ports' | 'connectsPerSecond' | 'timeWait'>,
+  traced: boolean,
+): string {
+  const { held, churn, failed, total } = w.ports;
+  const churnWhy = traced
+    ? `${w.connectsPerSecond} new connection(s)/s and ${fmt(w.timeWait)} in TIME_WAIT`
+    : `${fmt(w.timeWait)} in TIME_WAIT; no connect trace, so churn may be higher`;
+  const parts = [`${fmt(held)} held by open connections`, `${fmt(churn)} by churn (${churnWhy})`];
+  if (failed > 0) parts.push(`${fmt(failed)} failed connect(s)`);
+  return `about ${fmt(total)} SNAT port(s): ${parts.join(', ')}`;
+}
+
+function fixWorkload(w: WorkloadCulprit, facts: ClusterFacts, traced: boolean): Recommendation {
+  const name = workloadLabel(w);
+  const destinations = w.topDestinations
     .slice(0, 3)
-    .map((d) => `${formatEndpoint(d.ip, d.port)} ×${d.connections}`)
+    .map((d) => `${formatDestination(d)} (${fmt(d.ports.total)} ports)`)
     .join(', ');
-  const churn = isChurning(c);
-  const manyOpen = c.publicEstablished >= MANY_OPEN_CONNECTIONS;
-
-  const share =
-    c.shareOfUsedPorts === undefined
-      ? ''
-      : c.shareOfUsedPorts < 0.01
-        ? " (under 1 % of the node's used SNAT ports)"
-        : ` (about ${Math.round(c.shareOfUsedPorts * 100)} % of the node's used SNAT ports)`;
+  const churn = isChurning(w);
+  const manyOpen = w.ports.held >= MANY_OPEN_CONNECTIONS;
+  const udpPorts = w.topDestinations.filter((d) => d.protocol === 'udp').reduce((sum, d) => sum + d.ports.total, 0);
+  const mostlyUdp = udpPorts * 2 > w.ports.total;
+  const share = w.shareOfUsedPorts === undefined ? '' : ` — ${percent(w.shareOfUsedPorts)} of the node's SNAT pressure`;
   const observed = [
-    `${name}${c.hostNetwork ? " (hostNetwork: it shares the node's network namespace)" : ''} holds ${c.publicEstablished} ESTABLISHED connection(s) to public destinations${share}, ${traced ? `opened ${c.publicConnects} new one(s) during the capture (${c.connectsPerSecond}/s)` : 'opened an unknown number of new ones (no connect trace)'} and has ${c.timeWait} socket(s) in TIME_WAIT.`,
+    `${capitalize(name)} needs ${demandText(w, traced)}${share}. A closed connection keeps its SNAT port for about ${HOLD_AFTER_CLOSE_SECONDS / 60} minutes, and connections to one destination cannot share ports.`,
   ];
   const advice: string[] = [];
+  if (mostlyUdp) {
+    advice.push(
+      `Most of its ports are UDP, which the load balancer gives one port per destination IP for as long as the flow is active (idle timeout ${facts.idleTimeoutMinutes} minutes): if this is DNS to public resolvers, resolve through the cluster's DNS (CoreDNS, forwarding to Azure DNS at 168.63.129.16, which is never SNAT'd); otherwise send to fewer destination IPs.`,
+    );
+  }
   if (churn) {
     advice.push(
       'It opens a new connection per request instead of reusing one: create one HTTP client (or SDK client) per process and reuse it, with HTTP keep-alive on, or a connection pool per destination; read responses to the end and close them so connections return to the pool.',
@@ -103,19 +127,52 @@ function fixCulprit(c: Culprit, facts: ClusterFacts, traced: boolean): Recommend
       `It keeps many connections open at once: share and reuse one client instead of one per request or per thread, cap the pool size per destination, multiplex over HTTP/2 where the server supports it, and close idle connections before the load balancer's ${facts.idleTimeoutMinutes}-minute idle timeout (or send TCP keepalives) so abandoned flows do not hold ports.`,
     );
   }
-  if (!churn && !manyOpen) {
+  if (!churn && !manyOpen && !mostlyUdp) {
     advice.push(
       'Use connection pooling and HTTP keep-alive, and reuse clients across requests instead of creating one per call.',
     );
   }
   advice.push(
-    'Retry failed calls with exponential back-off and jitter, never in a tight loop: retries during exhaustion take the ports that are left. If a destination is an Azure service, a private endpoint (Private Link) avoids SNAT entirely.',
+    w.ports.failed > 0
+      ? 'Its connects are already failing: retry with exponential back-off and jitter, never in a tight loop, since retries during exhaustion take the ports that are left. If a destination is an Azure service, a private endpoint (Private Link) avoids SNAT entirely.'
+      : 'Retry failed calls with exponential back-off and jitter, never in a tight loop: retries during exhaustion take the ports that are left. If a destination is an Azure service, a private endpoint (Private Link) avoids SNAT entirely.',
   );
   return {
     kind: 'fix-culprit',
-    title: `Fix connection handling in ${name}${destinations ? ` (top destinations: ${destinations})` : ''}`,
+    title: `Fix connection handling in ${name}${destinations ? `; top destinations ${destinations}` : ''}`,
     detail: [...observed, ...advice].join(' '),
   };
+}
+
+/** The node's own network namespace: host processes, and hostNetwork pods whose table could not be split by pod. */
+function fixHost(w: WorkloadCulprit, culprits: Culprit[], traced: boolean): Recommendation {
+  const row = culprits.find((c) => c.workload.kind === 'Node');
+  const listed = row?.hostNetworkPods ?? [];
+  const destinations = w.topDestinations
+    .slice(0, 3)
+    .map((d) => `${formatDestination(d)} (${fmt(d.ports.total)} ports)`)
+    .join(', ');
+  const who =
+    listed.length > 0
+      ? `The node's own network namespace, read through a hostNetwork pod (its table is the node's, shared by ${listed.join(', ')} and the node's own processes), needs`
+      : 'Processes on the node outside any pod (kubelet, containerd, host agents) need';
+  const next =
+    listed.length > 0
+      ? 'The node probe tells these apart by process (cgroup); run the investigation again when the probe can run on the node (see the captureNode step) to see which of them it is.'
+      : "Look at the node's own agents and any software installed on the node image; a hostNetwork pod would have been named on its own.";
+  return {
+    kind: 'fix-culprit',
+    title: `Look at the node's own connections${destinations ? `; top destinations ${destinations}` : ''}`,
+    detail: `${who} ${demandText(w, traced)}${w.shareOfUsedPorts === undefined ? '' : ` — ${percent(w.shareOfUsedPorts)} of the node's SNAT pressure`}. ${next}`,
+  };
+}
+
+function percent(share: number): string {
+  return share < 0.01 ? 'under 1 %' : `about ${Math.round(share * 100)} %`;
+}
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** `--resource-group RG --name CLUSTER`, or undefined if either fails its pattern (then no command is offered). */
@@ -138,7 +195,7 @@ function capacityRecommendation(facts: ClusterFacts, budget: SnatBudget, churn: 
   const ips = facts.outboundIpCount;
   const commands: string[] = [];
   const notes: string[] = [
-    `Each node gets ${fmt(current)} SNAT ports now (${facts.allocatedOutboundPorts > 0 ? 'explicit allocation' : `Azure's default for a pool of ${facts.nodeCount} nodes`}); ${ips} outbound IP(s) × ${fmt(PORTS_PER_IP)} = ${fmt(ips * PORTS_PER_IP)} ports, enough for ${fmt(budget.maxNodesAtAllocation)} nodes at that allocation.`,
+    `Each node gets ${fmt(current)} SNAT ports now (${facts.allocatedOutboundPorts > 0 ? 'explicit allocation' : `Azure's default for a pool of ${nodes(facts.nodeCount)}`}); ${ips} outbound IP(s) × ${fmt(PORTS_PER_IP)} = ${fmt(ips * PORTS_PER_IP)} ports, enough for ${nodes(budget.maxNodesAtAllocation)} at that allocation.`,
   ];
   if (facts.allocatedOutboundPorts === 0) {
     notes.push(
@@ -154,14 +211,14 @@ function capacityRecommendation(facts: ClusterFacts, budget: SnatBudget, churn: 
   if (doubled > current && ipsForDoubled <= ips) {
     commands.push(`az aks update ${args} --load-balancer-outbound-ports ${doubled}`);
     notes.push(
-      `${fmt(doubled)} ports per node (twice today's, a multiple of ${PORT_STEP}) fits the ${facts.nodeCount} nodes plus ${surge} for upgrade surge with the current IP(s); the cluster can then grow to ${fmt(Math.floor((PORTS_PER_IP * ips) / doubled))} nodes (check the autoscaler's maxCount) before it needs more IPs.`,
+      `${fmt(doubled)} ports per node (twice today's, a multiple of ${PORT_STEP}) fits the ${nodes(facts.nodeCount)} plus ${surge} for upgrade surge with the current IP(s); the cluster can then grow to ${nodes(Math.floor((PORTS_PER_IP * ips) / doubled))} (check the autoscaler's maxCount) before it needs more IPs.`,
     );
   } else if (doubled > current && ipsForDoubled <= MAX_MANAGED_OUTBOUND_IPS) {
     commands.push(
       `az aks update ${args} --load-balancer-managed-outbound-ip-count ${ipsForDoubled} --load-balancer-outbound-ports ${doubled}`,
     );
     notes.push(
-      `Doubling to ${fmt(doubled)} ports per node for ${planned} nodes (${facts.nodeCount} plus ${surge} for upgrade surge) needs ${ipsForDoubled} outbound IPs (more IPs alone do not add ports to a node, so the command sets both). If the cluster uses your own public IPs or prefixes, add them with --load-balancer-outbound-ips or --load-balancer-outbound-ip-prefixes instead.`,
+      `Doubling to ${fmt(doubled)} ports per node for ${nodes(planned)} (${facts.nodeCount} plus ${surge} for upgrade surge) needs ${ipsForDoubled} outbound IPs (more IPs alone do not add ports to a node, so the command sets both). If the cluster uses your own public IPs or prefixes, add them with --load-balancer-outbound-ips or --load-balancer-outbound-ip-prefixes instead.`,
     );
   } else if (doubled > current) {
     notes.push(
@@ -194,7 +251,7 @@ function natGateway(facts: ClusterFacts): Recommendation {
     kind: 'nat-gateway',
     title: 'Longer term: send egress through a NAT gateway',
     detail:
-      `A NAT gateway gives ${fmt(NAT_GATEWAY_PORTS_PER_IP)} SNAT ports per public IP (up to ${MAX_NAT_GATEWAY_IPS} IPs) and hands them to any node on demand, instead of a fixed slice per node. ` +
+      `A NAT gateway gives ${fmt(NAT_GATEWAY_PORTS_PER_IP)} SNAT ports per public IP (up to ${MAX_NAT_GATEWAY_IPS} IPs) and hands them to any node on demand, instead of a fixed slice per node, and takes a closed connection's port back after ${NAT_GATEWAY_FIN_HOLD_SECONDS} s. ` +
       "Changing the outbound type changes the cluster's egress IP addresses and interrupts existing connections: update firewall allow-lists and API server authorized IP ranges, and do it in a maintenance window (Azure CLI 2.56 or later). " +
       '`managedNATGateway` works with the AKS-managed virtual network; with your own virtual network, associate a NAT gateway with the node subnet and use `--outbound-type userAssignedNATGateway` instead.',
     ...(args
@@ -231,8 +288,8 @@ function investigateFurther(budget: SnatBudget, nodeName: string): Recommendatio
   };
 }
 
-function formatEndpoint(ip: string, port: number): string {
-  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+function nodes(n: number): string {
+  return `${fmt(n)} node${n === 1 ? '' : 's'}`;
 }
 
 function fmt(n: number): string {

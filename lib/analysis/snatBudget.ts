@@ -2,8 +2,7 @@
 // docs (research/azure-apis.md §3.1): each frontend public IP gives 64,000 SNAT ports to the backend pool; with
 // `allocatedOutboundPorts` = 0 every node gets a default share that depends on the pool size; an explicit value
 // must be a multiple of 8, and 64,000 × IPs ÷ ports per node is the most nodes the cluster can have.
-import type { BackendSnat, ClusterFacts, PodConnections, SnatBudget } from '../model.ts';
-import { addDestination, compareDestinations } from './summarizeConnections.ts';
+import type { BackendSnat, ClusterFacts, DestinationPressure, SnatBudget } from '../model.ts';
 
 /** SNAT ports each frontend IP gives the backend pool. */
 export const PORTS_PER_IP = 64_000;
@@ -50,26 +49,26 @@ export function currentPortsPerNode(facts: ClusterFacts): number {
 }
 
 /**
- * The node's SNAT budget from its load balancer metrics, the cluster's allocation, and the pods' public
- * destinations summed across pods (the same destination reached by several pods competes for the same ports).
- * Undefined without metrics for the node (NAT gateway clusters, or a failed metrics query).
+ * The node's SNAT budget for one address family from its load balancer metrics, the cluster's allocation, and the
+ * model's destinations of that family (flows to one destination cannot share a port, so the destination needing the
+ * most ports is the one that runs out first: `share` = its ports ÷ the allocated ports). Undefined without metrics
+ * for the node (NAT gateway clusters, or a failed metrics query).
  */
 export function snatBudget(input: {
   facts: ClusterFacts;
   backend?: BackendSnat;
-  pods: PodConnections[];
+  destinations: DestinationPressure[];
 }): SnatBudget | undefined {
   const { facts, backend } = input;
   if (!backend) return undefined;
-
-  const destinations = new Map<string, { ip: string; port: number; connections: number }>();
-  for (const pod of input.pods) {
-    for (const d of pod.destinations) addDestination(destinations, d.ip, d.port, d.connections);
-  }
-  const byDestination = [...destinations.values()]
-    .sort(compareDestinations)
-    .slice(0, TOP_DESTINATIONS)
-    .map((d) => ({ ...d, share: backend.usedPorts > 0 ? round2(Math.min(1, d.connections / backend.usedPorts)) : 0 }));
+  const byDestination = input.destinations.slice(0, TOP_DESTINATIONS).map((d) => ({
+    ip: d.ip,
+    port: d.port,
+    protocol: d.protocol,
+    connections: d.connections,
+    ports: d.ports,
+    share: backend.allocatedPorts > 0 ? round2(d.ports.total / backend.allocatedPorts) : 0,
+  }));
 
   return {
     usedPorts: backend.usedPorts,

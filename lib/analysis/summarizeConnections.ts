@@ -1,29 +1,47 @@
-// One pod's connections, reduced to what the ranking and the SNAT budget need. Pure: the podConnections step feeds
-// it whichever source it had (node snapshot or exec), plus the trace's events for the pod.
+// One pod's connections, reduced to what the SNAT model (snatModel.ts) and the report need. Pure: the podConnections
+// step feeds it whichever source it had (node snapshot or exec), plus the trace's events for the pod.
 import ipaddr from 'ipaddr.js';
-import type { DestinationCount, SocketAggregate, TraceAggregate } from '../model.ts';
+import type { DestinationCount, FlowCount, Protocol, SocketAggregate, TcpState, TraceAggregate } from '../model.ts';
 
 export interface ConnectionSummary {
   /** ESTABLISHED sockets to SNAT'd destinations: each one holds a SNAT port right now. */
   publicEstablished: number;
   /** ESTABLISHED sockets to destinations that are not SNAT'd (cluster, VNet, private ranges). */
   privateEstablished: number;
-  /** TIME_WAIT sockets, whatever the destination. */
+  /** TIME_WAIT sockets to SNAT'd destinations. */
   timeWait: number;
-  /** SYN_SENT sockets, whatever the destination. */
+  /** TIME_WAIT sockets to destinations that are not SNAT'd: churn, but none of SNAT's business. */
+  privateTimeWait: number;
+  /** SYN_SENT sockets to SNAT'd destinations: connects waiting for an answer (or for a port). */
   synSent: number;
   /** Connects to SNAT'd destinations seen by the trace during the capture. */
   publicConnects: number;
   /** Public ESTABLISHED sockets by destination ip:port, most connections first; every destination, untruncated. */
   destinations: DestinationCount[];
+  /** Every SNAT'd destination with any pressure on it (open, TIME_WAIT, traced connects or failures). */
+  flows: FlowCount[];
 }
 
 /**
- * Counts a pod's connections. ESTABLISHED sockets are split by destination because that is what the runbook
- * measures. TIME_WAIT and SYN_SENT are counted for every destination, deliberately: they are symptoms of connection
- * churn (TIME_WAIT) and of connects that cannot complete (SYN_SENT, e.g. while SNAT ports are exhausted), and they
- * serve as tie-breakers and hints, not as a SNAT measure. A pod churning through in-cluster connections shows up
- * here too, and the recommendation says so only in terms of churn.
+ * States in which a TCP flow exists at the load balancer and holds its SNAT port: the connection is open or being
+ * opened (SYN_SENT), or one side has sent its FIN and the other has not finished (FIN_WAIT1/2, CLOSE_WAIT, LAST_ACK,
+ * CLOSING). TIME_WAIT is counted apart (the port is held after the close, see snatModel.ts). SYN_RECV and LISTEN are
+ * the server side of inbound connections, which take no SNAT port.
+ */
+const OPEN_STATES = new Set<TcpState>([
+  'ESTABLISHED',
+  'SYN_SENT',
+  'FIN_WAIT1',
+  'FIN_WAIT2',
+  'CLOSE_WAIT',
+  'LAST_ACK',
+  'CLOSING',
+]);
+
+/**
+ * Counts a pod's connections. Every socket and trace event to a SNAT'd destination lands in that destination's flow
+ * row, so the model sees open connections, recent closes (TIME_WAIT), connect churn and failures alike. UDP flows are
+ * keyed by the destination IP alone: the load balancer gives UDP one port per destination IP, whatever the port.
  */
 export function summarizeConnections(input: {
   sockets: SocketAggregate[];
@@ -33,37 +51,68 @@ export function summarizeConnections(input: {
   let publicEstablished = 0;
   let privateEstablished = 0;
   let timeWait = 0;
+  let privateTimeWait = 0;
   let synSent = 0;
+  let publicConnects = 0;
   const byDestination = new Map<string, DestinationCount>();
+  const flows = new Map<string, FlowCount>();
+  const flow = (ip: string, port: number, protocol: Protocol): FlowCount => {
+    const keyPort = protocol === 'udp' ? 0 : port;
+    const key = `${protocol} ${ip} ${keyPort}`;
+    let row = flows.get(key);
+    if (!row) {
+      row = { ip, port: keyPort, protocol, open: 0, timeWait: 0, connects: 0, failed: 0 };
+      flows.set(key, row);
+    }
+    return row;
+  };
 
   for (const socket of input.sockets) {
-    switch (socket.state) {
-      case 'ESTABLISHED':
-        if (input.isSnat(socket.remoteIp)) {
-          publicEstablished += socket.count;
-          addDestination(byDestination, socket.remoteIp, socket.remotePort, socket.count);
-        } else {
-          privateEstablished += socket.count;
-        }
-        break;
-      case 'TIME_WAIT':
-        timeWait += socket.count;
-        break;
-      case 'SYN_SENT':
-        synSent += socket.count;
-        break;
-      default:
-        break; // closing states hold their SNAT port only briefly; not counted
+    if (socket.count <= 0) continue; // an empty row names no destination
+    const snat = input.isSnat(socket.remoteIp);
+    const protocol = socket.protocol ?? 'tcp';
+    if (protocol === 'udp') {
+      // A connected UDP socket: the kernel shows it as ESTABLISHED. Unconnected ones name no destination.
+      if (snat && socket.state === 'ESTABLISHED') flow(socket.remoteIp, socket.remotePort, 'udp').open += socket.count;
+      continue;
     }
+    if (socket.state === 'ESTABLISHED') {
+      if (snat) {
+        publicEstablished += socket.count;
+        addDestination(byDestination, socket.remoteIp, socket.remotePort, socket.count);
+      } else privateEstablished += socket.count;
+    } else if (socket.state === 'TIME_WAIT') {
+      if (snat) timeWait += socket.count;
+      else privateTimeWait += socket.count;
+    } else if (socket.state === 'SYN_SENT' && snat) synSent += socket.count;
+    if (!snat) continue;
+    if (socket.state === 'TIME_WAIT') flow(socket.remoteIp, socket.remotePort, 'tcp').timeWait += socket.count;
+    else if (OPEN_STATES.has(socket.state)) flow(socket.remoteIp, socket.remotePort, 'tcp').open += socket.count;
   }
 
-  let publicConnects = 0;
   for (const event of input.trace) {
-    if (event.type === 'connect' && input.isSnat(event.daddr)) publicConnects += event.count;
+    if ((event.type !== 'connect' && event.type !== 'failed') || event.count <= 0 || !input.isSnat(event.daddr))
+      continue;
+    const row = flow(event.daddr, event.dport, 'tcp');
+    if (event.type === 'connect') {
+      row.connects += event.count;
+      publicConnects += event.count;
+    } else row.failed += event.count;
   }
 
   const destinations = [...byDestination.values()].sort(compareDestinations);
-  return { publicEstablished, privateEstablished, timeWait, synSent, publicConnects, destinations };
+  return {
+    publicEstablished,
+    privateEstablished,
+    timeWait,
+    privateTimeWait,
+    synSent,
+    publicConnects,
+    destinations,
+    flows: [...flows.values()].sort(
+      (a, b) => compareIps(a.ip, b.ip) || a.port - b.port || (a.protocol < b.protocol ? -1 : 1),
+    ),
+  };
 }
 
 /** Adds `connections` to the ip:port entry of `into` (the same destination may come from several aggregates). */
@@ -83,7 +132,7 @@ export function compareDestinations(
 }
 
 /** Numeric order for the addresses the parsers emit; anything else sorts after them, as text. */
-function compareIps(a: string, b: string): number {
+export function compareIps(a: string, b: string): number {
   const ka = ipSortKey(a);
   const kb = ipSortKey(b);
   if (ka !== undefined && kb !== undefined) return ka < kb ? -1 : ka > kb ? 1 : 0;

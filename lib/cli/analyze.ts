@@ -215,7 +215,7 @@ export async function analyzeEvidence(options: AnalyzeOptions): Promise<Analysis
   let culprits: Culprit[] = [];
   if (attribution.pods.length > 0) {
     const { rankCulprits } = await import('../analysis/rankCulprits.ts');
-    culprits = rankCulprits(attribution.pods, { captureSeconds: seconds ?? 0 });
+    culprits = rankCulprits(attribution.pods, { captureSeconds: seconds ?? 0 }).culprits;
   } else if (trace.length > 0) {
     notes.push(
       'No pod is known, so sources are listed by address and network namespace. To name the pods, add ' +

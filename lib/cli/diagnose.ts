@@ -3,8 +3,9 @@
 import { SnatDoctorError } from '../errors.ts';
 import { RealClock } from '../local/durableHost.ts';
 import { startLocalRuntime } from '../local/runtime.ts';
-import type { ClusterRef, InvestigationRequest, Report } from '../model.ts';
+import type { ClusterRef, InvestigationRequest, PrivateRange, Report } from '../model.ts';
 import type { Ports } from '../ports.ts';
+import { CIDR_EXAMPLE, parsePrivateRanges } from '../privateRanges.ts';
 import { renderReport } from '../render/terminal.ts';
 import { parseNodeSelector, validateCaptureSeconds, validateClusterRef } from '../validation.ts';
 import { startOrJoin } from '../workflow/start.ts';
@@ -18,6 +19,8 @@ export interface DiagnoseOptions {
   resourceGroup?: string;
   cluster?: string;
   node?: string;
+  /** `--private-range`, as given (each may be a comma-separated list). */
+  privateRange?: string[];
   seconds: number;
   probeImage?: string;
   json?: boolean;
@@ -35,9 +38,10 @@ export async function diagnose(options: DiagnoseOptions): Promise<number> {
   try {
     const captureSeconds = validateCaptureSeconds(options.seconds);
     if (options.node !== undefined) parseNodeSelector(options.node);
+    const privateRanges = flagRanges(options.privateRange ?? []);
     const target = await targetOf(options);
     try {
-      return await investigate(target, captureSeconds, options);
+      return await investigate(target, { captureSeconds, privateRanges }, options);
     } finally {
       await target.close();
     }
@@ -100,17 +104,37 @@ async function targetOf(options: DiagnoseOptions): Promise<Target> {
   };
 }
 
-async function investigate(target: Target, captureSeconds: number, options: DiagnoseOptions): Promise<number> {
+/** The `--private-range` values as ranges (source `flag`); every one that is not a CIDR is named in one error. */
+export function flagRanges(values: string[]): PrivateRange[] {
+  const { ranges, invalid } = parsePrivateRanges(values.join(','), 'flag');
+  if (invalid.length > 0) {
+    const named = invalid.map((entry) => JSON.stringify(entry)).join(', ');
+    throw new SnatDoctorError(
+      'BAD_ARGUMENT',
+      `--private-range ${named} ${invalid.length === 1 ? 'is not a CIDR range' : 'are not CIDR ranges'}: give each as address/prefix-length, like ${CIDR_EXAMPLE} (a single address as /32), and repeat --private-range for more.`,
+      { context: { invalid } },
+    );
+  }
+  return ranges;
+}
+
+async function investigate(
+  target: Target,
+  given: { captureSeconds: number; privateRanges: PrivateRange[] },
+  options: DiagnoseOptions,
+): Promise<number> {
   const { host } = await startLocalRuntime({ ports: target.ports, clock: new RealClock() });
   const request: InvestigationRequest = {
     cluster: target.cluster,
     node: options.node,
-    captureSeconds,
+    captureSeconds: given.captureSeconds,
+    ...(given.privateRanges.length > 0 ? { privateRanges: given.privateRanges } : {}),
     requestedBy: { kind: 'cli', who: process.env.USER ?? 'unknown' },
   };
   const progress = options.progress ? new ProgressPrinter(process.stderr) : undefined;
   progress?.header(target.header);
-  const { instanceId } = await startOrJoin(host, request);
+  // The CLI is not the app: its ranges are the flag's, not the app setting's.
+  const { instanceId } = await startOrJoin(host, request, []);
   const stop = progress?.follow(host, instanceId);
   const status = await host.waitForCompletion(instanceId);
   stop?.();

@@ -33,6 +33,13 @@ export function buildProgram(): Command {
     .addOption(new Option('--node <name-or-ip>', 'the node to investigate (default: the most exhausted node)'))
     .addOption(
       new Option(
+        '--private-range <cidr>',
+        'a range reached without SNAT that the cluster does not tell (on-premises, a VNet snat-doctor may not read), ' +
+          'e.g. 30.10.0.0/16: its traffic is not counted as SNAT; repeatable',
+      ).argParser(collect),
+    )
+    .addOption(
+      new Option(
         '--seconds <n>',
         `how long to capture connections on the node (${CAPTURE_SECONDS.min}-${CAPTURE_SECONDS.max})`,
       )

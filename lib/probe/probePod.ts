@@ -158,7 +158,7 @@ export function interpretRunCommand(result: { exitCode: number; logs: string }, 
     case EXIT.notFinished:
       throw new SnatDoctorError(
         'PROBE_FAILED',
-        `${firstLines(result.logs)}. Check that ${node} is Ready and has room for one small pod.`,
+        `${firstLines(result.logs).replace(/\.+$/, '')}. Check that ${node} is Ready and has room for one small pod.`,
       );
     case EXIT.podFailed:
       throw new SnatDoctorError(
@@ -173,11 +173,12 @@ export function interpretRunCommand(result: { exitCode: number; logs: string }, 
   }
 }
 
+/** The first lines of a probe's or kubectl's output, without the report's own `@@` section markers. */
 function firstLines(text: string): string {
   const lines = text
     .trim()
     .split('\n')
-    .filter((l) => l.trim() !== '');
+    .filter((l) => l.trim() !== '' && !l.startsWith('@@ '));
   return lines.slice(0, 3).join(' / ').slice(0, 400) || 'no output';
 }
 

@@ -23,7 +23,7 @@ import type {
 
 export const PROBE_FORMAT_VERSION = '1';
 
-const TYPES = new Set<TraceEventType>(['connect', 'accept', 'close', 'unknown']);
+const TYPES = new Set<TraceEventType>(['connect', 'accept', 'close', 'failed', 'unknown']);
 const UID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SANDBOX_ID = /^[0-9a-f]{12,64}$/;
 const NUMBER = /^\d+$/;

@@ -3,3 +3,8 @@
 export function formatEndpoint(ip: string, port: number): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
+
+/** A SNAT destination: TCP by IP and port; UDP by IP alone (the load balancer gives UDP a port per destination IP). */
+export function formatDestination(d: { ip: string; port: number; protocol?: 'tcp' | 'udp' }): string {
+  return d.protocol === 'udp' ? `${d.ip} (UDP)` : formatEndpoint(d.ip, d.port);
+}

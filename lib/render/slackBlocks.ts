@@ -2,10 +2,19 @@
 // Slack's limits by construction (`checkSlackLimits` proves it in the tests). Its sibling for terminals is terminal.ts.
 import type { types } from '@slack/bolt';
 import { connectsTraced } from '../analysis/connectsTraced.ts';
-import type { ClusterRef, Culprit, InvestigationRequest, Recommendation, Report, SnatBudget } from '../model.ts';
+import type {
+  ClusterRef,
+  Culprit,
+  InvestigationRequest,
+  PortDemand,
+  Recommendation,
+  Report,
+  SnatBudget,
+  WorkloadCulprit,
+} from '../model.ts';
 import { CAPTURE_SECONDS } from '../validation.ts';
 import type { InvestigationStatus } from '../workflow/investigate.ts';
-import { formatEndpoint } from './endpoint.ts';
+import { formatDestination } from './endpoint.ts';
 
 export type Block = types.KnownBlock;
 
@@ -51,6 +60,7 @@ export interface SlackReportOptions {
 }
 
 const PODS_SHOWN = 10;
+const WORKLOADS_SHOWN = 5;
 const PODS_MAX = 25;
 const RECOMMENDATIONS_MAX = 10;
 const PROBLEMS_MAX = 10;
@@ -72,7 +82,9 @@ export function renderSlackReport(report: Report, options: SlackReportOptions = 
     headline(report),
   ];
   if (budget) top.push(section(budgetText(budget)));
+  if (report.ipv6Budget) top.push(section(budgetText(report.ipv6Budget, 'IPv6 ')));
   top.push(divider());
+  top.push(...workloadSection(report));
   top.push(...podSections(report, options.maxPods));
   const problems = problemSections(report);
   if (problems.length > 0) top.push(divider(), ...problems);
@@ -140,18 +152,19 @@ export function renderSlackError(message: string): SlackMessage {
 // --- The report's parts ---
 
 function headline(report: Report): Block {
-  const { cluster, node, budget, culprits } = report;
-  const [first] = culprits;
+  const { cluster, node, budget, workloads } = report;
+  const [first] = workloads;
   let verdict: string;
   if (first) {
-    const share = first.shareOfUsedPorts !== undefined ? `, ${percent(first.shareOfUsedPorts)} % of used ports` : '';
-    const churn =
-      first.connectsPerSecond > 0 && connectsTraced(report)
-        ? `; it opens ${first.connectsPerSecond} new ones a second`
-        : '';
-    verdict = `${podName(first)} holds *${first.publicEstablished}* public connections${share}${churn}.`;
+    const share =
+      first.shareOfUsedPorts !== undefined ? `, ${percent(first.shareOfUsedPorts)} % of the node's SNAT pressure` : '';
+    const [to] = first.topDestinations;
+    const busiest = to
+      ? `; the busiest destination, ${code(formatDestination(to), 80)}, needs ${plural(to.ports.total, 'port')}`
+      : '';
+    verdict = `${workloadName(first)} needs *${first.ports.total}* SNAT ports (${demandParts(first.ports)})${share}${busiest}.`;
   } else if (podsExamined(report)) {
-    verdict = 'No pod holds connections to public destinations.';
+    verdict = 'No pod uses SNAT ports: no connection to a public destination.';
   } else {
     verdict = 'No pods ranked: the investigation did not get that far (below).';
   }
@@ -171,18 +184,38 @@ function headline(report: Report): Block {
   };
 }
 
-function budgetText(budget: SnatBudget): string {
+function budgetText(budget: SnatBudget, family = ''): string {
   const ratio = usage(budget);
   const ips = `${budget.outboundIpCount} outbound IP${budget.outboundIpCount === 1 ? '' : 's'}`;
   const lines = [
-    `\`${usageBar(ratio, 20)}\` ${percent(ratio)} % of ${budget.allocatedPorts} SNAT ports used`,
+    `\`${usageBar(ratio, 20)}\` ${percent(ratio)} % of ${budget.allocatedPorts} ${family}SNAT ports used`,
     `Azure's default for this pool: ${budget.defaultAllocation} ports per node · ${ips} · room for ${budget.maxNodesAtAllocation} nodes at this allocation`,
   ];
   const destinations = budget.byDestination
     .slice(0, 3)
-    .map((d) => `${code(formatEndpoint(d.ip, d.port), 80)} ${percent(d.share)} %`);
-  if (destinations.length > 0) lines.push(`Busiest destinations: ${destinations.join(', ')}`);
+    .map(
+      (d) =>
+        `${code(formatDestination(d), 80)} ${plural(d.ports.total, 'port')} (${percent(d.share)} % of the allocation)`,
+    );
+  if (destinations.length > 0) lines.push(`Destinations needing the most ports: ${destinations.join(', ')}`);
   return lines.join('\n');
+}
+
+function workloadSection(report: Report): Block[] {
+  const { workloads } = report;
+  if (workloads.length === 0) return [];
+  const shown = workloads.slice(0, WORKLOADS_SHOWN);
+  const entries = [
+    '*Workloads by SNAT use*',
+    ...shown.map((w) => {
+      const share = w.shareOfUsedPorts !== undefined ? ` · ${percent(w.shareOfUsedPorts)} %` : '';
+      const pods =
+        w.kind === 'Pod' || w.kind === 'Node' ? '' : ` (${w.pods.length} pod${w.pods.length === 1 ? '' : 's'})`;
+      return `*${w.rank}.* ${workloadName(w)}${pods}: ${plural(w.ports.total, 'port')} (${demandParts(w.ports)})${share}`;
+    }),
+  ];
+  if (workloads.length > shown.length) entries.push(`_… and ${workloads.length - shown.length} more workloads_`);
+  return pack(entries, '\n').map(section);
 }
 
 function podSections(report: Report, maxPods = PODS_SHOWN): Block[] {
@@ -202,19 +235,43 @@ function podSections(report: Report, maxPods = PODS_SHOWN): Block[] {
 function podEntry(c: Culprit, traced: boolean): string {
   const rate = c.connectsPerSecond > 0 ? ` (${c.connectsPerSecond}/s)` : '';
   const connects = traced ? `${c.publicConnects} connects${rate}` : 'connects not traced';
-  const share = c.shareOfUsedPorts !== undefined ? ` · ${percent(c.shareOfUsedPorts)} % of used ports` : '';
+  const share = c.shareOfUsedPorts !== undefined ? ` · ${percent(c.shareOfUsedPorts)} % of the pressure` : '';
   const destinations = c.topDestinations
     .slice(0, 3)
-    .map((d) => `${code(formatEndpoint(d.ip, d.port), 80)} ×${d.connections}`)
+    .map((d) => `${code(formatDestination(d), 80)} ${plural(d.ports.total, 'port')}`)
     .join(', ');
+  const shared = c.hostNetworkPods?.length
+    ? [`the node's own table, shared by ${c.hostNetworkPods.map((p) => code(p, 120)).join(', ')}`]
+    : [];
   return truncate(
     [
-      `*${c.rank}.* ${podName(c)}${c.hostNetwork ? ' (hostNetwork)' : ''}`,
-      `${c.publicEstablished} public ESTABLISHED · ${connects} · ${c.timeWait} TIME_WAIT${share}`,
+      `*${c.rank}.* ${podName(c)}${c.hostNetwork && !c.hostNetworkPods ? ' (hostNetwork)' : ''}${c.workload.kind === 'Pod' || c.workload.kind === 'Node' ? '' : ` · ${mrkdwn(c.workload.kind, 40)} ${code(c.workload.name, NAME_MAX)}`}`,
+      `${plural(c.ports.total, 'port')} (${demandParts(c.ports)})${share}`,
+      `${c.publicEstablished} public ESTABLISHED · ${connects} · ${c.timeWait} public TIME_WAIT`,
+      ...shared,
       ...(destinations ? [`→ ${destinations}`] : []),
     ].join('\n'),
     POD_ENTRY_MAX,
   );
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+function demandParts(ports: PortDemand): string {
+  const parts = [`${ports.held} held`, `${ports.churn} churn`];
+  if (ports.failed > 0) parts.push(`${ports.failed} failed`);
+  return parts.join(' · ');
+}
+
+function workloadName(w: Pick<WorkloadCulprit, 'kind' | 'namespace' | 'name'>): string {
+  const name = code(`${w.namespace ? `${w.namespace}/` : ''}${w.name}`, NAME_MAX);
+  return w.kind === 'Pod'
+    ? `Pod ${name}`
+    : w.kind === 'Node'
+      ? `The node's own network (${name})`
+      : `${mrkdwn(w.kind, 40)} ${name}`;
 }
 
 /** Steps that did not succeed, with why, and what the node probe could not use. */
@@ -303,11 +360,11 @@ function podsExamined(report: Report): boolean {
 
 function fallbackText(report: Report): string {
   const { cluster, node, budget } = report;
-  const [first] = report.culprits;
+  const [first] = report.workloads;
   const where = node ? `${node.name} (${cluster.name})` : `${cluster.name}: node not located`;
   const ports = budget ? `, ${budget.usedPorts}/${budget.allocatedPorts} ports used` : '';
   const finding = first
-    ? `${first.namespace}/${first.pod} holds ${first.publicEstablished} public connections`
+    ? `${first.kind === 'Node' ? "the node's own network" : `${first.kind} ${first.namespace ? `${first.namespace}/` : ''}${first.name}`} needs ${first.ports.total} SNAT ports`
     : node
       ? 'no pod ranked'
       : '';

@@ -1,6 +1,6 @@
 // The sandbox's Azure endpoints, served over HTTPS on 127.0.0.1 so that the real SDK clients (lib/adapters/azure.ts)
 // talk to them exactly as to Azure: ARM's ManagedCluster, its user kubeconfig and runCommand with its long-running
-// operation protocol, and Azure Monitor's metrics batch API. Answers come from the scenario — the same facts and
+// operation protocol, the VNet a cluster brings (GET virtualNetworks), and Azure Monitor's metrics batch API. Answers come from the scenario — the same facts and
 // metrics scenarioPorts.ts gives in-process — with its latencies and protocol-level faults (429 with Retry-After,
 // runCommand `Failed`, output cut off, a request never answered …).
 //
@@ -17,6 +17,7 @@ import { FaultInjector } from './faults.ts';
 import { readBody } from './requestBody.ts';
 import type { Fault, FaultTarget, Scenario } from './scenario.ts';
 import type { SandboxCertificate } from './tls.ts';
+import { subnetId, virtualNetworkResource, vnetId } from './virtualNetworks.ts';
 
 /** The command AKS would run in its `command-<id>` pod, as the sandbox's executor receives it. */
 export interface RunCommandRequest {
@@ -86,20 +87,26 @@ export const RUN_COMMAND_OUTPUT_LIMIT = 512 * 1024;
 export const AKS_SERVER_APP_ID = '6dae42f8-4368-4678-94ff-3960e28e3630';
 /** Azure CLI's public client id, which AKS's kubelogin exec stanza names. */
 const AZURE_CLI_CLIENT_ID = '80faf920-1908-4b52-b5ef-a8e7bedfc67a';
-/** The address space of the VNet AKS creates when the cluster brings none (`aks-vnet-…`). */
-export const AKS_MANAGED_VNET_CIDR = '10.224.0.0/12';
 const TENANT_ID = '72f988bf-0000-4000-8000-00000000aa01';
 const API_VERSION = /^\d{4}-\d{2}-\d{2}(-preview)?$/;
 const MAX_BODY = 8 * 1024 * 1024;
 
 const CLUSTER_PATH =
   /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.ContainerService\/managedClusters\/([^/]+)(\/.*)?$/i;
+const VNET_PATH =
+  /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Network\/virtualNetworks\/([^/]+)$/i;
 const METRICS_PATH = /^\/regions\/([a-z0-9]+)\/subscriptions\/([^/]+)\/metrics:getBatch$/i;
 
 /** The action a forbidden call names, as ARM's AuthorizationFailed does. */
-type ArmTarget = 'arm.getCluster' | 'arm.listClusterUserCredential' | 'arm.runCommand' | 'metrics.backendSnat';
+type ArmTarget =
+  | 'arm.getCluster'
+  | 'arm.getVirtualNetwork'
+  | 'arm.listClusterUserCredential'
+  | 'arm.runCommand'
+  | 'metrics.backendSnat';
 const ACTION: Record<ArmTarget, string> = {
   'arm.getCluster': 'Microsoft.ContainerService/managedClusters/read',
+  'arm.getVirtualNetwork': 'Microsoft.Network/virtualNetworks/read',
   'arm.listClusterUserCredential': 'Microsoft.ContainerService/managedClusters/listClusterUserCredential/action',
   'arm.runCommand': 'Microsoft.ContainerService/managedClusters/runCommand/action',
   'metrics.backendSnat': 'Microsoft.Insights/metrics/read',
@@ -234,23 +241,22 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
       );
     }
 
+    const vnet = VNET_PATH.exec(url.pathname);
+    if (vnet && req.method === 'GET') {
+      call.target = 'arm.getVirtualNetwork';
+      const [, subscription = '', group = '', name = ''] = vnet;
+      const scope = `/subscriptions/${subscription}/resourceGroups/${group}/providers/Microsoft.Network/virtualNetworks/${name}`;
+      return (
+        badApiVersion(call) ??
+        withFault('arm.getVirtualNetwork', scope, () => virtualNetwork(subscription, group, name))
+      );
+    }
+
     const match = CLUSTER_PATH.exec(url.pathname);
     if (!match) return cloudError(404, 'NotFound', `No route for ${req.method} ${url.pathname}.`);
     const [, subscription = '', group = '', name = '', rest = ''] = match;
-    if (!call.query['api-version']) {
-      return cloudError(
-        400,
-        'MissingApiVersionParameter',
-        'The api-version query parameter (?api-version=) is required for all requests.',
-      );
-    }
-    if (!API_VERSION.test(call.query['api-version'])) {
-      return cloudError(
-        400,
-        'InvalidApiVersionParameter',
-        `The api-version '${call.query['api-version']}' is invalid.`,
-      );
-    }
+    const refused = badApiVersion(call);
+    if (refused) return refused;
     const route = `${req.method} ${rest.toLowerCase()}`;
 
     if (route === 'GET ') {
@@ -283,6 +289,25 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
     }
     return cloudError(404, 'NotFound', `No route for ${req.method} ${url.pathname}.`);
   };
+
+  /** The VNet the cluster brings, as GET virtualNetworks answers; ARM's 404s for anything else. */
+  function virtualNetwork(subscription: string, group: string, name: string): HttpAnswer {
+    if (subscription.toLowerCase() !== cluster.subscriptionId) {
+      return cloudError(404, 'SubscriptionNotFound', `The subscription '${subscription}' could not be found.`);
+    }
+    const { vnet } = cluster;
+    const same =
+      vnet &&
+      vnetId(vnet).toLowerCase() === vnetId({ subscriptionId: subscription, resourceGroup: group, name }).toLowerCase();
+    if (!vnet || !same) {
+      return cloudError(
+        404,
+        'ResourceNotFound',
+        `The Resource 'Microsoft.Network/virtualNetworks/${name}' under resource group '${group}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
+      );
+    }
+    return new HttpAnswer(200, virtualNetworkResource(vnet, cluster.location));
+  }
 
   /** Applies the target's latency, then its next fault (if any), else answers. */
   async function withFault(target: ArmTarget, scope: string, answer: () => HttpAnswer): Promise<Outcome> {
@@ -543,9 +568,9 @@ export function managedCluster(scenario: Scenario, fqdn: string): Record<string,
   const outboundIps = Array.from({ length: cluster.outboundIps }, (_, i) => ({
     id: `${nodeGroupId}/providers/Microsoft.Network/publicIPAddresses/${uuidFrom(`outbound-ip:${cluster.name}:${i}`)}`,
   }));
-  // A VNet the cluster brings itself shows only as the pools' subnet; AKS's own VNet is always 10.224.0.0/12.
-  const ownVnet = cluster.vnetCidr !== AKS_MANAGED_VNET_CIDR;
-  const subnetId = `/subscriptions/${cluster.subscriptionId}/resourceGroups/${cluster.resourceGroup}/providers/Microsoft.Network/virtualNetworks/vnet-${cluster.name}/subnets/nodes`;
+  // A VNet the cluster brings itself shows only as the pools' subnet (its address space is on the VNet resource);
+  // AKS's own VNet is always 10.224.0.0/12 and the pools name no subnet.
+  const ownSubnet = cluster.vnet ? subnetId(cluster.vnet) : undefined;
   const network: Record<string, unknown> = {
     networkPlugin: 'azure',
     networkPluginMode: 'overlay',
@@ -596,7 +621,7 @@ export function managedCluster(scenario: Scenario, fqdn: string): Record<string,
         mode: i === 0 ? 'System' : 'User',
         type: 'VirtualMachineScaleSets',
         provisioningState: 'Succeeded',
-        ...(ownVnet ? { vnetSubnetID: subnetId } : {}),
+        ...(ownSubnet ? { vnetSubnetID: ownSubnet } : {}),
       })),
       nodeResourceGroup: cluster.nodeResourceGroup,
       enableRBAC: true,
@@ -657,6 +682,22 @@ function userKubeconfig(scenario: Scenario, fqdn: string, provided: (() => strin
     };
   }
   return stringifyYaml(config);
+}
+
+/** ARM's answer to a request without a usable api-version; undefined when it has one. */
+function badApiVersion(call: RecordedCall): HttpAnswer | undefined {
+  const version = call.query['api-version'];
+  if (!version) {
+    return cloudError(
+      400,
+      'MissingApiVersionParameter',
+      'The api-version query parameter (?api-version=) is required for all requests.',
+    );
+  }
+  if (!API_VERSION.test(version)) {
+    return cloudError(400, 'InvalidApiVersionParameter', `The api-version '${version}' is invalid.`);
+  }
+  return undefined;
 }
 
 // ── Metrics (metrics:getBatch) ──────────────────────────────────────────────────────────────────────────────────
@@ -828,7 +869,12 @@ function seriesOf(scenario: Scenario, metric: string, filter: Record<string, str
   };
   const splits = (dimension: string) => filter[dimension]?.includes('*') === true;
   const series: Series[] = [];
-  for (const node of scenario.nodes) {
+  // Each backend IP is a series of its own: a dual-stack node's IPv6 address has its own SNAT ports.
+  const backends = scenario.nodes.flatMap((node) => [
+    { ip: node.ip, snat: node.snat },
+    ...(node.ipv6 && node.snatIpv6 ? [{ ip: node.ipv6, snat: node.snatIpv6 }] : []),
+  ]);
+  for (const node of backends) {
     if (!accepts('backendipaddress', node.ip)) continue;
     const backend: Record<string, string> = splits('backendipaddress') ? { backendipaddress: node.ip } : {};
     if (metric === 'snatconnectioncount') {

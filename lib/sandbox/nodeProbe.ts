@@ -38,7 +38,7 @@ export function renderProbeReport(node: ScenarioNode, seconds: number): string {
   if (tcptracer) {
     for (const pod of node.pods) {
       const { containers } = processes.get(pod) as Processes;
-      const comms = pod.containers.map((c) => c.command.replace(/[ ,]/g, '_')).slice(0, 3);
+      const comms = pod.containers.map((c) => comm(c.command)).slice(0, 3);
       for (const c of pod.connections) {
         const connects = Math.round(c.connectsPerSecond * seconds);
         if (connects === 0) continue;
@@ -48,6 +48,20 @@ export function renderProbeReport(node: ScenarioNode, seconds: number): string {
             [connects, type, pod.ip, c.ip, c.port, pod.netns, containers.slice(0, 3).join(','), comms.join(',')].join(
               ' ',
             ),
+          );
+        }
+      }
+    }
+  }
+  if (tcptracer) {
+    for (const process of node.hostProcesses) {
+      for (const c of process.connections) {
+        const connects = Math.round(c.connectsPerSecond * seconds);
+        if (connects === 0) continue;
+        for (const type of ['connect', 'close']) {
+          events += connects;
+          traceRows.push(
+            [connects, type, node.ip, c.ip, c.port, HOST_NETNS, process.pid, comm(process.command)].join(' '),
           );
         }
       }
@@ -92,10 +106,19 @@ export function renderProbeReport(node: ScenarioNode, seconds: number): string {
   out.push('@@ sockets');
   for (const pod of node.pods) {
     for (const c of pod.connections) {
+      if (c.count === 0) continue; // a group of connects only: no socket open at the snapshot
       const six = ipaddr.parse(c.ip).kind() === 'ipv6' || ipaddr.parse(pod.ip).kind() === 'ipv6';
       const remote = `${encodeAddress(c.ip, six)}:${hex(c.port, 4)}`;
       const owner = pod.hostNetwork ? ` ${pod.uid}` : '';
       out.push(`${pod.netns} ${STATE_CODE[c.state] ?? '01'} ${remote} ${c.count}${owner}`);
+    }
+  }
+
+  for (const process of node.hostProcesses) {
+    for (const c of process.connections) {
+      if (c.count === 0) continue;
+      const six = ipaddr.parse(c.ip).kind() === 'ipv6';
+      out.push(`${HOST_NETNS} ${STATE_CODE[c.state] ?? '01'} ${encodeAddress(c.ip, six)}:${hex(c.port, 4)} ${c.count}`);
     }
   }
 
@@ -108,6 +131,14 @@ export function renderProbeReport(node: ScenarioNode, seconds: number): string {
   if (!crictl) out.push('crictl\tnot installed: sandboxes are mapped with pstree instead');
   out.push('@@ end');
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * A process name as the probe's trace aggregation writes it: tcptracer's COMM may hold spaces, which the probe's awk
+ * turns into "_" (and "," into "_", the list separator) so that a row stays one line of fields (node-probe.sh).
+ */
+function comm(command: string): string {
+  return command.replace(/[ ,]/g, '_');
 }
 
 /** containerd's netns file name: `cni-` and a UUID-shaped hex string. */

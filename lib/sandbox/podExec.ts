@@ -36,9 +36,14 @@ export function execInPod(node: ScenarioNode, pod: ScenarioPod, argv: string[]):
   return { stdout, stderr, exitCode: stderr === '' ? 0 : 1 };
 }
 
-/** A hostNetwork pod sees the node's own table: every hostNetwork pod's sockets. */
+/** A hostNetwork pod sees the node's own table: every hostNetwork pod's sockets and the host processes'. */
 function socketRows(node: ScenarioNode, pod: ScenarioPod): SocketRow[] {
-  const sharing = pod.hostNetwork ? node.pods.filter((p) => p.hostNetwork) : [pod];
+  const sharing = pod.hostNetwork
+    ? [
+        ...node.pods.filter((p) => p.hostNetwork),
+        ...node.hostProcesses.map((h) => ({ ip: node.ip, connections: h.connections })),
+      ]
+    : [pod];
   const rows: SocketRow[] = [];
   let port = 32768;
   for (const p of sharing) {

@@ -186,13 +186,18 @@ export class SandboxCluster {
     const born = new Date(this.#now().getTime() - 9 * 24 * 3600_000);
     const started = new Date(this.#now().getTime() - 26 * 3600_000);
     this.#nodes = scenario.nodes.map((node, index) => nodeObject(scenario, node, index, born, this.#nextVersion()));
+    // Terminating pods were asked to stop a few seconds ago, within their 30 s grace period.
+    const deleting = new Date(this.#now().getTime() - 5_000);
     for (const node of scenario.nodes) {
-      for (const pod of node.pods) {
-        const object = scenarioPodObject(node, pod, started, this.#nextVersion());
+      for (const pod of [...node.pods, ...node.inactivePods]) {
+        const object = scenarioPodObject(node, pod, started, deleting, this.#nextVersion());
         this.#pods.set(key(pod.namespace, pod.name), { object, node, source: pod, logs: '' });
       }
     }
-    const names = new Set([...BUILT_IN_NAMESPACES, ...scenario.nodes.flatMap((n) => n.pods.map((p) => p.namespace))]);
+    const names = new Set([
+      ...BUILT_IN_NAMESPACES,
+      ...scenario.nodes.flatMap((n) => [...n.pods, ...n.inactivePods].map((p) => p.namespace)),
+    ]);
     this.#namespaces = new Map(
       [...names].sort().map((name) => [name, namespaceObject(name, born, this.#nextVersion())] as const),
     );
@@ -812,8 +817,10 @@ function nodeObject(scenario: Scenario, node: ScenarioNode, index: number, born:
         lastHeartbeatTime: created,
         lastTransitionTime: created,
       })),
+      // A dual-stack node lists its IPv6 InternalIP after the IPv4 one, as the kubelet does for the primary family.
       addresses: [
         { type: 'InternalIP', address: node.ip },
+        ...(node.ipv6 ? [{ type: 'InternalIP', address: node.ipv6 }] : []),
         { type: 'Hostname', address: node.name },
       ],
       nodeInfo: {
@@ -832,9 +839,47 @@ function nodeObject(scenario: Scenario, node: ScenarioNode, index: number, born:
   };
 }
 
-function scenarioPodObject(node: ScenarioNode, pod: ScenarioPod, started: Date, version: string): PodObject {
+function scenarioPodObject(
+  node: ScenarioNode,
+  pod: ScenarioPod,
+  started: Date,
+  deleting: Date,
+  version: string,
+): PodObject {
   const startedAt = started.toISOString();
-  const condition = (type: string) => ({ type, status: 'True', lastProbeTime: null, lastTransitionTime: startedAt });
+  const running = pod.phase === 'Running';
+  const pending = pod.phase === 'Pending';
+  // A finished pod ran for a minute; its containers ended then.
+  const finishedAt = new Date(started.getTime() + 60_000).toISOString();
+  // Not Running: scheduled and initialised, but with no sandbox (not yet, or no longer) and no ready containers.
+  const ready = (type: string) => {
+    const up = running || type === 'Initialized' || type === 'PodScheduled';
+    const containers = type === 'Ready' || type === 'ContainersReady';
+    return {
+      type,
+      status: up ? 'True' : 'False',
+      ...(!up && containers ? { reason: pending ? 'ContainersNotReady' : 'PodCompleted' } : {}),
+      lastProbeTime: null,
+      lastTransitionTime: running || pending ? startedAt : finishedAt,
+    };
+  };
+  const state = (name: string) =>
+    running
+      ? { running: { startedAt } }
+      : pending
+        ? { waiting: { reason: 'ContainerCreating' } }
+        : {
+            terminated: {
+              exitCode: pod.phase === 'Succeeded' ? 0 : 1,
+              reason: pod.phase === 'Succeeded' ? 'Completed' : 'Error',
+              startedAt,
+              finishedAt,
+              containerID: `containerd://${digest(`${pod.uid}/${name}`)}`,
+            },
+          };
+  const hostIPs = [{ ip: node.ip }, ...(node.ipv6 ? [{ ip: node.ipv6 }] : [])];
+  // Job pods are never restarted in place: the Job controller makes new ones (a CronJob's Job's too).
+  const restartPolicy = pod.owner?.kind === 'Job' ? 'Never' : 'Always';
   return {
     apiVersion: 'v1',
     kind: 'Pod',
@@ -844,34 +889,47 @@ function scenarioPodObject(node: ScenarioNode, pod: ScenarioPod, started: Date, 
       uid: pod.uid,
       resourceVersion: version,
       creationTimestamp: startedAt,
+      ...(pod.terminating ? { deletionTimestamp: deleting.toISOString(), deletionGracePeriodSeconds: 30 } : {}),
+      ...(Object.keys(pod.labels).length > 0 ? { labels: { ...pod.labels } } : {}),
+      ...(pod.owner
+        ? {
+            ownerReferences: [
+              {
+                apiVersion: pod.owner.kind === 'Job' ? 'batch/v1' : 'apps/v1',
+                kind: pod.owner.kind,
+                name: pod.owner.name,
+                uid: pod.owner.uid,
+                controller: true,
+                blockOwnerDeletion: true,
+              },
+            ],
+          }
+        : {}),
     },
     spec: {
       nodeName: node.name,
       ...(pod.hostNetwork ? { hostNetwork: true } : {}),
-      restartPolicy: 'Always',
+      restartPolicy,
       nodeSelector: { 'kubernetes.io/os': node.os },
       containers: pod.containers.map((c) => ({ name: c.name, image: c.image })),
     },
     status: {
-      phase: 'Running',
-      conditions: ['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map(
-        condition,
-      ),
+      phase: pod.phase,
+      conditions: ['PodReadyToStartContainers', 'Initialized', 'Ready', 'ContainersReady', 'PodScheduled'].map(ready),
       hostIP: node.ip,
-      hostIPs: [{ ip: node.ip }],
-      podIP: pod.ip,
-      podIPs: [{ ip: pod.ip }],
+      hostIPs,
+      ...(pod.ip ? { podIP: pod.ip, podIPs: [{ ip: pod.ip }] } : {}),
       startTime: startedAt,
       qosClass: 'BestEffort',
       containerStatuses: pod.containers.map((c) => ({
         name: c.name,
         image: c.image,
-        imageID: `${c.image.split(':')[0]}@sha256:${digest(`image:${c.image}`)}`,
-        containerID: `containerd://${digest(`${pod.sandboxId}/${c.name}`)}`,
-        ready: true,
+        imageID: pending ? '' : `${c.image.split(':')[0]}@sha256:${digest(`image:${c.image}`)}`,
+        ...(running ? { containerID: `containerd://${digest(`${pod.sandboxId}/${c.name}`)}` } : {}),
+        ready: running,
         restartCount: 0,
-        started: true,
-        state: { running: { startedAt } },
+        started: running,
+        state: state(c.name),
       })),
     },
   };
@@ -943,6 +1001,10 @@ function standInPod(object: PodObject, node: ScenarioNode | undefined): Scenario
     sandboxId: digest(`sandbox:${object.metadata.uid}`),
     containers: object.spec.containers.map((c) => ({ name: c.name, image: c.image, command: c.name.slice(0, 15) })),
     connections: [],
+    labels: { ...(object.metadata.labels ?? {}) },
+    workload: { kind: 'Pod', name: object.metadata.name },
+    phase: 'Running',
+    terminating: false,
   };
 }
 

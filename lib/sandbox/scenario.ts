@@ -7,10 +7,12 @@ import { readFile } from 'node:fs/promises';
 import ipaddr from 'ipaddr.js';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
+import { AKS_MANAGED_VNET_CIDR } from '../adapters/azure/clusterFacts.ts';
 import { snatClassifier } from '../analysis/snatDestination.ts';
 import { SnatDoctorError } from '../errors.ts';
-import type { NodeOs, OutboundType, TcpState } from '../model.ts';
+import type { NodeOs, OutboundType, TcpState, Workload } from '../model.ts';
 import { projectPath } from '../projectRoot.ts';
+import { scenarioPrivateRanges } from './virtualNetworks.ts';
 
 export const DEFAULT_SCENARIO_PATH = projectPath('lib', 'sandbox', 'scenarios', 'default.yaml');
 
@@ -20,6 +22,7 @@ export const HOST_NETNS = 4026531840;
 /** Calls the sandbox can slow down or make fail (the ports' operations). */
 export const FAULT_TARGETS = [
   'arm.getCluster',
+  'arm.getVirtualNetwork',
   'arm.listClusterUserCredential',
   'arm.runCommand',
   'metrics.backendSnat',
@@ -60,6 +63,12 @@ const NODE_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])
 const SUBSCRIPTION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SANDBOX_ID = /^[0-9a-f]{64}$/;
 const SOCKET_STATES = ['ESTABLISHED', 'SYN_SENT', 'TIME_WAIT', 'CLOSE_WAIT', 'FIN_WAIT1', 'FIN_WAIT2'] as const;
+/** The controllers a scenario pod may belong to (`owner.kind`). */
+export const OWNER_KINDS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Job', 'CronJob', 'ReplicaSet'] as const;
+export type OwnerKind = (typeof OWNER_KINDS)[number];
+/** The phases a scenario pod may be in; only a Running pod has a sandbox, an IP of its own and sockets. */
+export const POD_PHASES = ['Pending', 'Running', 'Succeeded', 'Failed'] as const;
+export type ScenarioPodPhase = (typeof POD_PHASES)[number];
 
 const ip = (what: string) => z.string().refine((v) => ipaddr.isValid(v), { error: `expected ${what}` });
 const cidr = z.string().refine(
@@ -93,6 +102,14 @@ const containerSchema = z.strictObject({
   command: z.string().min(1).max(15).optional(),
 });
 
+const ownerSchema = z.strictObject({
+  kind: z.enum(OWNER_KINDS),
+  name: z
+    .string()
+    .max(200)
+    .regex(NODE_NAME, 'expected a Kubernetes object name (lower-case letters, digits, "-", ".")'),
+});
+
 const podSchema = z.strictObject({
   namespace: z.string().regex(K8S_NAME, 'expected a Kubernetes namespace (lower-case letters, digits and "-")'),
   name: z.string().max(253).regex(NODE_NAME, 'expected a Kubernetes pod name (lower-case letters, digits, "-", ".")'),
@@ -102,6 +119,11 @@ const podSchema = z.strictObject({
   sandboxId: z.string().regex(SANDBOX_ID, 'expected 64 lower-case hex characters').optional(),
   uid: z.uuid().optional(),
   replicas: z.int().min(1).max(500).default(1),
+  /** The pod's controller; absent: a Deployment's when `replicas` > 1, else a bare pod. */
+  owner: ownerSchema.optional(),
+  phase: z.enum(POD_PHASES).default('Running'),
+  /** `metadata.deletionTimestamp` is set: the pod is shutting down (it still runs, with its sockets). */
+  terminating: z.boolean().default(false),
   containers: z
     .array(containerSchema)
     .min(1)
@@ -123,13 +145,29 @@ const probeSchema = z.strictObject({
   crictl: z.boolean().default(true),
 });
 
+/** A process on the node outside any pod (kubelet, containerd, a host agent): it lives in the host's network namespace. */
+const hostProcessSchema = z.strictObject({
+  /** The process name as the kernel keeps it (`/proc/PID/comm`, at most 15 characters; spaces allowed). */
+  command: z.string().min(1).max(15),
+  connections: z.array(connectionSchema).default([]),
+});
+
 const nodeSchema = z.strictObject({
   name: z.string().max(253).regex(NODE_NAME, 'expected a Kubernetes node name (lower-case letters, digits, "-", ".")'),
   ip: ip('an IP address'),
+  /** A dual-stack node's IPv6 InternalIP: a load balancer backend of its own, with its own SNAT ports. */
+  ipv6: z
+    .string()
+    .refine((v) => ipaddr.IPv6.isValid(v) && !ipaddr.IPv4.isValid(v), { error: 'expected an IPv6 address' })
+    .optional(),
   os: z.enum(['linux', 'windows']).default('linux'),
   podCidr: cidr.optional(),
   snat: snatSchema.default({ failedConnections: 0 }),
+  /** The SNAT metrics of the node's IPv6 backend (needs `ipv6`). */
+  snatIpv6: snatSchema.optional(),
   probe: probeSchema.default({ tcptracer: true, crictl: true }),
+  /** Processes outside any pod with connections of their own (the node's, counted apart from every pod). */
+  hostProcesses: z.array(hostProcessSchema).default([]),
   pods: z.array(podSchema).default([]),
 });
 
@@ -146,6 +184,27 @@ const faultSchema = z.strictObject({
   /** Only calls about this node (name) or pod (`namespace/name`). */
   node: z.string().optional(),
   pod: z.string().optional(),
+});
+
+/** Azure VNet names: 2-64 letters, digits, "_", "." and "-", starting with a letter or digit, not ending in "." or "-". */
+const VNET_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}[A-Za-z0-9_]$/;
+const RESOURCE_GROUP_NAME = /^[A-Za-z0-9_.-]{0,89}[A-Za-z0-9_-]$/;
+export const PEERING_STATES = ['Connected', 'Disconnected', 'Initiated'] as const;
+
+const vnetPeeringSchema = z.strictObject({
+  /** The remote VNet's name. */
+  name: z.string().regex(VNET_NAME, 'expected a VNet name (2-64 letters, digits, "_", ".", "-")'),
+  resourceGroup: z.string().regex(RESOURCE_GROUP_NAME, 'expected a resource group name').optional(),
+  addressSpace: z.array(cidr).min(1, 'a peered VNet needs at least one address range'),
+  /** Only a Connected peering routes traffic. */
+  state: z.enum(PEERING_STATES).default('Connected'),
+});
+
+const vnetSchema = z.strictObject({
+  name: z.string().regex(VNET_NAME, 'expected a VNet name (2-64 letters, digits, "_", ".", "-")'),
+  resourceGroup: z.string().regex(RESOURCE_GROUP_NAME, 'expected a resource group name').optional(),
+  addressSpace: z.array(cidr).min(1, 'a VNet needs at least one address range'),
+  peerings: z.array(vnetPeeringSchema).default([]),
 });
 
 const clusterSchema = z.strictObject({
@@ -169,6 +228,8 @@ const clusterSchema = z.strictObject({
   podCidr: cidr.default('10.244.0.0/16'),
   serviceCidr: cidr.default('10.0.0.0/16'),
   vnetCidr: cidr.default('10.224.0.0/12'),
+  /** The VNet the cluster brings (its pools' subnet is in it); absent: AKS's own VNet (`vnetCidr`). */
+  vnet: vnetSchema.optional(),
   aadManaged: z.boolean().default(false),
   disableRunCommand: z.boolean().default(false),
 });
@@ -205,23 +266,67 @@ export interface ScenarioPod {
   namespace: string;
   name: string;
   uid: string;
+  /** The pod IP; empty while Pending. */
   ip: string;
   hostNetwork: boolean;
-  /** The pod's own network namespace inode (the host's for hostNetwork pods). */
+  /** The pod's own network namespace inode (the host's for hostNetwork pods); 0 when it is not Running. */
   netns: number;
+  /** Empty when the pod is not Running. */
   sandboxId: string;
   containers: ScenarioContainer[];
   connections: ScenarioConnection[];
+  /** The owner reference the API serves (`controller: true`): the ReplicaSet, StatefulSet, DaemonSet or Job. */
+  owner?: { kind: 'ReplicaSet' | 'StatefulSet' | 'DaemonSet' | 'Job'; name: string; uid: string };
+  /** `metadata.labels`, as the controller sets them (`pod-template-hash`, `job-name` …). */
+  labels: Record<string, string>;
+  /** The workload the scenario says the pod belongs to (what lib/analysis/workloadOf.ts should find). */
+  workload: Workload;
+  phase: ScenarioPodPhase;
+  terminating: boolean;
 }
+
+export type ScenarioSnat = {
+  usedPorts: number;
+  allocatedPorts: number;
+  failedConnections: number;
+  successfulConnections: number;
+};
 
 export interface ScenarioNode {
   name: string;
   ip: string;
+  /** The IPv6 InternalIP of a dual-stack node. */
+  ipv6?: string;
   os: NodeOs;
   providerId: string;
-  snat: { usedPorts: number; allocatedPorts: number; failedConnections: number; successfulConnections: number };
+  /** The IPv4 backend's SNAT metrics. */
+  snat: ScenarioSnat;
+  /** The IPv6 backend's SNAT metrics, when the node has `ipv6`. */
+  snatIpv6?: ScenarioSnat;
   probe: { tcptracer: boolean; crictl: boolean };
+  /** The Running pods (terminating ones included): each has a sandbox on the node, and the probe and exec see it. */
   pods: ScenarioPod[];
+  /** Pending, Succeeded and Failed pods: the API lists them, but they have no sandbox or sockets on the node. */
+  inactivePods: ScenarioPod[];
+  /** Processes outside any pod, in the host's network namespace. */
+  hostProcesses: ScenarioHostProcess[];
+}
+
+export interface ScenarioHostProcess {
+  command: string;
+  pid: number;
+  connections: ScenarioConnection[];
+}
+
+export interface ScenarioVnet {
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  /** The node pools' subnet in it. */
+  subnet: string;
+  addressSpace: string[];
+  /** Remote VNets peered with it, each in its own state (only Connected ones route traffic). */
+  peerings: { name: string; resourceGroup: string; addressSpace: string[]; state: (typeof PEERING_STATES)[number] }[];
 }
 
 export interface Scenario {
@@ -240,7 +345,10 @@ export interface Scenario {
     idleTimeoutMinutes: number;
     podCidr: string;
     serviceCidr: string;
+    /** The VNet's (first) address range: AKS's own 10.224.0.0/12 unless the cluster brings its VNet. */
     vnetCidr: string;
+    /** The VNet the cluster brings (bring-your-own): its pools' vnetSubnetID points into it. Absent: AKS's own VNet. */
+    vnet?: ScenarioVnet;
     aadManaged: boolean;
     disableRunCommand: boolean;
   };
@@ -282,10 +390,13 @@ export function parseScenario(text: string, source: string): Scenario {
 const KNOWN_FIELDS = [
   scenarioSchema,
   clusterSchema,
+  vnetSchema,
+  vnetPeeringSchema,
   nodeSchema,
   snatSchema,
   probeSchema,
   podSchema,
+  ownerSchema,
   containerSchema,
   connectionSchema,
   faultSchema,
@@ -346,14 +457,18 @@ export function parseEndpoint(value: string): { ip: string; port: number } | und
 // ── Filling in what the scenario leaves out ─────────────────────────────────────────────────────────────────────
 
 function resolve(doc: ScenarioDocument, source: string): Scenario {
+  const problems: string[] = [];
+  const subscriptionId = doc.cluster.subscriptionId.toLowerCase();
+  const vnet = clusterVnet(doc.cluster, subscriptionId, problems);
   const cluster = {
     ...doc.cluster,
-    subscriptionId: doc.cluster.subscriptionId.toLowerCase(),
+    subscriptionId,
     nodeResourceGroup:
       doc.cluster.nodeResourceGroup ?? `MC_${doc.cluster.resourceGroup}_${doc.cluster.name}_${doc.cluster.location}`,
+    vnetCidr: vnet?.addressSpace[0] ?? doc.cluster.vnetCidr,
+    vnet,
   };
-  const problems: string[] = [];
-  const isSnat = snatClassifier([cluster.podCidr, cluster.serviceCidr, cluster.vnetCidr]);
+  const isSnat = snatClassifier(scenarioPrivateRanges(cluster).map((range) => range.cidr));
   const defaultAllocation = defaultAllocationFor(doc.nodes.length);
   const allocated = cluster.allocatedOutboundPorts > 0 ? cluster.allocatedOutboundPorts : defaultAllocation;
   const nodeIps = new Map<string, string>();
@@ -364,68 +479,114 @@ function resolve(doc: ScenarioDocument, source: string): Scenario {
     const where = `nodes[${n}]`;
     if (nodeIps.has(node.ip)) problems.push(`${where}.ip: ${node.ip} is also the IP of ${nodeIps.get(node.ip)}`);
     nodeIps.set(node.ip, where);
+    if (node.ipv6 !== undefined) {
+      const ipv6 = ipaddr.parse(node.ipv6).toString();
+      if (nodeIps.has(ipv6)) problems.push(`${where}.ipv6: ${ipv6} is also the IP of ${nodeIps.get(ipv6)}`);
+      nodeIps.set(ipv6, where);
+    }
     const podRange = node.podCidr ?? nthSubnet(cluster.podCidr, n);
     const nextPodIp = podIpAllocator(podRange);
 
     const pods: ScenarioPod[] = [];
+    const inactivePods: ScenarioPod[] = [];
     node.pods.forEach((pod, p) => {
+      const at = `${where}.pods[${p}]`;
+      const running = pod.phase === 'Running';
+      if (!running) problems.push(...notRunningProblems(pod, at));
+      const identities = podIdentities(pod, node.name, at, problems);
       for (let r = 0; r < pod.replicas; r++) {
-        const name =
-          pod.replicas > 1 ? `${pod.name}-${suffix(`${node.name}/${pod.namespace}/${pod.name}/${r}`)}` : pod.name;
+        const { name, owner, labels, workload } = identities[r] as PodIdentity;
         const key = `${pod.namespace}/${name}`;
-        const podIp = pod.hostNetwork ? node.ip : r === 0 && pod.ip ? pod.ip : nextPodIp();
-        if (!pod.hostNetwork) {
-          const owner = podIps.get(podIp);
-          if (owner) problems.push(`${where}.pods[${p}].ip: ${podIp} is also the IP of ${owner}`);
+        // A Pending pod has no IP yet; a finished one keeps the IP it had.
+        const podIp =
+          pod.phase === 'Pending' ? '' : pod.hostNetwork ? node.ip : r === 0 && pod.ip ? pod.ip : nextPodIp();
+        if (!pod.hostNetwork && podIp !== '') {
+          const other = podIps.get(podIp);
+          if (other) problems.push(`${at}.ip: ${podIp} is also the IP of ${other}`);
           podIps.set(podIp, key);
         }
-        pods.push({
+        (running ? pods : inactivePods).push({
           namespace: pod.namespace,
           name,
           uid: (r === 0 ? pod.uid : undefined) ?? uuidFrom(`uid:${key}`),
           ip: podIp,
           hostNetwork: pod.hostNetwork,
-          netns: pod.hostNetwork ? HOST_NETNS : ((r === 0 ? pod.netns : undefined) ?? nextNetns()),
-          sandboxId: (r === 0 ? pod.sandboxId : undefined) ?? hex(`sandbox:${key}`, 64),
+          netns: !running ? 0 : pod.hostNetwork ? HOST_NETNS : ((r === 0 ? pod.netns : undefined) ?? nextNetns()),
+          sandboxId: !running ? '' : ((r === 0 ? pod.sandboxId : undefined) ?? hex(`sandbox:${key}`, 64)),
           containers: pod.containers.map((c) => ({ ...c, command: c.command ?? c.name.slice(0, 15) })),
           connections: pod.connections.map((c) => {
             const { ip: remote, port } = parseEndpoint(c.to) as { ip: string; port: number };
             return { ip: remote, port, state: c.state, count: c.count, connectsPerSecond: c.connectsPerSecond };
           }),
+          ...(owner ? { owner } : {}),
+          labels,
+          workload,
+          phase: pod.phase,
+          terminating: pod.terminating,
         });
       }
     });
     const seen = new Set<string>();
-    for (const pod of pods) {
+    for (const pod of [...pods, ...inactivePods]) {
       const key = `${pod.namespace}/${pod.name}`;
       if (seen.has(key)) problems.push(`${where}.pods: ${key} appears twice`);
       seen.add(key);
     }
 
-    const usedByPods = pods
-      .flatMap((pod) => pod.connections)
-      .filter((c) => c.state !== 'CLOSE_WAIT' && isSnat(c.ip))
-      .reduce((sum, c) => sum + c.count, 0);
-    const allocatedPorts = node.snat.allocatedPorts ?? allocated;
-    const usedPorts = node.snat.usedPorts ?? Math.min(allocatedPorts, usedByPods);
-    if (usedPorts > allocatedPorts) {
-      problems.push(`${where}.snat.usedPorts: ${usedPorts} is more than allocatedPorts (${allocatedPorts})`);
+    const hostProcesses = node.hostProcesses.map((process, i) => ({
+      command: process.command,
+      pid: 900 + i,
+      connections: process.connections.map((c) => {
+        const { ip: remote, port } = parseEndpoint(c.to) as { ip: string; port: number };
+        return { ip: remote, port, state: c.state, count: c.count, connectsPerSecond: c.connectsPerSecond };
+      }),
+    }));
+
+    // Each backend IP has its own ports: on a dual-stack node, IPv6 destinations leave from the IPv6 one.
+    const snatConnections = [...pods, ...hostProcesses]
+      .flatMap((holder) => holder.connections)
+      .filter((c) => c.state !== 'CLOSE_WAIT' && isSnat(c.ip));
+    const isIpv6 = (c: ScenarioConnection) => ipaddr.parse(c.ip).kind() === 'ipv6';
+    const used = (connections: ScenarioConnection[]) => connections.reduce((sum, c) => sum + c.count, 0);
+    const snatOf = (given: z.infer<typeof snatSchema>, usedByPods: number, field: string): ScenarioSnat => {
+      const allocatedPorts = given.allocatedPorts ?? allocated;
+      const usedPorts = given.usedPorts ?? Math.min(allocatedPorts, usedByPods);
+      if (usedPorts > allocatedPorts) {
+        problems.push(`${where}.${field}.usedPorts: ${usedPorts} is more than allocatedPorts (${allocatedPorts})`);
+      }
+      return {
+        usedPorts,
+        allocatedPorts,
+        failedConnections: given.failedConnections,
+        successfulConnections: given.successfulConnections ?? usedPorts * 4,
+      };
+    };
+    if (node.snatIpv6 !== undefined && node.ipv6 === undefined) {
+      problems.push(`${where}.snatIpv6: the node has no ipv6 (its IPv6 InternalIP), so it has no IPv6 backend`);
     }
+    const dualStack = node.ipv6 !== undefined;
     return {
       name: node.name,
       ip: node.ip,
+      ...(dualStack ? { ipv6: ipaddr.parse(node.ipv6 as string).toString() } : {}),
       os: node.os,
       providerId:
         `azure:///subscriptions/${cluster.subscriptionId}/resourceGroups/${cluster.nodeResourceGroup.toLowerCase()}` +
         `/providers/Microsoft.Compute/virtualMachineScaleSets/${vmssOf(node.name)}/virtualMachines/${n}`,
-      snat: {
-        usedPorts,
-        allocatedPorts,
-        failedConnections: node.snat.failedConnections,
-        successfulConnections: node.snat.successfulConnections ?? usedPorts * 4,
-      },
+      snat: snatOf(node.snat, used(dualStack ? snatConnections.filter((c) => !isIpv6(c)) : snatConnections), 'snat'),
+      ...(dualStack
+        ? {
+            snatIpv6: snatOf(
+              node.snatIpv6 ?? { failedConnections: 0 },
+              used(snatConnections.filter(isIpv6)),
+              'snatIpv6',
+            ),
+          }
+        : {}),
       probe: node.probe,
       pods,
+      inactivePods,
+      hostProcesses,
     };
   });
   const names = new Set<string>();
@@ -448,6 +609,226 @@ function resolve(doc: ScenarioDocument, source: string): Scenario {
     nodes,
     latencies: doc.latencies,
     faults: doc.faults,
+  };
+}
+
+// ── Pods' owners and phases ─────────────────────────────────────────────────────────────────────────────────────
+
+type PodDocument = ScenarioDocument['nodes'][number]['pods'][number];
+
+/** The fields a pod that is not Running may not have: it has no sandbox, network namespace or sockets. */
+function notRunningProblems(pod: PodDocument, at: string): string[] {
+  const problems: string[] = [];
+  const a = `a ${pod.phase} pod`;
+  if (pod.connections.length > 0) {
+    problems.push(
+      `${at}.connections: ${a} holds no connections (only a Running pod has sockets): remove them, or make the pod Running`,
+    );
+  }
+  if (pod.netns !== undefined) problems.push(`${at}.netns: ${a} has no network namespace on the node`);
+  if (pod.sandboxId !== undefined) problems.push(`${at}.sandboxId: ${a} has no sandbox on the node`);
+  if (pod.phase === 'Pending' && pod.ip !== undefined) problems.push(`${at}.ip: ${a} has no IP yet`);
+  return problems;
+}
+
+interface PodIdentity {
+  name: string;
+  owner?: ScenarioPod['owner'];
+  labels: Record<string, string>;
+  workload: Workload;
+}
+
+/**
+ * Each replica's name, owner reference and labels, made the way the pod's controller makes them: a Deployment's pods
+ * `<deployment>-<pod-template-hash>-<5 characters>` owned by the ReplicaSet `<deployment>-<pod-template-hash>`; a
+ * CronJob's `<cronjob>-<minutes>-<5 characters>` owned by the Job `<cronjob>-<minutes>`; a StatefulSet's
+ * `<statefulset>-<ordinal>`; a DaemonSet's, a Job's and a bare ReplicaSet's `<owner>-<5 characters>`. The scenario's
+ * `name` is the owner's name, or already carries the parts the controller adds (then they are kept).
+ */
+function podIdentities(pod: PodDocument, nodeName: string, at: string, problems: string[]): PodIdentity[] {
+  const replicas = Array.from({ length: pod.replicas }, (_, r) => r);
+  // The seed of the 5-character suffix, unchanged since replicas were first named (the built-in scenario's names).
+  const random = (r: number) => suffix(`${nodeName}/${pod.namespace}/${pod.name}/${r}`);
+  const owner =
+    pod.owner ?? (pod.replicas > 1 ? { kind: 'Deployment' as const, name: impliedDeployment(pod.name) } : undefined);
+  if (!owner) return [{ name: pod.name, labels: {}, workload: { kind: 'Pod', name: pod.name } }];
+
+  const workload: Workload = { kind: owner.kind, name: owner.name };
+  const ns = pod.namespace;
+  const rest =
+    pod.name === owner.name
+      ? ''
+      : pod.name.startsWith(`${owner.name}-`)
+        ? pod.name.slice(owner.name.length + 1)
+        : undefined;
+  const single = pod.replicas === 1;
+  const refuse = (forms: string): PodIdentity[] => {
+    problems.push(
+      `${at}.name: a pod of ${owner.kind} ${owner.name} is named ${forms}` +
+        `${single ? '' : ' (with replicas, the name is the prefix the sandbox completes)'}; ${pod.name} is not`,
+    );
+    return replicas.map((r) => ({ name: single ? pod.name : `${pod.name}-${random(r)}`, labels: {}, workload }));
+  };
+  const each = (
+    name: (r: number) => string,
+    owned: ScenarioPod['owner'],
+    labels: (name: string, r: number) => Record<string, string>,
+  ) =>
+    replicas.map((r) => {
+      const podName = name(r);
+      return { name: podName, owner: owned, labels: { app: owner.name, ...labels(podName, r) }, workload };
+    });
+  const ref = (kind: NonNullable<ScenarioPod['owner']>['kind'], name: string) => ({
+    kind,
+    name,
+    uid: uuidFrom(`${kind}:${ns}/${name}`),
+  });
+  const jobLabels = (job: string) => {
+    const uid = uuidFrom(`Job:${ns}/${job}`);
+    return {
+      'batch.kubernetes.io/controller-uid': uid,
+      'batch.kubernetes.io/job-name': job,
+      'controller-uid': uid,
+      'job-name': job,
+    };
+  };
+  const given = (pattern: RegExp) => (rest === undefined ? undefined : pattern.exec(rest));
+
+  switch (owner.kind) {
+    case 'Deployment': {
+      const m = given(/^(?:([a-z0-9]{1,10})(?:-([a-z0-9]{5}))?)?$/);
+      if (!m || (m[2] !== undefined && !single)) {
+        return refuse(
+          `${owner.name}, ${owner.name}-<pod-template-hash>${single ? ` or ${owner.name}-<pod-template-hash>-<5 characters>` : ''}`,
+        );
+      }
+      const hash = m[1] ?? podTemplateHash(`${ns}/${owner.name}`);
+      const replicaSet = `${owner.name}-${hash}`;
+      return each(
+        (r) => (m[2] !== undefined ? pod.name : `${replicaSet}-${random(r)}`),
+        ref('ReplicaSet', replicaSet),
+        () => ({ 'pod-template-hash': hash }),
+      );
+    }
+    case 'CronJob': {
+      const m = given(/^(?:(\d{8,})(?:-([a-z0-9]{5}))?)?$/);
+      if (!m || (m[2] !== undefined && !single)) {
+        return refuse(
+          `${owner.name}, ${owner.name}-<minutes since the epoch, 8 digits or more>${single ? ' or that and -<5 characters>' : ''}`,
+        );
+      }
+      const job = `${owner.name}-${m[1] ?? scheduledMinutes(`${ns}/${owner.name}`)}`;
+      return each(
+        (r) => (m[2] !== undefined ? pod.name : `${job}-${random(r)}`),
+        ref('Job', job),
+        () => jobLabels(job),
+      );
+    }
+    case 'StatefulSet': {
+      const m = given(/^(?:(\d+))?$/);
+      if (!m || (m[1] !== undefined && !single)) {
+        return refuse(`${owner.name}${single ? ` or ${owner.name}-<ordinal>` : ''}`);
+      }
+      const revision = `${owner.name}-${podTemplateHash(`revision:${ns}/${owner.name}`)}`;
+      return each(
+        (r) => `${owner.name}-${m[1] ?? r}`,
+        ref('StatefulSet', owner.name),
+        (name, r) => ({
+          'apps.kubernetes.io/pod-index': m[1] ?? String(r),
+          'controller-revision-hash': revision,
+          'statefulset.kubernetes.io/pod-name': name,
+        }),
+      );
+    }
+    case 'DaemonSet':
+    case 'Job':
+    case 'ReplicaSet': {
+      if (owner.kind === 'DaemonSet' && !single) {
+        problems.push(`${at}.replicas: a DaemonSet runs one pod per node; give replicas: 1`);
+      }
+      const m = given(/^(?:([a-z0-9]{5}))?$/);
+      if (!m || (m[1] !== undefined && !single)) {
+        return refuse(`${owner.name}${single ? ` or ${owner.name}-<5 characters>` : ''}`);
+      }
+      const labels: Record<string, string> =
+        owner.kind === 'Job'
+          ? jobLabels(owner.name)
+          : owner.kind === 'DaemonSet'
+            ? {
+                'controller-revision-hash': podTemplateHash(`revision:${ns}/${owner.name}`),
+                'pod-template-generation': '1',
+              }
+            : {};
+      return each(
+        (r) => (m[1] !== undefined ? pod.name : `${owner.name}-${random(r)}`),
+        ref(owner.kind, owner.name),
+        () => labels,
+      );
+    }
+  }
+}
+
+/**
+ * The Deployment of a pod with `replicas` and no `owner`: its name less a trailing `-<pod-template-hash>` (6 to 10
+ * lower-case letters and digits, at least one a digit), or the whole name when it has none.
+ */
+function impliedDeployment(name: string): string {
+  const m = /^(.+)-([a-z0-9]{6,10})$/.exec(name);
+  return m?.[1] && /\d/.test(m[2] ?? '') ? m[1] : name;
+}
+
+/** A pod-template-hash as the Deployment controller writes it: 10 characters of the API server's alphabet. */
+function podTemplateHash(seed: string): string {
+  const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
+  const bytes = createHash('sha256').update(`hash:${seed}`).digest();
+  return Array.from(bytes.subarray(0, 10), (b) => alphabet[b % alphabet.length]).join('');
+}
+
+/** A CronJob's scheduled time in minutes since the epoch, in 2025 (its Job's name suffix). */
+function scheduledMinutes(seed: string): number {
+  const start = Date.UTC(2025, 0, 1) / 60_000;
+  return start + (Number.parseInt(hex(`cron:${seed}`, 8), 16) % (365 * 24 * 60));
+}
+
+/**
+ * The VNet the cluster brings: `cluster.vnet`, or (the older form) a `vnetCidr` other than AKS's own 10.224.0.0/12,
+ * which is a VNet `vnet-<cluster>` in the cluster's resource group with that one range. Undefined: AKS's own VNet.
+ */
+function clusterVnet(
+  given: ScenarioDocument['cluster'],
+  subscriptionId: string,
+  problems: string[],
+): ScenarioVnet | undefined {
+  const aksOwn = given.vnetCidr === AKS_MANAGED_VNET_CIDR;
+  if (given.vnet) {
+    if (!aksOwn) {
+      problems.push(
+        'cluster.vnetCidr: give the VNet once, either as vnetCidr or as vnet.addressSpace (with its peerings), not both',
+      );
+    }
+    const resourceGroup = given.vnet.resourceGroup ?? given.resourceGroup;
+    return {
+      subscriptionId,
+      resourceGroup,
+      name: given.vnet.name,
+      subnet: 'nodes',
+      addressSpace: given.vnet.addressSpace,
+      peerings: given.vnet.peerings.map((peering) => ({
+        name: peering.name,
+        resourceGroup: peering.resourceGroup ?? resourceGroup,
+        addressSpace: peering.addressSpace,
+        state: peering.state,
+      })),
+    };
+  }
+  if (aksOwn) return undefined;
+  return {
+    subscriptionId,
+    resourceGroup: given.resourceGroup,
+    name: `vnet-${given.name}`,
+    subnet: 'nodes',
+    addressSpace: [given.vnetCidr],
+    peerings: [],
   };
 }
 

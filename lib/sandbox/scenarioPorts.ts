@@ -1,6 +1,9 @@
 // The sandbox's ports: ARM, metrics, Kubernetes and the node probe answered in-process from a scenario, with the
 // scenario's latencies and injected faults. (Issue #4 serves the same scenario over the real protocols on loopback
 // and puts the real SDK adapters in front of it.)
+
+import { vnetNotReadNote } from '../adapters/azure/clusterFacts.ts';
+import { workloadOf } from '../analysis/workloadOf.ts';
 import { type ErrorCode, SnatDoctorError, TransientError } from '../errors.ts';
 import type { BackendSnat, ClusterFacts, ClusterRef, NodeInfo, PodInfo } from '../model.ts';
 import type { KubernetesApi, Ports } from '../ports.ts';
@@ -9,6 +12,7 @@ import { FaultInjector, type FaultSubject } from './faults.ts';
 import { renderProbeReport } from './nodeProbe.ts';
 import { execInPod } from './podExec.ts';
 import type { Fault, FaultTarget, Scenario, ScenarioNode, ScenarioPod } from './scenario.ts';
+import { scenarioPrivateRanges, vnetId } from './virtualNetworks.ts';
 
 export interface SandboxOptions {
   /** Apply the scenario's latencies (the CLI does, so progress is visible; tests do not). */
@@ -44,8 +48,31 @@ export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}):
     loadBalancerIds: cluster.outboundType === 'loadBalancer' ? [loadBalancerId] : [],
     disableRunCommand: cluster.disableRunCommand,
     aadManaged: cluster.aadManaged,
-    clusterCidrs: [cluster.podCidr, cluster.serviceCidr, cluster.vnetCidr],
+    privateRanges: scenarioPrivateRanges(cluster),
     nodeCount: scenario.nodes.length,
+  };
+
+  /** The VNet read as the adapter would: a refused read becomes a note, a transient fault is thrown. */
+  const readVnet = async (): Promise<ClusterFacts> => {
+    const { vnet } = cluster;
+    if (!vnet) return facts;
+    await wait('arm.getVirtualNetwork');
+    const fault = faults.take('arm.getVirtualNetwork');
+    if (!fault) return facts;
+    // What the endpoint answers for the fault (armServer.ts), and what the adapter makes of that answer.
+    const definite = {
+      forbidden: { status: 403, code: 'AuthorizationFailed' },
+      failed: { status: 400, code: 'BadRequest' },
+    };
+    const refused = fault.error === 'forbidden' || fault.error === 'failed' ? definite[fault.error] : undefined;
+    if (!refused) throw fault.error === 'pending' ? faultError({ ...fault, error: 'timeout' }) : faultError(fault);
+    const message = fault.message ?? (fault.error === 'failed' ? `${fault.target} failed (simulated).` : undefined);
+    const note = vnetNotReadNote(vnet, { ...refused, ...(message ? { message } : {}) });
+    return {
+      ...facts,
+      privateRanges: scenarioPrivateRanges(cluster, [{ ok: false, id: vnetId(vnet), note }]),
+      notes: [note],
+    };
   };
 
   const isThisCluster = (ref: ClusterRef) =>
@@ -61,7 +88,11 @@ export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}):
     },
     async listPodsOnNode(nodeName) {
       await call('kubernetes.listPodsOnNode', { node: nodeName });
-      return (nodeNamed(nodeName)?.pods ?? []).map((pod) => podInfo(pod, nodeNamed(nodeName) as ScenarioNode));
+      const node = nodeNamed(nodeName);
+      if (!node) return [];
+      // As the adapter asks the API server: finished pods (status.phase Succeeded or Failed) are left out.
+      const listed = [...node.pods, ...node.inactivePods.filter((p) => p.phase === 'Pending')];
+      return listed.map((pod) => podInfo(pod, node));
     },
     async exec(target, argv) {
       await call('kubernetes.exec', { pod: `${target.namespace}/${target.name}` });
@@ -87,23 +118,29 @@ export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}):
               `This sandbox has ${cluster.name} in ${cluster.resourceGroup}.`,
           );
         }
-        return facts;
+        return readVnet();
       },
     },
     metrics: {
       async backendSnat(loadBalancerIds) {
         await call('metrics.backendSnat');
         if (!loadBalancerIds.some((id) => id.toLowerCase() === loadBalancerId.toLowerCase())) return [];
-        return scenario.nodes.map(
-          (node): BackendSnat => ({
-            loadBalancerId,
-            backendIp: node.ip,
-            usedPorts: node.snat.usedPorts,
-            allocatedPorts: node.snat.allocatedPorts,
-            failedConnections: node.snat.failedConnections,
-            successfulConnections: node.snat.successfulConnections,
-          }),
-        );
+        // Each backend IP has its own row: a dual-stack node's IPv6 address has its own SNAT ports.
+        return scenario.nodes
+          .flatMap((node) => [
+            { ip: node.ip, snat: node.snat },
+            ...(node.ipv6 && node.snatIpv6 ? [{ ip: node.ipv6, snat: node.snatIpv6 }] : []),
+          ])
+          .map(
+            ({ ip, snat }): BackendSnat => ({
+              loadBalancerId,
+              backendIp: ip,
+              usedPorts: snat.usedPorts,
+              allocatedPorts: snat.allocatedPorts,
+              failedConnections: snat.failedConnections,
+              successfulConnections: snat.successfulConnections,
+            }),
+          );
       },
     },
     kubernetes(ref) {
@@ -130,7 +167,13 @@ export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}):
 }
 
 function nodeInfo(node: ScenarioNode): NodeInfo {
-  return { name: node.name, ip: node.ip, os: node.os, providerId: node.providerId };
+  return {
+    name: node.name,
+    ip: node.ip,
+    ...(node.ipv6 ? { ipv6: node.ipv6 } : {}),
+    os: node.os,
+    providerId: node.providerId,
+  };
 }
 
 function podInfo(pod: ScenarioPod, node: ScenarioNode): PodInfo {
@@ -142,11 +185,20 @@ function podInfo(pod: ScenarioPod, node: ScenarioNode): PodInfo {
     hostNetwork: pod.hostNetwork,
     os: node.os,
     containers: pod.containers.map(({ name, image }) => ({ name, image })),
+    // What the adapter derives from the served metadata (lib/analysis/workloadOf.ts), not the scenario's own word.
+    workload: workloadOf({
+      name: pod.name,
+      ...(pod.owner ? { ownerReferences: [{ kind: pod.owner.kind, name: pod.owner.name, controller: true }] } : {}),
+      labels: pod.labels,
+    }),
+    phase: pod.phase,
+    ...(pod.terminating ? { terminating: true } : {}),
   };
 }
 
 const FAILED_CODE: Record<FaultTarget, ErrorCode> = {
   'arm.getCluster': 'INTERNAL',
+  'arm.getVirtualNetwork': 'INTERNAL',
   'arm.listClusterUserCredential': 'INTERNAL',
   'arm.runCommand': 'RUN_COMMAND_FAILED',
   'metrics.backendSnat': 'NO_METRICS',

@@ -116,7 +116,11 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
 
   // 1. Which node, and how exhausted.
   yield* status('locateNode', request.node ? `Locating node ${request.node}` : 'Finding the most exhausted node');
-  const located = yield* call<Located>('locateNode', { cluster: request.cluster, node: request.node });
+  const located = yield* call<Located>('locateNode', {
+    cluster: request.cluster,
+    node: request.node,
+    privateRanges: request.privateRanges,
+  });
   if (!located.ok) {
     steps.push({ name: 'locateNode', status: 'failed', detail: located.message });
     for (const name of STEP_ORDER.slice(1, -1)) {
@@ -159,8 +163,8 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
     steps.push({ name: 'podConnections', status: 'skipped', detail: 'no pod list to examine' });
     return yield* report(located.value, [], capture);
   }
-  const pods = mapped.value.pods;
-  steps.push({ name: 'mapPods', status: 'succeeded', detail: `${pods.length} pods on ${node.name}` });
+  const { pods, finished, host } = mapped.value;
+  steps.push({ name: 'mapPods', status: 'succeeded', detail: describePods(pods, finished, node.name) });
 
   // 4. Each pod's connections, a bounded number at a time. A pod whose activity hit a transient fault is tried again
   // after the batch (after its back-off, or its Retry-After), up to the attempt limit.
@@ -174,7 +178,11 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
     let round = pods.slice(start, start + POD_CONCURRENCY);
     for (let attempt = 1; round.length > 0; attempt++) {
       const tasks = round.map((pod) =>
-        context.df.callActivity('podConnections', { cluster: request.cluster, pod, clusterCidrs: facts.clusterCidrs }),
+        context.df.callActivity('podConnections', {
+          cluster: request.cluster,
+          pod,
+          privateRanges: facts.privateRanges.map((r) => r.cidr),
+        }),
       );
       let outcomes: StepResult<PodConnections>[];
       try {
@@ -202,13 +210,14 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
   }
   steps.push(podStepOutcome(pods.length, results.length, podFailures));
 
-  return yield* report(located.value, results, capture);
+  return yield* report(located.value, results, capture, host);
 
   // 5. Rank and report. Always runs: with whatever the steps above gathered.
   function* report(
     found: Located | undefined,
     podResults: PodConnections[],
     nodeCapture?: NodeCapture,
+    host?: Mapped['host'],
   ): Generator<Task, Report, unknown> {
     yield* status('rankAndReport', 'Ranking pods and writing the report', { node: found?.node.name });
     const input: ReportInput = {
@@ -217,6 +226,7 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
       startedAt,
       located: found,
       pods: podResults,
+      ...(host ? { host } : {}),
       steps: [...steps, { name: 'rankAndReport', status: 'succeeded' }],
       unavailable,
     };
@@ -267,6 +277,18 @@ function podStepOutcome(total: number, examined: number, failures: string[]): St
     status: examined === 0 ? 'failed' : 'succeeded',
     detail: `${failures.length} of ${total} pods could not be examined: ${listed}`,
   };
+}
+
+function describePods(pods: CandidatePod[], finished: string[], node: string): string {
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const pending = pods.filter((p) => p.phase === 'Pending').length;
+  const terminating = pods.filter((p) => p.terminating).length;
+  const notes = [
+    pending > 0 ? `${pending} pending` : '',
+    terminating > 0 ? `${terminating} terminating` : '',
+    finished.length > 0 ? `${plural(finished.length, 'finished pod')} left out` : '',
+  ].filter(Boolean);
+  return `${plural(pods.length, 'pod')} on ${node}${notes.length > 0 ? ` (${notes.join(', ')})` : ''}`;
 }
 
 function describeNode(located: Located): string {

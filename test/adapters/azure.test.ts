@@ -3,7 +3,12 @@
 // its failures, every injected fault on every Azure call, and the token scopes asked for.
 import { afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { BATCH_SIZE, SNAT_QUERIES } from '../../lib/adapters/azure/backendSnat.ts';
-import { type AzureAdapterOptions, type AzureAdapters, createAzureAdapters } from '../../lib/adapters/azure.ts';
+import {
+  type AzureAdapterOptions,
+  type AzureAdapters,
+  createAzureAdapters,
+  NETWORK_API_VERSION,
+} from '../../lib/adapters/azure.ts';
 import { SnatDoctorError, TransientError } from '../../lib/errors.ts';
 import type { BackendSnat, ClusterRef } from '../../lib/model.ts';
 import {
@@ -146,12 +151,16 @@ describe('cluster facts: the same as the in-process sandbox', () => {
     expect(server.calls.find((c) => c.target === 'arm.getCluster')?.query['api-version']).toBe('2025-10-01');
   });
 
-  test('a cluster in its own VNet: ARM does not carry the VNet range, so only pod and service ranges are known', async () => {
+  test("a cluster in its own VNet (vnetCidr): the VNet's range comes from GET virtualNetworks, not the ManagedCluster", async () => {
     const scenario = scenarioWith((doc) => {
       Object.assign(doc.cluster as object, { vnetCidr: '172.16.0.0/16' });
     });
     const { adapters, ref } = await sandbox(scenario);
-    expect((await adapters.clusters.getCluster(ref)).clusterCidrs).toEqual(['10.244.0.0/16', '10.0.0.0/16']);
+    expect((await adapters.clusters.getCluster(ref)).privateRanges).toEqual([
+      { cidr: '10.244.0.0/16', source: 'pods' },
+      { cidr: '10.0.0.0/16', source: 'services' },
+      { cidr: '172.16.0.0/16', source: 'vnet', name: 'vnet-aks-prod' },
+    ]);
   });
 
   test.each([
@@ -166,6 +175,131 @@ describe('cluster facts: the same as the in-process sandbox', () => {
     expect(error.message).toContain(
       `No AKS cluster ${wrong.name} in resource group ${wrong.resourceGroup} of subscription ${wrong.subscriptionId}`,
     );
+  });
+});
+
+describe("the node pools' VNet (bring-your-own)", () => {
+  const NETWORK_GROUP = 'rg-network';
+  /** A VNet using public blocks privately, in a network resource group, with peerings in each state. */
+  const byoVnet = (faults: Record<string, unknown>[] = []) =>
+    scenarioWith((doc) => {
+      Object.assign(doc.cluster as object, {
+        vnet: {
+          name: 'vnet-prod',
+          resourceGroup: NETWORK_GROUP,
+          addressSpace: ['30.10.0.0/16', '10.50.0.0/16'],
+          peerings: [
+            { name: 'vnet-hub', resourceGroup: 'rg-hub', addressSpace: ['30.20.0.0/16'] },
+            { name: 'vnet-old', addressSpace: ['30.30.0.0/16'], state: 'Disconnected' },
+            { name: 'vnet-new', addressSpace: ['30.40.0.0/16'], state: 'Initiated' },
+          ],
+        },
+      });
+      doc.faults = faults;
+    });
+
+  test("its address spaces and its Connected peerings' are not SNAT'd, named; the same as in-process", async () => {
+    const scenario = byoVnet();
+    const { adapters, ref, server, scopes } = await sandbox(scenario);
+    const facts = await adapters.clusters.getCluster(ref);
+    expect(facts.privateRanges).toEqual([
+      { cidr: '10.244.0.0/16', source: 'pods' },
+      { cidr: '10.0.0.0/16', source: 'services' },
+      { cidr: '30.10.0.0/16', source: 'vnet', name: 'vnet-prod' },
+      { cidr: '10.50.0.0/16', source: 'vnet', name: 'vnet-prod' },
+      { cidr: '30.20.0.0/16', source: 'peered-vnet', name: 'vnet-hub' },
+    ]);
+    expect(facts.notes).toBeUndefined();
+    expect(facts).toEqual(await scenarioPorts(scenario).clusters.getCluster(ref));
+    const read = server.calls.filter((c) => c.target === 'arm.getVirtualNetwork');
+    expect(read.map((c) => [c.method, c.path, c.query['api-version'], c.status])).toEqual([
+      [
+        'GET',
+        `/subscriptions/${ref.subscriptionId}/resourceGroups/${NETWORK_GROUP}/providers/Microsoft.Network/virtualNetworks/vnet-prod`,
+        NETWORK_API_VERSION,
+        200,
+      ],
+    ]);
+    // Through the same pipeline as the SDK calls: the ARM token, nothing else asked for.
+    expect(read[0]?.token).toBe(`token:${ARM_SCOPE}`);
+    expect(new Set(scopes)).toEqual(new Set([ARM_SCOPE]));
+  });
+
+  test('an AKS-managed VNet is not read: its range is always 10.224.0.0/12', async () => {
+    const { adapters, ref, server } = await sandbox(scenarioWith());
+    const facts = await adapters.clusters.getCluster(ref);
+    expect(facts.privateRanges).toContainEqual({ cidr: '10.224.0.0/12', source: 'vnet' });
+    expect(server.calls.some((c) => c.target === 'arm.getVirtualNetwork')).toBe(false);
+  });
+
+  test.each([
+    [
+      '403 AuthorizationFailed (forbidden)',
+      'forbidden',
+      /HTTP 403 AuthorizationFailed\): the identity lacks Microsoft\.Network\/virtualNetworks\/read/,
+    ],
+    ['400 (failed)', 'failed', /HTTP 400 BadRequest/],
+  ])(
+    'a VNet that cannot be read, %s, does not fail the facts: the rest, and a note naming it',
+    async (_, error, said) => {
+      const scenario = byoVnet([{ target: 'arm.getVirtualNetwork', error }]);
+      const { adapters, ref } = await sandbox(scenario);
+      const facts = await adapters.clusters.getCluster(ref);
+      expect(facts.privateRanges.map((r) => r.source)).toEqual(['pods', 'services']);
+      expect(facts.loadBalancerIds).toHaveLength(1);
+      expect(facts.notes).toHaveLength(1);
+      const [note] = facts.notes ?? [];
+      expect(note).toMatch(/^VNet vnet-prod \(resource group rg-network, subscription /);
+      expect(note).toMatch(said);
+      expect(note).toContain('SNAT_DOCTOR_PRIVATE_RANGES');
+      // In-process, the fault becomes the same note.
+      expect(facts).toEqual(
+        await scenarioPorts(byoVnet([{ target: 'arm.getVirtualNetwork', error }])).clusters.getCluster(ref),
+      );
+    },
+  );
+
+  test('a VNet ARM does not find (404: another subscription, out of sight): a note, the investigation goes on', async () => {
+    const scenario = byoVnet();
+    const other = '11111111-2222-4333-8444-555555555555';
+    // The pools' subnet is in a subscription ARM does not know (for this identity): SubscriptionNotFound.
+    if (scenario.cluster.vnet) scenario.cluster.vnet.subscriptionId = other;
+    const { adapters, ref, server } = await sandbox(scenario);
+    const facts = await adapters.clusters.getCluster(ref);
+    expect(server.calls.find((c) => c.target === 'arm.getVirtualNetwork')?.status).toBe(404);
+    expect(facts.privateRanges.map((r) => r.source)).toEqual(['pods', 'services']);
+    expect(facts.notes).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^VNet vnet-prod \\(resource group rg-network, subscription ${other}\\).*was not found \\(HTTP 404 SubscriptionNotFound\\).*Check that the identity can see subscription ${other}`,
+        ),
+      ),
+    ]);
+  });
+
+  test.each([
+    ['transient', undefined],
+    ['throttled', 7],
+    ['server-error', undefined],
+    ['timeout', undefined],
+    ['truncated', undefined],
+    ['stream-dropped', undefined],
+  ])('%s is a TransientError (retried by the workflow), not a silent gap', async (error, retryAfter) => {
+    const { adapters, ref } = await sandbox(
+      byoVnet([{ target: 'arm.getVirtualNetwork', error, retryAfterSeconds: 7, times: 1 }]),
+    );
+    const failed = await adapters.clusters.getCluster(ref).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(failed).toBeInstanceOf(TransientError);
+    expect((failed as TransientError).retryAfterSeconds).toBe(retryAfter);
+    // The retry reads it.
+    expect((await adapters.clusters.getCluster(ref)).privateRanges).toContainEqual({
+      cidr: '30.10.0.0/16',
+      source: 'vnet',
+      name: 'vnet-prod',
+    });
   });
 });
 

@@ -124,11 +124,68 @@ describe('reads and exec', () => {
       hostNetwork: false,
       os: 'linux',
       containers: [{ name: 'checkout', image: 'acrpayments.azurecr.io/checkout-api:4.12.0' }],
+      // The built-in scenario's Deployment, read back from the ReplicaSet owner and its pod-template-hash label.
+      workload: { kind: 'Deployment', name: 'checkout-api' },
+      phase: 'Running',
     });
     expect(pods.find((p) => p.name.startsWith('konnectivity-agent'))).toMatchObject({
       hostNetwork: true,
       ip: '10.224.0.5',
     });
+  });
+
+  test('listPodsOnNode: each pod’s workload from its owner reference and labels, its phase, and terminating', async () => {
+    const scenario = scenarioWith((doc) => {
+      const node = (doc.nodes as Record<string, unknown>[])[1] as Record<string, unknown>;
+      (node.pods as unknown[]).push(
+        { namespace: 'shop', name: 'cart', replicas: 2, owner: { kind: 'Deployment', name: 'cart' } },
+        { namespace: 'shop', name: 'redis', owner: { kind: 'StatefulSet', name: 'redis' }, terminating: true },
+        { namespace: 'kube-system', name: 'node-agent', owner: { kind: 'DaemonSet', name: 'node-agent' } },
+        { namespace: 'shop', name: 'legacy', owner: { kind: 'ReplicaSet', name: 'legacy' } },
+        { namespace: 'batch', name: 'report', owner: { kind: 'CronJob', name: 'report' } },
+        { namespace: 'batch', name: 'migrate', owner: { kind: 'Job', name: 'migrate' }, phase: 'Pending' },
+        { namespace: 'batch', name: 'done', owner: { kind: 'Job', name: 'done' }, phase: 'Succeeded' },
+        { namespace: 'batch', name: 'broke', owner: { kind: 'CronJob', name: 'broke' }, phase: 'Failed' },
+      );
+    });
+    const { cluster, k8s } = await start(scenario);
+    const pods = await k8s.listPodsOnNode(EXHAUSTED);
+    const of = (prefix: string) => pods.filter((p) => p.name.startsWith(prefix));
+
+    expect(of('cart-').map((p) => p.workload)).toEqual([
+      { kind: 'Deployment', name: 'cart' },
+      { kind: 'Deployment', name: 'cart' },
+    ]);
+    expect(of('redis-')).toMatchObject([{ workload: { kind: 'StatefulSet', name: 'redis' }, terminating: true }]);
+    expect(of('node-agent-')[0]?.workload).toEqual({ kind: 'DaemonSet', name: 'node-agent' });
+    expect(of('legacy-')[0]?.workload).toEqual({ kind: 'ReplicaSet', name: 'legacy' });
+    expect(of('report-')[0]?.workload).toEqual({ kind: 'CronJob', name: 'report' });
+    expect(of('migrate-')).toMatchObject([{ workload: { kind: 'Job', name: 'migrate' }, phase: 'Pending', ip: '' }]);
+    // Finished pods are not asked for (status.phase!=Succeeded,status.phase!=Failed).
+    expect(of('done-')).toEqual([]);
+    expect(of('broke-')).toEqual([]);
+    expect(pods.filter((p) => p.terminating).map((p) => p.name)).toEqual(['redis-0']);
+    expect(pods.filter((p) => p.phase !== 'Running').map((p) => p.name)).toEqual([of('migrate-')[0]?.name]);
+
+    // Every pod the adapter lists gets the workload the scenario gave it, derived from the served metadata alone.
+    const node = cluster.scenario.nodes[1]!;
+    const declared = new Map([...node.pods, ...node.inactivePods].map((p) => [p.name, p.workload]));
+    for (const pod of pods) expect([pod.name, pod.workload]).toEqual([pod.name, declared.get(pod.name)]);
+  });
+
+  test('listNodes: a dual-stack node’s IPv6 InternalIP as ipv6, its IPv4 one still ip', async () => {
+    const { k8s } = await start(
+      scenarioWith((doc) => {
+        ((doc.nodes as Record<string, unknown>[])[1] as Record<string, unknown>).ipv6 = 'fd00:10:224::5';
+      }),
+    );
+    const nodes = await k8s.listNodes();
+    expect(nodes.map((n) => [n.ip, n.ipv6])).toEqual([
+      ['10.224.0.4', undefined],
+      ['10.224.0.5', 'fd00:10:224::5'],
+      ['10.224.0.6', undefined],
+    ]);
+    expect(Object.keys(nodes[0] ?? {})).not.toContain('ipv6');
   });
 
   test('listPodsOnNode of a node the cluster does not have: NODE_NOT_FOUND, not an empty list', async () => {

@@ -1,149 +1,205 @@
+// How pods and workloads are ranked: by what they add to the destinations nearest exhaustion (the SNAT model), each
+// socket counted once, replicas ranked together as their workload.
 import { describe, expect, test } from '@jest/globals';
-import { compareCulprits, rankCulprits } from '../../lib/analysis/rankCulprits.ts';
-import type { DestinationCount, PodConnections } from '../../lib/model.ts';
+import fc from 'fast-check';
+import { compareCulprits, HOST_NETWORK, rankCulprits } from '../../lib/analysis/rankCulprits.ts';
+import { HOLD_AFTER_CLOSE_SECONDS } from '../../lib/analysis/snatModel.ts';
+import type { FlowCount, PodConnections } from '../../lib/model.ts';
 
-function pod(overrides: Partial<PodConnections> = {}): PodConnections {
+function flow(overrides: Partial<FlowCount> = {}): FlowCount {
+  return { ip: '20.50.2.10', port: 443, protocol: 'tcp', open: 0, timeWait: 0, connects: 0, failed: 0, ...overrides };
+}
+
+/** A pod whose summary fields agree with its flows, as summarizeConnections makes them. */
+function pod(name: string, flows: FlowCount[], overrides: Partial<PodConnections> = {}): PodConnections {
   return {
     namespace: 'default',
-    pod: 'app-0',
+    pod: name,
     hostNetwork: false,
     source: 'node-snapshot',
-    publicEstablished: 0,
+    publicEstablished: flows.reduce((s, f) => s + f.open, 0),
     privateEstablished: 0,
-    timeWait: 0,
+    timeWait: flows.reduce((s, f) => s + f.timeWait, 0),
+    privateTimeWait: 0,
     synSent: 0,
-    publicConnects: 0,
-    destinations: [],
+    publicConnects: flows.reduce((s, f) => s + f.connects, 0),
+    destinations: flows.filter((f) => f.open > 0).map((f) => ({ ip: f.ip, port: f.port, connections: f.open })),
+    flows,
     ...overrides,
   };
 }
 
-const order = (pods: PodConnections[]) =>
-  rankCulprits(pods, { captureSeconds: 30 }).map((c) => `${c.rank} ${c.namespace}/${c.pod}`);
+const order = (pods: PodConnections[], captureSeconds = 30) =>
+  rankCulprits(pods, { captureSeconds }).culprits.map((c) => `${c.rank} ${c.namespace}/${c.pod}`);
 
-describe('rankCulprits: the ranking rule', () => {
+describe('rankCulprits: the ranking comes from the SNAT model', () => {
   test.each([
     [
-      'more public ESTABLISHED first, whatever the churn',
-      [pod({ pod: 'a', publicEstablished: 10, publicConnects: 900 }), pod({ pod: 'b', publicEstablished: 11 })],
-      ['1 default/b', '2 default/a'],
-    ],
-    [
-      'equal ESTABLISHED: more public connects first',
+      'churn beats idle connections: 60 new connections/s to one IP:443 hold ~14,400 ports, 140 idle ones hold 140',
       [
-        pod({ pod: 'a', publicEstablished: 5, publicConnects: 1 }),
-        pod({ pod: 'b', publicEstablished: 5, publicConnects: 2 }),
+        pod('idle-pool', [flow({ ip: '52.178.17.3', open: 140 })]),
+        pod('churner', [flow({ open: 3, connects: 1800, timeWait: 3600 })]),
       ],
-      ['1 default/b', '2 default/a'],
+      ['1 default/churner', '2 default/idle-pool'],
     ],
     [
-      'equal ESTABLISHED and connects: more TIME_WAIT first',
+      'without a trace a churner still ranks, by its public TIME_WAIT',
+      [pod('idle-pool', [flow({ ip: '52.178.17.3', open: 140 })]), pod('churner', [flow({ timeWait: 700 })])],
+      ['1 default/churner', '2 default/idle-pool'],
+    ],
+    [
+      'private TIME_WAIT never counts: only public flows make a culprit',
       [
-        pod({ pod: 'a', publicEstablished: 5, publicConnects: 2, timeWait: 1 }),
-        pod({ pod: 'b', publicEstablished: 5, publicConnects: 2, timeWait: 9 }),
+        pod('in-cluster', [], { privateTimeWait: 900, privateEstablished: 500 }),
+        pod('public', [flow({ timeWait: 700 })]),
       ],
+      ['1 default/public'],
+    ],
+    [
+      'ports on the busiest destination weigh more than as many spread over cold ones',
+      [
+        pod(
+          'spread',
+          Array.from({ length: 10 }, (_, i) => flow({ ip: `52.1.1.${i + 1}`, open: 30 })),
+        ),
+        pod('focused', [flow({ open: 200 })]),
+      ],
+      ['1 default/focused', '2 default/spread'],
+    ],
+    [
+      'failed connects are pressure too',
+      [pod('a', [flow({ open: 5 })]), pod('b', [flow({ open: 5, failed: 20 })])],
       ['1 default/b', '2 default/a'],
     ],
     [
-      'all equal: namespace/pod ascending, namespace first',
+      'all equal: namespace/pod ascending',
       [
-        pod({ namespace: 'web', pod: 'a', publicEstablished: 3 }),
-        pod({ namespace: 'api', pod: 'z', publicEstablished: 3 }),
-        pod({ namespace: 'api', pod: 'b', publicEstablished: 3 }),
+        pod('a', [flow({ open: 3 })], { namespace: 'web' }),
+        pod('z', [flow({ open: 3 })], { namespace: 'api' }),
+        pod('b', [flow({ open: 3 })], { namespace: 'api' }),
       ],
       ['1 api/b', '2 api/z', '3 web/a'],
-    ],
-    [
-      'a pod with only trace connects (short-lived connections) is still a culprit',
-      [pod({ pod: 'cron', publicConnects: 600 }), pod({ pod: 'steady', publicEstablished: 1 })],
-      ['1 default/steady', '2 default/cron'],
-    ],
-    [
-      'pods without public connections are left out, even with TIME_WAIT or private connections',
-      [pod({ pod: 'private', privateEstablished: 500, timeWait: 300 }), pod({ pod: 'public', publicEstablished: 1 })],
-      ['1 default/public'],
     ],
   ])('%s', (_rule, pods, expected) => {
     expect(order(pods)).toEqual(expected);
     expect(order([...pods].reverse())).toEqual(expected);
   });
 
-  test('compareCulprits is the exported rule itself: 0 only for the same namespace/pod', () => {
-    const a = pod({ pod: 'a', publicEstablished: 1 });
-    expect(compareCulprits(a, { ...a })).toBe(0);
-    expect(compareCulprits(a, pod({ pod: 'b', publicEstablished: 1 }))).toBeLessThan(0);
+  test('a churner gets its destination, its ports by cause, and nearly all of the share', () => {
+    const { culprits } = rankCulprits(
+      [pod('idle-pool', [flow({ ip: '52.178.17.3', open: 140 })]), pod('churner', [flow({ open: 3, connects: 1800 })])],
+      { captureSeconds: 30 },
+    );
+    const [first] = culprits;
+    expect(first?.pod).toBe('churner');
+    expect(first?.ports).toEqual({
+      held: 3,
+      churn: 60 * HOLD_AFTER_CLOSE_SECONDS,
+      failed: 0,
+      total: 3 + 60 * HOLD_AFTER_CLOSE_SECONDS,
+    });
+    expect(first?.connectsPerSecond).toBe(60);
+    expect(first?.topDestinations[0]).toMatchObject({ ip: '20.50.2.10', port: 443, connectsPerSecond: 60 });
+    expect(first?.shareOfUsedPorts).toBeGreaterThan(0.99);
   });
 
-  test('the input is not reordered', () => {
-    const pods = [pod({ pod: 'a', publicEstablished: 1 }), pod({ pod: 'b', publicEstablished: 2 })];
-    rankCulprits(pods, { captureSeconds: 30 });
+  test('compareCulprits: 0 only for the same namespace/pod', () => {
+    const row = { pressure: 1, ports: { held: 1, churn: 0, failed: 0, total: 1 }, namespace: 'a', pod: 'p' };
+    expect(compareCulprits(row, { ...row })).toBe(0);
+    expect(compareCulprits(row, { ...row, pod: 'q' })).toBeLessThan(0);
+  });
+
+  test('the input is not reordered, and topDestinations can be asked for', () => {
+    const pods = [pod('a', [flow({ open: 1 })]), pod('b', [flow({ open: 2 }), flow({ ip: '52.1.1.1', open: 1 })])];
+    const { culprits } = rankCulprits(pods, { captureSeconds: 30, topDestinations: 1 });
     expect(pods.map((p) => p.pod)).toEqual(['a', 'b']);
+    expect(culprits[0]?.topDestinations).toHaveLength(1);
   });
 });
 
-describe('rankCulprits: what each culprit carries', () => {
-  const destinations: DestinationCount[] = Array.from({ length: 8 }, (_, i) => ({
-    ip: `20.0.0.${i + 1}`,
-    port: 443,
-    connections: 80 - i,
-  }));
-  const checkout = pod({
-    namespace: 'payments',
-    pod: 'checkout-api-7d9f',
-    hostNetwork: false,
-    source: 'exec-proc-net-tcp',
-    publicEstablished: 600,
-    publicConnects: 70,
-    timeWait: 120,
-    destinations,
-  });
-
-  test("the pod's counts, source and the top 5 destinations by default", () => {
-    const [first] = rankCulprits([checkout], { captureSeconds: 30 });
-    expect(first).toEqual({
-      rank: 1,
-      namespace: 'payments',
-      pod: 'checkout-api-7d9f',
-      hostNetwork: false,
-      publicEstablished: 600,
-      publicConnects: 70,
-      connectsPerSecond: 2.3,
-      timeWait: 120,
-      source: 'exec-proc-net-tcp',
-      topDestinations: destinations.slice(0, 5),
-    });
-  });
-
-  test('topDestinations can be asked for', () => {
-    expect(rankCulprits([checkout], { captureSeconds: 30, topDestinations: 2 })[0]?.topDestinations).toEqual(
-      destinations.slice(0, 2),
+describe('rankCulprits: workloads', () => {
+  const deployment = { kind: 'Deployment', name: 'api' } as const;
+  test('eight replicas holding 86 % of the hot destination outrank a single pod with 16 %; they are one workload', () => {
+    const replicas = Array.from({ length: 8 }, (_, i) =>
+      pod(`api-7d9f8b6c5d-${i}`, [flow({ open: 107 })], { workload: deployment }),
     );
+    const single = pod('batch', [flow({ open: 160 })], { workload: { kind: 'Job', name: 'batch' } });
+    const { culprits, workloads } = rankCulprits([single, ...replicas], { captureSeconds: 30 });
+    expect(culprits[0]?.pod).toBe('batch'); // per pod, the single one is the biggest…
+    expect(workloads.map((w) => `${w.rank} ${w.kind} ${w.name} ${w.pods.length}`)).toEqual([
+      '1 Deployment api 8', // …but the Deployment is what to fix
+      '2 Job batch 1',
+    ]);
+    expect(workloads[0]?.ports.total).toBe(856);
+    expect(workloads[0]?.topDestinations[0]).toMatchObject({ ip: '20.50.2.10', connections: 856 });
+    expect(workloads[0]?.shareOfUsedPorts).toBe(0.84);
   });
 
-  test.each([
-    [70, 30, 2.3],
-    [1, 3, 0.3],
-    [5, 100, 0.1],
-    [4, 100, 0],
-    [600, 60, 10],
-    [70, 0, 0],
-  ])('%d public connects in %d s → %d connects/s (one decimal)', (publicConnects, captureSeconds, perSecond) => {
-    const [first] = rankCulprits([pod({ publicConnects })], { captureSeconds });
-    expect(first?.connectsPerSecond).toBe(perSecond);
+  test('a pod without a controller is its own workload', () => {
+    const { workloads } = rankCulprits([pod('debug', [flow({ open: 2 })])], { captureSeconds: 30 });
+    expect(workloads[0]).toMatchObject({ kind: 'Pod', name: 'debug', pods: ['debug'] });
+  });
+});
+
+describe('rankCulprits: one count per socket', () => {
+  const nodeTable = [flow({ open: 600 }), flow({ ip: '52.1.1.1', open: 3 })];
+  const hostNetworkPods = ['kube-proxy-x', 'azure-cns-y', 'cloud-node-manager-z', 'csi-azuredisk-node-a'].map((name) =>
+    pod(name, nodeTable, {
+      namespace: 'kube-system',
+      hostNetwork: true,
+      hostTable: true,
+      source: 'exec-proc-net-tcp',
+      workload: { kind: 'DaemonSet', name: name.replace(/-\w$/, '') },
+    }),
+  );
+
+  test("tables read by exec into hostNetwork pods are the node's: one host-network row, the pods listed", () => {
+    const app = pod('app', [flow({ open: 10 })]);
+    const { culprits, workloads } = rankCulprits([...hostNetworkPods, app], { captureSeconds: 30, nodeName: 'n1' });
+    expect(culprits.map((c) => c.pod)).toEqual([HOST_NETWORK, 'app']);
+    const [host] = culprits;
+    expect(host?.publicEstablished).toBe(603);
+    expect(host?.hostNetworkPods).toEqual(hostNetworkPods.map((p) => `kube-system/${p.pod}`).sort());
+    expect(host?.workload).toEqual({ kind: 'Node', name: 'n1' });
+    expect(host?.topDestinations[0]?.connections).toBe(600); // not 4 × 600
+    expect(workloads.filter((w) => w.kind === 'DaemonSet')).toEqual([]);
   });
 
-  test.each([
-    [600, 1000, 0.6],
-    [600, 900, 0.67],
-    [600, 500, 1], // more connections than the averaged metric: capped
-    [1, 3000, 0],
-  ])('%d public ESTABLISHED of %d used ports → share %d', (publicEstablished, usedPorts, share) => {
-    const [first] = rankCulprits([pod({ publicEstablished })], { captureSeconds: 30, usedPorts });
-    expect(first?.shareOfUsedPorts).toBe(share);
+  test("the probe's own host row counts the node's sockets outside pods next to the pods", () => {
+    const host = pod('host', [flow({ ip: '52.1.1.1', open: 12 })]);
+    const { culprits } = rankCulprits([pod('app', [flow({ open: 10 })])], { captureSeconds: 30, host });
+    expect(culprits.map((c) => [c.pod, c.ports.total])).toEqual([
+      ['host network', 12],
+      ['app', 10],
+    ]);
   });
 
-  test.each([[undefined], [0]])('no share when the used ports are %s (unknown or zero)', (usedPorts) => {
-    const [first] = rankCulprits([pod({ publicEstablished: 10 })], { captureSeconds: 30, usedPorts });
-    expect(first).not.toHaveProperty('shareOfUsedPorts');
+  test('property: the culprits never hold more than the node does (every socket counted once)', () => {
+    const rows = fc.array(
+      fc.record({ ip: fc.constantFrom('20.50.2.10', '52.1.1.1'), open: fc.nat(700), timeWait: fc.nat(50) }),
+      { maxLength: 3 },
+    );
+    fc.assert(
+      fc.property(rows, fc.array(rows, { maxLength: 4 }), fc.nat(6), (table, others, copies) => {
+        const nodeFlows = table.map((r) => flow(r));
+        const exec = Array.from({ length: copies }, (_, i) =>
+          pod(`hn-${i}`, nodeFlows, { hostNetwork: true, hostTable: true }),
+        );
+        const pods = others.map((r, i) =>
+          pod(
+            `p-${i}`,
+            r.map((x) => flow(x)),
+          ),
+        );
+        const held = [...(copies > 0 ? [nodeFlows] : []), ...pods.map((p) => p.flows)]
+          .flat()
+          .reduce((s, f) => s + f.open, 0);
+        const { culprits } = rankCulprits([...exec, ...pods], { captureSeconds: 30 });
+        expect(culprits.reduce((s, c) => s + c.publicEstablished, 0)).toBeLessThanOrEqual(held);
+        expect(culprits.reduce((s, c) => s + (c.shareOfUsedPorts ?? 0), 0)).toBeLessThanOrEqual(
+          1.0 + 0.01 * culprits.length,
+        );
+      }),
+    );
   });
 });

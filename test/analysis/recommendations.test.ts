@@ -1,10 +1,22 @@
+// What to do, per significant workload, then capacity, NAT gateway and where to look next. The culprits and workloads
+// come from rankCulprits over PodConnections fixtures, so they always agree with the SNAT model.
 import { describe, expect, test } from '@jest/globals';
+import { rankCulprits } from '../../lib/analysis/rankCulprits.ts';
 import { recommend } from '../../lib/analysis/recommendations.ts';
 import { snatBudget } from '../../lib/analysis/snatBudget.ts';
-import type { BackendSnat, ClusterFacts, Culprit, Recommendation, SnatBudget } from '../../lib/model.ts';
+import type {
+  BackendSnat,
+  ClusterFacts,
+  FlowCount,
+  PodConnections,
+  Recommendation,
+  SnatBudget,
+  Workload,
+} from '../../lib/model.ts';
 
 const NODE = 'aks-nodepool1-31415926-vmss000001';
 const AZ = 'az aks update --resource-group rg-payments --name aks-prod';
+const CAPTURE_SECONDS = 30;
 
 function facts(overrides: Partial<ClusterFacts> = {}): ClusterFacts {
   return {
@@ -18,7 +30,7 @@ function facts(overrides: Partial<ClusterFacts> = {}): ClusterFacts {
     loadBalancerIds: [],
     disableRunCommand: false,
     aadManaged: false,
-    clusterCidrs: [],
+    privateRanges: [],
     nodeCount: 3,
     ...overrides,
   };
@@ -37,62 +49,134 @@ function budget(f: ClusterFacts, metrics: Partial<BackendSnat> = {}): SnatBudget
       successfulConnections: 0,
       ...metrics,
     },
-    pods: [],
+    destinations: [],
   });
   if (!result) throw new Error('no budget');
   return result;
 }
 
-function culprit(overrides: Partial<Culprit> = {}): Culprit {
+function flow(overrides: Partial<FlowCount> = {}): FlowCount {
+  return { ip: '20.60.1.2', port: 443, protocol: 'tcp', open: 0, timeWait: 0, connects: 0, failed: 0, ...overrides };
+}
+
+/** A pod whose summary fields agree with its flows, as summarizeConnections makes them. */
+function pod(name: string, flows: FlowCount[], overrides: Partial<PodConnections> = {}): PodConnections {
   return {
-    rank: 1,
     namespace: 'payments',
-    pod: 'checkout-api-7d9f',
+    pod: name,
     hostNetwork: false,
-    publicEstablished: 40,
-    publicConnects: 0,
-    connectsPerSecond: 0,
-    timeWait: 0,
     source: 'node-snapshot',
-    topDestinations: [
-      { ip: '20.60.1.2', port: 443, connections: 30 },
-      { ip: '2603:1030::5', port: 5432, connections: 10 },
-    ],
+    publicEstablished: flows.reduce((s, f) => s + f.open, 0),
+    privateEstablished: 0,
+    timeWait: flows.reduce((s, f) => s + f.timeWait, 0),
+    privateTimeWait: 0,
+    synSent: 0,
+    publicConnects: flows.reduce((s, f) => s + f.connects, 0),
+    destinations: flows.filter((f) => f.open > 0).map((f) => ({ ip: f.ip, port: f.port, connections: f.open })),
+    flows,
     ...overrides,
   };
 }
 
-const CHURNING = culprit({ publicConnects: 900, connectsPerSecond: 30, timeWait: 800 });
-const LONG_LIVED = culprit({
-  publicEstablished: 900,
-  topDestinations: [{ ip: '20.60.1.2', port: 443, connections: 900 }],
-});
+const CHECKOUT: Workload = { kind: 'Deployment', name: 'checkout-api' };
+
+/** Three replicas of one Deployment, 300 + 10 open connections each: 930 ports held, no churn. */
+const CHECKOUT_PODS = ['x2x9k', 'b7m4p', 'q8w2z'].map((suffix) =>
+  pod(`checkout-api-7d9f8b6c5d-${suffix}`, [flow({ open: 300 }), flow({ ip: '2603:1030::5', port: 5432, open: 10 })], {
+    workload: CHECKOUT,
+  }),
+);
+/** 900 connects in 30 s (30/s, 7,200 ports over the hold time) and 800 TIME_WAIT, 3 open. */
+const CHURNING = [pod('churner', [flow({ open: 3, connects: 900, timeWait: 800 })])];
+/** 900 connections held open, no churn. */
+const LONG_LIVED = [pod('holder', [flow({ open: 900 })])];
+/** 40 open connections: neither churn nor many open. */
+const MODEST = [pod('modest', [flow({ open: 30 }), flow({ ip: '2603:1030::5', port: 5432, open: 10 })])];
+
+interface Options {
+  facts?: ClusterFacts;
+  budget?: SnatBudget;
+  traced?: boolean;
+  nodeName?: string;
+  host?: PodConnections;
+}
+
+/** Ranks the pods the way the report does (rankAndReport), then asks for advice. */
+function advise(pods: PodConnections[], options: Options = {}): Recommendation[] {
+  const { culprits, workloads } = rankCulprits(pods, {
+    captureSeconds: CAPTURE_SECONDS,
+    nodeName: NODE,
+    ...(options.host ? { host: options.host } : {}),
+  });
+  return recommend({
+    facts: options.facts ?? facts(),
+    ...(options.budget ? { budget: options.budget } : {}),
+    culprits,
+    workloads,
+    nodeName: options.nodeName ?? NODE,
+    ...(options.traced === undefined ? {} : { traced: options.traced }),
+  });
+}
 
 const kinds = (recommendations: Recommendation[]) => recommendations.map((r) => r.kind);
 const commands = (recommendations: Recommendation[]) => recommendations.flatMap((r) => r.commands ?? []);
+/** The workloads the fix-culprit advice names, in order. */
+const advised = (pods: PodConnections[]) =>
+  advise(pods)
+    .filter((r) => r.kind === 'fix-culprit')
+    .map((r) => /^Fix connection handling in (.+?)(?:; top destinations|$)/.exec(r.title)?.[1] ?? r.title);
 
-describe('fix-culprit: the pod comes first', () => {
-  test('the title names namespace/pod and its top destinations (IPv6 bracketed)', () => {
-    const [first] = recommend({ facts: facts(), culprits: [culprit()], nodeName: NODE });
+describe('fix-culprit: the workload comes first', () => {
+  test('the title names the workload, its pods on the node, and its top destinations with their ports (IPv6 bracketed)', () => {
+    const [first] = advise(CHECKOUT_PODS);
     expect(first?.kind).toBe('fix-culprit');
     expect(first?.title).toBe(
-      'Fix connection handling in payments/checkout-api-7d9f (top destinations: 20.60.1.2:443 ×30, [2603:1030::5]:5432 ×10)',
+      'Fix connection handling in Deployment payments/checkout-api (3 pods on this node); top destinations 20.60.1.2:443 (900 ports), [2603:1030::5]:5432 (30 ports)',
     );
+    expect(first?.detail).toMatch(
+      /^Deployment payments\/checkout-api \(3 pods on this node\) needs about 930 SNAT port\(s\): 930 held by open connections, 0 by churn/,
+    );
+  });
+
+  test('one replica on the node is named; a pod without a controller is named as a pod', () => {
+    expect(advised(CHECKOUT_PODS.slice(0, 1))).toEqual([
+      'Deployment payments/checkout-api (pod checkout-api-7d9f8b6c5d-x2x9k)',
+    ]);
+    expect(advised([pod('debug', [flow({ open: 5 })])])).toEqual(['pod payments/debug']);
   });
 
   test.each([
     ['churn (many connects, TIME_WAIT)', CHURNING, /new connection per request/, /keeps many connections open/],
     ['many long-lived connections', LONG_LIVED, /keeps many connections open/, /new connection per request/],
-  ])('advice adapted to %s', (_case, c, says, doesNotSay) => {
-    const [first] = recommend({ facts: facts(), culprits: [c], nodeName: NODE });
+    ['a few connections', MODEST, /Use connection pooling/, /new connection per request|keeps many connections open/],
+  ])('advice adapted to %s', (_case, pods, says, doesNotSay) => {
+    const [first] = advise(pods);
     expect(first?.detail).toMatch(says);
     expect(first?.detail).not.toMatch(doesNotSay);
   });
 
-  test.each([[CHURNING], [LONG_LIVED], [culprit()]])(
-    'every culprit is told about pooling, keep-alive, client reuse and back-off with jitter (%#)',
-    (c) => {
-      const [first] = recommend({ facts: facts(), culprits: [c], nodeName: NODE });
+  test('a churn-only culprit (nothing open, only connects) is told to reuse connections, and named with its destination', () => {
+    // 600 connects in 30 s to one IP:port and nothing open: 20/s × 240 s = 4,800 ports, all churn.
+    const [first] = advise([pod('poller', [flow({ ip: '52.178.17.3', connects: 600 })], { namespace: 'jobs' })]);
+    expect(first?.title).toBe(
+      'Fix connection handling in pod jobs/poller; top destinations 52.178.17.3:443 (4,800 ports)',
+    );
+    expect(first?.detail).toMatch(
+      /about 4,800 SNAT port\(s\): 0 held by open connections, 4,800 by churn \(20 new connection\(s\)\/s/,
+    );
+    expect(first?.detail).toMatch(/new connection per request/);
+  });
+
+  test('failed connects are said to be failing already', () => {
+    const [first] = advise([pod('retrier', [flow({ open: 5, connects: 300, failed: 40 })])]);
+    expect(first?.detail).toMatch(/40 failed connect\(s\)/);
+    expect(first?.detail).toMatch(/already failing/);
+  });
+
+  test.each([[CHURNING], [LONG_LIVED], [MODEST]])(
+    'every workload is told about pooling, keep-alive, client reuse and back-off with jitter (%#)',
+    (pods) => {
+      const [first] = advise(pods);
       expect(first?.detail).toMatch(/pool/);
       expect(first?.detail).toMatch(/keep-?alive/i);
       expect(first?.detail).toMatch(/reuse/);
@@ -100,55 +184,140 @@ describe('fix-culprit: the pod comes first', () => {
     },
   );
 
-  const advised = (culprits: Culprit[]) =>
-    recommend({ facts: facts(), culprits, nodeName: NODE })
-      .filter((r) => r.kind === 'fix-culprit')
-      .map((r) => r.title.split(' ')[4]);
-
   test('without a connect trace the churn is said to be unknown, not zero', () => {
-    const [traced] = recommend({ facts: facts(), culprits: [culprit()], nodeName: NODE });
-    const [untraced] = recommend({ facts: facts(), culprits: [culprit()], nodeName: NODE, traced: false });
-    expect(traced?.detail).toMatch(/opened \d+ new one\(s\) during the capture/);
-    expect(untraced?.detail).toMatch(/opened an unknown number of new ones \(no connect trace\)/);
-    expect(untraced?.detail).not.toMatch(/during the capture/);
+    const pods = [pod('closer', [flow({ open: 5, timeWait: 200 })])];
+    const [traced] = advise(pods);
+    const [untraced] = advise(pods, { traced: false });
+    expect(traced?.detail).toMatch(/0 new connection\(s\)\/s and 200 in TIME_WAIT/);
+    expect(untraced?.detail).toMatch(/200 in TIME_WAIT; no connect trace, so churn may be higher/);
+    expect(untraced?.detail).not.toMatch(/new connection\(s\)\/s/);
   });
 
-  test('at most the top three culprits get advice, in rank order', () => {
-    const culprits = ['a', 'b', 'c', 'd'].map((pod, i) => culprit({ pod, rank: i + 1 }));
-    expect(advised(culprits)).toEqual(['payments/a', 'payments/b', 'payments/c']);
+  test('a pod with only private TIME_WAIT (in-cluster churn) gets no advice', () => {
+    const inCluster = pod('in-cluster', [], { privateTimeWait: 900, privateEstablished: 500 });
+    expect(advise([inCluster])).toEqual([]);
+    expect(advised([inCluster, ...LONG_LIVED])).toEqual(['pod payments/holder']);
+    // Under pressure with nothing public to blame: where else to look, not a pod to fix.
+    const f = facts();
+    expect(kinds(advise([inCluster], { facts: f, budget: budget(f) }))).toEqual([
+      'capacity',
+      'nat-gateway',
+      'investigate-further',
+    ]);
   });
 
-  test('after the top one, only culprits with a quarter of its connections or connects (a pod with 4 is noise)', () => {
-    const culprits = [
-      culprit({ pod: 'top', publicEstablished: 900, publicConnects: 600 }),
-      culprit({ pod: 'holder', rank: 2, publicEstablished: 225, publicConnects: 0 }),
-      culprit({ pod: 'small', rank: 3, publicEstablished: 4, publicConnects: 2 }),
-      culprit({ pod: 'churner', rank: 4, publicEstablished: 3, publicConnects: 150 }),
+  test('at most the top three workloads get advice, in rank order', () => {
+    const pods = ['a', 'b', 'c', 'd'].map((name, i) => pod(name, [flow({ open: 100 - i })]));
+    expect(advised(pods)).toEqual(['pod payments/a', 'pod payments/b', 'pod payments/c']);
+  });
+
+  test('replicas are advised once, as their workload, not once per pod', () => {
+    expect(advised([...CHECKOUT_PODS, ...MODEST])).toEqual(['Deployment payments/checkout-api (3 pods on this node)']);
+  });
+
+  test('after the top one, only workloads with a quarter of its pressure (a pod with 4 ports is noise)', () => {
+    const pods = [
+      pod('top', [flow({ open: 900 })]),
+      pod('holder', [flow({ open: 225 })]), // exactly a quarter
+      pod('under', [flow({ open: 224 })]),
+      pod('small', [flow({ open: 4 })]),
     ];
-    expect(advised(culprits)).toEqual(['payments/top', 'payments/holder', 'payments/churner']);
+    expect(advised(pods)).toEqual(['pod payments/top', 'pod payments/holder']);
   });
 
-  test('a top culprit with only trace connects does not make every pod with 0 open connections significant', () => {
-    const culprits = [
-      culprit({ pod: 'cron', publicEstablished: 0, publicConnects: 400 }),
-      culprit({ pod: 'quiet', rank: 2, publicEstablished: 0, publicConnects: 3 }),
+  test('churn is pressure too: 3 open connections and 1 connect/s (243 ports) weigh next to 900 open', () => {
+    const pods = [
+      pod('top', [flow({ open: 900 })]),
+      pod('churner', [flow({ open: 3, connects: 30 })]),
+      pod('small', [flow({ open: 4 })]),
     ];
-    expect(advised(culprits)).toEqual(['payments/cron']);
+    expect(advised(pods)).toEqual(['pod payments/top', 'pod payments/churner']);
   });
 
-  test.each([
-    [0.89, 'about 89 %'],
-    [0.004, 'under 1 %'],
-  ])("a share of %d of the node's used ports reads as %s", (shareOfUsedPorts, text) => {
-    const [first] = recommend({ facts: facts(), culprits: [culprit({ shareOfUsedPorts })], nodeName: NODE });
-    expect(first?.detail).toContain(`(${text} of the node's used SNAT ports)`);
+  test('ports on cold destinations weigh less: 300 ports over ten destinations are not a quarter of 900 on one', () => {
+    const spread = pod(
+      'spread',
+      Array.from({ length: 10 }, (_, i) => flow({ ip: `52.1.1.${i + 1}`, open: 30 })),
+    );
+    expect(advised([pod('top', [flow({ open: 900 })]), spread])).toEqual(['pod payments/top']);
+  });
+
+  test("the workload's share of the node's SNAT pressure is given", () => {
+    // 890 and 110 ports on the same destination: 89 % and 11 % of the pressure.
+    const [first] = advise([pod('big', [flow({ open: 890 })]), pod('other', [flow({ open: 110 })])]);
+    expect(first?.detail).toContain("— about 89 % of the node's SNAT pressure.");
+  });
+
+  test('a share under 1 % reads as such', () => {
+    const { culprits, workloads } = rankCulprits([pod('big', [flow({ open: 890 })])], { captureSeconds: 30 });
+    const [top] = workloads;
+    if (!top) throw new Error('no workload');
+    const [first] = recommend({
+      facts: facts(),
+      culprits,
+      workloads: [{ ...top, shareOfUsedPorts: 0.004 }],
+      nodeName: NODE,
+    });
+    expect(first?.detail).toContain("— under 1 % of the node's SNAT pressure.");
+  });
+});
+
+describe("the node's own connections: advice for the node, not for each hostNetwork pod", () => {
+  const nodeTable = [flow({ open: 600 }), flow({ ip: '52.1.1.1', open: 3 })];
+  const daemonSets = ['kube-proxy-x', 'azure-cns-y', 'cloud-node-manager-z', 'csi-azuredisk-node-a'].map((name) =>
+    pod(name, nodeTable, {
+      namespace: 'kube-system',
+      hostNetwork: true,
+      hostTable: true,
+      source: 'exec-proc-net-tcp',
+      workload: { kind: 'DaemonSet', name: name.replace(/-\w$/, '') },
+    }),
+  );
+
+  test("tables read through hostNetwork pods: one piece of advice for the node's table, listing the pods", () => {
+    const app = pod('app', [flow({ open: 300 })], { namespace: 'web' });
+    const recs = advise([...daemonSets, app]).filter((r) => r.kind === 'fix-culprit');
+    expect(recs.map((r) => r.title)).toEqual([
+      "Look at the node's own connections; top destinations 20.60.1.2:443 (600 ports), 52.1.1.1:443 (3 ports)",
+      'Fix connection handling in pod web/app; top destinations 20.60.1.2:443 (300 ports)',
+    ]);
+    const [host] = recs;
+    expect(host?.kind).toBe('fix-culprit');
+    expect(host?.detail).toContain(
+      "shared by kube-system/azure-cns-y, kube-system/cloud-node-manager-z, kube-system/csi-azuredisk-node-a, kube-system/kube-proxy-x and the node's own processes",
+    );
+    expect(host?.detail).toMatch(/needs about 603 SNAT port\(s\)/);
+    expect(host?.detail).toMatch(/run the investigation again when the probe can run on the node/);
+    // No advice is addressed to the DaemonSets themselves: their table is the node's, counted once.
+    for (const r of recs) expect(r.title).not.toMatch(/DaemonSet|kube-system/);
+  });
+
+  test("the probe's host row (sockets outside any pod): the node's own processes", () => {
+    const host = pod('host network', [flow({ ip: '52.1.1.1', open: 400 })], { namespace: '', hostNetwork: true });
+    const [first] = advise([pod('app', [flow({ open: 10 })])], { host });
+    expect(first?.title).toBe("Look at the node's own connections; top destinations 52.1.1.1:443 (400 ports)");
+    expect(first?.detail).toMatch(
+      /^Processes on the node outside any pod \(kubelet, containerd, host agents\) need about 400 SNAT port\(s\)/,
+    );
+    expect(first?.detail).toMatch(/node's own agents/);
+  });
+
+  test("without a connect trace the node's churn is said to be unknown too", () => {
+    const host = pod('host network', [flow({ ip: '52.1.1.1', open: 5, timeWait: 200 })], {
+      namespace: '',
+      hostNetwork: true,
+    });
+    const [first] = advise([], { host, traced: false });
+    expect(first?.title).toMatch(/^Look at the node's own connections/);
+    expect(first?.detail).toMatch(/200 in TIME_WAIT; no connect trace, so churn may be higher/);
+    expect(first?.detail).not.toMatch(/new connection\(s\)\/s/);
   });
 });
 
 describe('capacity: exact az commands from the cluster facts', () => {
   test('3 nodes, 1 IP, default 1,024 ports, 98 % used: double the ports, which one IP still fits for 3 nodes + surge', () => {
     const f = facts();
-    const recs = recommend({ facts: f, budget: budget(f), culprits: [LONG_LIVED], nodeName: NODE });
+    const recs = advise(LONG_LIVED, { facts: f, budget: budget(f) });
     const capacity = recs.find((r) => r.kind === 'capacity');
     // 2 × 1,024 = 2,048 per node; 3 nodes + 1 surge need 8,192 of the IP's 64,000 ports.
     expect(capacity?.commands).toEqual([`${AZ} --load-balancer-outbound-ports 2048`]);
@@ -156,13 +325,21 @@ describe('capacity: exact az commands from the cluster facts', () => {
     expect(capacity?.detail).toMatch(/can then grow to 31 nodes/);
   });
 
+  test('a single-node pool is "a pool of 1 node", not "1 nodes"', () => {
+    const f = facts({ nodeCount: 1 });
+    const capacity = advise(LONG_LIVED, { facts: f, budget: budget(f) }).find((r) => r.kind === 'capacity');
+    expect(capacity?.detail).toContain("(Azure's default for a pool of 1 node)");
+    expect(capacity?.detail).toContain('fits the 1 node plus 1 for upgrade surge');
+    expect(capacity?.detail).not.toMatch(/\b1 nodes\b/);
+    // 64,000 ÷ 1,024: the plural where it is one.
+    expect(capacity?.detail).toContain('enough for 62 nodes at that allocation');
+  });
+
   test('60 nodes on 1 IP (default 512): doubling needs a second IP, so the command sets both', () => {
     const f = facts({ nodeCount: 60 });
-    const recs = recommend({
+    const recs = advise([], {
       facts: f,
       budget: budget(f, { usedPorts: 500, allocatedPorts: 512 }),
-      culprits: [],
-      nodeName: NODE,
     });
     // 60 + 6 surge = 66 nodes; doubling 512 → 1,024 needs ⌈66 × 1,024 ÷ 64,000⌉ = 2 IPs.
     expect(recs.find((r) => r.kind === 'capacity')?.commands).toEqual([
@@ -173,11 +350,9 @@ describe('capacity: exact az commands from the cluster facts', () => {
   test('ports already at the most that fits: only more IPs help', () => {
     // 50 nodes + 5 surge = 55: 64,000 ÷ 55 = 1,163.6 → 1,160, already allocated. Doubling to 2,320 needs 2 IPs.
     const f = facts({ nodeCount: 50, allocatedOutboundPorts: 1160 });
-    const recs = recommend({
+    const recs = advise([], {
       facts: f,
       budget: budget(f, { usedPorts: 1100, allocatedPorts: 1160 }),
-      culprits: [],
-      nodeName: NODE,
     });
     expect(recs.find((r) => r.kind === 'capacity')?.commands).toEqual([
       `${AZ} --load-balancer-managed-outbound-ip-count 2 --load-balancer-outbound-ports 2320`,
@@ -187,11 +362,9 @@ describe('capacity: exact az commands from the cluster facts', () => {
   test('every port number offered is a multiple of 8', () => {
     for (const nodeCount of [1, 2, 3, 7, 13, 49, 60, 99, 150, 333, 777]) {
       const f = facts({ nodeCount });
-      const recs = recommend({
+      const recs = advise(CHURNING, {
         facts: f,
         budget: budget(f, { failedConnections: 1 }),
-        culprits: [CHURNING],
-        nodeName: NODE,
       });
       for (const command of commands(recs)) {
         const ports = /--load-balancer-outbound-ports (\d+)/.exec(command)?.[1];
@@ -202,40 +375,34 @@ describe('capacity: exact az commands from the cluster facts', () => {
 
   test('failed connections alone (low usage) are pressure', () => {
     const f = facts();
-    const recs = recommend({
+    const recs = advise([], {
       facts: f,
       budget: budget(f, { usedPorts: 100, allocatedPorts: 1024, failedConnections: 3 }),
-      culprits: [],
-      nodeName: NODE,
     });
     expect(kinds(recs)).toEqual(['capacity', 'nat-gateway', 'investigate-further']);
   });
 
   test('churn adds the idle timeout, with its trade-off', () => {
     const f = facts();
-    const capacity = recommend({ facts: f, budget: budget(f), culprits: [CHURNING], nodeName: NODE }).find(
-      (r) => r.kind === 'capacity',
-    );
+    const capacity = advise(CHURNING, { facts: f, budget: budget(f) }).find((r) => r.kind === 'capacity');
     expect(capacity?.commands).toContain(`${AZ} --load-balancer-idle-timeout 4`);
     expect(capacity?.detail).toMatch(/keepalives/);
   });
 
   test('no churn, or an idle timeout already at 4 minutes: no idle-timeout command', () => {
     const f = facts();
-    const noChurn = recommend({ facts: f, budget: budget(f), culprits: [LONG_LIVED], nodeName: NODE });
+    const noChurn = advise(LONG_LIVED, { facts: f, budget: budget(f) });
     const low = facts({ idleTimeoutMinutes: 4 });
-    const alreadyLow = recommend({ facts: low, budget: budget(low), culprits: [CHURNING], nodeName: NODE });
+    const alreadyLow = advise(CHURNING, { facts: low, budget: budget(low) });
     expect(commands([...noChurn, ...alreadyLow]).some((c) => c.includes('idle-timeout'))).toBe(false);
   });
 
   test('doubling would need more than 100 outbound IPs: no IP command, and nothing else to offer → no capacity', () => {
     // 200 nodes + 20 surge on 100 IPs at 32,000 ports: what fits (29,088) is less than now; 64,000 would need 220 IPs.
     const f = facts({ nodeCount: 200, outboundIpCount: 100, allocatedOutboundPorts: 32000 });
-    const recs = recommend({
+    const recs = advise(LONG_LIVED, {
       facts: f,
       budget: budget(f, { usedPorts: 31000, allocatedPorts: 32000 }),
-      culprits: [LONG_LIVED],
-      nodeName: NODE,
     });
     expect(kinds(recs)).toEqual(['fix-culprit', 'nat-gateway']);
   });
@@ -245,18 +412,14 @@ describe('capacity: exact az commands from the cluster facts', () => {
     ['no allocation known and no failures', { usedPorts: 0, allocatedPorts: 0 }],
   ])('no pressure (%s): the culprit advice only', (_case, metrics) => {
     const f = facts();
-    expect(kinds(recommend({ facts: f, budget: budget(f, metrics), culprits: [CHURNING], nodeName: NODE }))).toEqual([
-      'fix-culprit',
-    ]);
+    expect(kinds(advise(CHURNING, { facts: f, budget: budget(f, metrics) }))).toEqual(['fix-culprit']);
   });
 
   test('exactly 75 % is pressure', () => {
     const f = facts();
-    const recs = recommend({
+    const recs = advise([], {
       facts: f,
       budget: budget(f, { usedPorts: 768, allocatedPorts: 1024 }),
-      culprits: [],
-      nodeName: NODE,
     });
     expect(kinds(recs)).toContain('capacity');
   });
@@ -265,9 +428,7 @@ describe('capacity: exact az commands from the cluster facts', () => {
 describe('nat-gateway: the longer-term fix', () => {
   test('under pressure on a load balancer cluster: the exact migration command, keeping the IP count', () => {
     const f = facts({ outboundIpCount: 2 });
-    const nat = recommend({ facts: f, budget: budget(f), culprits: [LONG_LIVED], nodeName: NODE }).find(
-      (r) => r.kind === 'nat-gateway',
-    );
+    const nat = advise(LONG_LIVED, { facts: f, budget: budget(f) }).find((r) => r.kind === 'nat-gateway');
     expect(nat?.commands).toEqual([
       `${AZ} --outbound-type managedNATGateway --nat-gateway-managed-outbound-ip-count 2`,
     ]);
@@ -277,28 +438,23 @@ describe('nat-gateway: the longer-term fix', () => {
 
   test('a NAT gateway takes at most 16 IPs', () => {
     const f = facts({ outboundIpCount: 40, nodeCount: 400 });
-    const nat = recommend({ facts: f, budget: budget(f, { failedConnections: 9 }), culprits: [], nodeName: NODE }).find(
+    const nat = advise([], { facts: f, budget: budget(f, { failedConnections: 9 }) }).find(
       (r) => r.kind === 'nat-gateway',
     );
     expect(nat?.commands?.[0]).toMatch(/--nat-gateway-managed-outbound-ip-count 16$/);
   });
 
   test('load balancer metrics unavailable but pods hold public connections: still mentioned', () => {
-    expect(kinds(recommend({ facts: facts(), culprits: [LONG_LIVED], nodeName: NODE }))).toEqual([
-      'fix-culprit',
-      'nat-gateway',
-    ]);
+    expect(kinds(advise(LONG_LIVED))).toEqual(['fix-culprit', 'nat-gateway']);
   });
 
   test.each([['managedNATGateway'], ['userAssignedNATGateway'], ['userDefinedRouting']] as const)(
     'outbound type %s: no load balancer advice at all',
     (outboundType) => {
       const f = facts({ outboundType });
-      const recs = recommend({
+      const recs = advise(CHURNING, {
         facts: f,
         budget: budget(f, { failedConnections: 5 }),
-        culprits: [CHURNING],
-        nodeName: NODE,
       });
       expect(kinds(recs)).toEqual(['fix-culprit']);
     },
@@ -308,7 +464,7 @@ describe('nat-gateway: the longer-term fix', () => {
 describe('investigate-further', () => {
   test('no culprits but pressure: where else to look, with the node in the command', () => {
     const f = facts();
-    const recs = recommend({ facts: f, budget: budget(f), culprits: [], nodeName: NODE });
+    const recs = advise([], { facts: f, budget: budget(f) });
     const further = recs.find((r) => r.kind === 'investigate-further');
     expect(further?.title).toBe('No pod holds public connections, yet the node uses 98 % of its SNAT ports');
     expect(further?.commands).toEqual([
@@ -318,7 +474,7 @@ describe('investigate-further', () => {
 
   test('no culprits and no pressure: nothing to recommend', () => {
     const f = facts();
-    expect(recommend({ facts: f, budget: budget(f, { usedPorts: 10 }), culprits: [], nodeName: NODE })).toEqual([]);
+    expect(advise([], { facts: f, budget: budget(f, { usedPorts: 10 }) })).toEqual([]);
   });
 });
 
@@ -328,10 +484,9 @@ describe('commands are built from validated facts only', () => {
     ['a cluster name with a command substitution', { resourceGroup: 'rg', name: '$(id)' }],
   ])('%s: the advice stays, the commands go', (_case, ref) => {
     const f = facts({ ref: { subscriptionId: '00000000-0000-0000-0000-000000000000', ...ref } });
-    const recs = recommend({
+    const recs = advise(CHURNING, {
       facts: f,
       budget: budget(f, { failedConnections: 2 }),
-      culprits: [CHURNING],
       nodeName: '$(id)',
     });
     expect(kinds(recs)).toEqual(['fix-culprit', 'nat-gateway']);
@@ -340,11 +495,9 @@ describe('commands are built from validated facts only', () => {
 
   test('every command is made of plain flag characters', () => {
     const f = facts({ nodeCount: 60 });
-    const recs = recommend({
+    const recs = advise(CHURNING, {
       facts: f,
       budget: budget(f, { failedConnections: 2 }),
-      culprits: [CHURNING],
-      nodeName: NODE,
     });
     expect(commands(recs).length).toBeGreaterThan(2);
     for (const command of commands(recs))

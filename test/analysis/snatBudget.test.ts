@@ -1,7 +1,8 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import { defaultPortsPerNode, ipsNeeded, portsForNodes, snatBudget } from '../../lib/analysis/snatBudget.ts';
-import type { BackendSnat, ClusterFacts, PodConnections } from '../../lib/model.ts';
+import { HOLD_AFTER_CLOSE_SECONDS, snatModel } from '../../lib/analysis/snatModel.ts';
+import type { BackendSnat, ClusterFacts, DestinationPressure, FlowCount } from '../../lib/model.ts';
 
 function facts(overrides: Partial<ClusterFacts> = {}): ClusterFacts {
   return {
@@ -15,7 +16,7 @@ function facts(overrides: Partial<ClusterFacts> = {}): ClusterFacts {
     loadBalancerIds: [],
     disableRunCommand: false,
     aadManaged: false,
-    clusterCidrs: [],
+    privateRanges: [],
     nodeCount: 3,
     ...overrides,
   };
@@ -33,19 +34,16 @@ function backend(overrides: Partial<BackendSnat> = {}): BackendSnat {
   };
 }
 
-function pod(name: string, destinations: PodConnections['destinations']): PodConnections {
-  return {
-    namespace: 'default',
-    pod: name,
-    hostNetwork: false,
-    source: 'node-snapshot',
-    publicEstablished: destinations.reduce((n, d) => n + d.connections, 0),
-    privateEstablished: 0,
-    timeWait: 0,
-    synSent: 0,
-    publicConnects: 0,
-    destinations,
-  };
+function flow(overrides: Partial<FlowCount> = {}): FlowCount {
+  return { ip: '20.60.1.2', port: 443, protocol: 'tcp', open: 0, timeWait: 0, connects: 0, failed: 0, ...overrides };
+}
+
+/** The node's destinations as the SNAT model gives them (most ports first), from each holder's flows. */
+function destinations(holders: FlowCount[][], captureSeconds = 30): DestinationPressure[] {
+  return snatModel(
+    holders.map((flows, i) => ({ id: `pod ${i}`, flows })),
+    captureSeconds,
+  ).destinations;
 }
 
 describe("Azure's default allocation by backend pool size", () => {
@@ -109,14 +107,14 @@ describe('capacity arithmetic', () => {
 
 describe('snatBudget', () => {
   test('no metrics for the node (NAT gateway, or the query failed): no budget', () => {
-    expect(snatBudget({ facts: facts(), pods: [] })).toBeUndefined();
+    expect(snatBudget({ facts: facts(), destinations: [] })).toBeUndefined();
   });
 
   test('the metrics, the default allocation for the pool, and the outbound IPs', () => {
     const budget = snatBudget({
       facts: facts({ nodeCount: 60, outboundIpCount: 2 }),
       backend: backend({ usedPorts: 480, allocatedPorts: 512, failedConnections: 17 }),
-      pods: [],
+      destinations: [],
     });
     expect(budget).toEqual({
       usedPorts: 480,
@@ -135,40 +133,91 @@ describe('snatBudget', () => {
     [{ nodeCount: 3, outboundIpCount: 7, allocatedOutboundPorts: 4000 }, 112, "the AKS docs' 4,000 ports × 7 IPs"],
     [{ nodeCount: 120, outboundIpCount: 1, allocatedOutboundPorts: 0 }, 250, 'default 256 for a pool of 101–200'],
   ])('maxNodesAtAllocation for %j is %d (%s)', (overrides, maxNodes) => {
-    expect(snatBudget({ facts: facts(overrides), backend: backend(), pods: [] })?.maxNodesAtAllocation).toBe(maxNodes);
+    expect(snatBudget({ facts: facts(overrides), backend: backend(), destinations: [] })?.maxNodesAtAllocation).toBe(
+      maxNodes,
+    );
   });
 
-  test("byDestination sums every pod's public destinations, shares of the used ports, most first, top 10", () => {
+  test("byDestination: the model's destinations, every pod's ports on each summed, most ports first, top 10", () => {
     const pods = [
-      pod('a', [
-        { ip: '20.60.1.2', port: 443, connections: 300 },
-        { ip: '52.1.2.3', port: 5432, connections: 50 },
-      ]),
-      pod('b', [
-        { ip: '20.60.1.2', port: 443, connections: 200 }, // the same destination as pod a: they compete
-        { ip: '52.1.2.3', port: 443, connections: 50 }, // same IP, other port: another destination
-      ]),
-      pod(
-        'c',
-        Array.from({ length: 12 }, (_, i) => ({ ip: `40.0.0.${i + 1}`, port: 443, connections: 10 - Math.min(i, 9) })),
-      ),
+      [flow({ open: 300 }), flow({ ip: '52.1.2.3', port: 5432, open: 50 })],
+      [
+        flow({ open: 200 }), // the same destination as the first pod: they compete for its ports
+        flow({ ip: '52.1.2.3', port: 443, open: 50 }), // same IP, other port: another destination
+      ],
+      Array.from({ length: 12 }, (_, i) => flow({ ip: `40.0.0.${i + 1}`, open: 10 - Math.min(i, 9) })),
     ];
-    const budget = snatBudget({ facts: facts(), backend: backend({ usedPorts: 900 }), pods });
+    const budget = snatBudget({
+      facts: facts(),
+      backend: backend({ usedPorts: 900 }),
+      destinations: destinations(pods),
+    });
     expect(budget?.byDestination).toHaveLength(10);
+    const ports = (total: number) => ({ held: total, churn: 0, failed: 0, total });
     expect(budget?.byDestination.slice(0, 4)).toEqual([
-      { ip: '20.60.1.2', port: 443, connections: 500, share: 0.56 },
-      { ip: '52.1.2.3', port: 443, connections: 50, share: 0.06 },
-      { ip: '52.1.2.3', port: 5432, connections: 50, share: 0.06 },
-      { ip: '40.0.0.1', port: 443, connections: 10, share: 0.01 },
+      { ip: '20.60.1.2', port: 443, protocol: 'tcp', connections: 500, ports: ports(500), share: 0.49 }, // 500 ÷ 1,024
+      { ip: '52.1.2.3', port: 443, protocol: 'tcp', connections: 50, ports: ports(50), share: 0.05 },
+      { ip: '52.1.2.3', port: 5432, protocol: 'tcp', connections: 50, ports: ports(50), share: 0.05 },
+      { ip: '40.0.0.1', port: 443, protocol: 'tcp', connections: 10, ports: ports(10), share: 0.01 },
     ]);
   });
 
+  test('share is ports ÷ allocated ports, churn and failures included, not connections ÷ used ports', () => {
+    // 3 open, 1,800 connects in 30 s (60/s × 240 s = 14,400 churn), 24 failed: 14,427 ports on one destination.
+    const [busiest] = destinations([[flow({ open: 3, connects: 1800, failed: 24 })]]);
+    const budget = snatBudget({
+      facts: facts(),
+      backend: backend({ usedPorts: 1024, allocatedPorts: 1024 }),
+      destinations: busiest ? [busiest] : [],
+    });
+    const churn = 60 * HOLD_AFTER_CLOSE_SECONDS;
+    expect(budget?.byDestination).toEqual([
+      {
+        ip: '20.60.1.2',
+        port: 443,
+        protocol: 'tcp',
+        connections: 3,
+        ports: { held: 3, churn, failed: 24, total: 3 + churn + 24 },
+        share: Math.round(((3 + churn + 24) / 1024) * 100) / 100,
+      },
+    ]);
+    // Above 1: the destination needs more ports than the node is allocated (it is exhausted).
+    expect(budget?.byDestination[0]?.share).toBeGreaterThan(1);
+  });
+
   test.each([
-    [0, 0, 'no used ports: share 0, not a division by zero'],
-    [300, 1, 'more connections than used ports: capped at 1'],
-  ])('used ports %d → share %d (%s)', (usedPorts, share) => {
-    const pods = [pod('a', [{ ip: '20.60.1.2', port: 443, connections: 500 }])];
-    const budget = snatBudget({ facts: facts(), backend: backend({ usedPorts }), pods });
+    [1024, 512, 0.5, 'half the allocation'],
+    [1024, 1024, 1, 'exactly the allocation: exhausted'],
+    [0, 512, 0, 'no allocation known: share 0, not a division by zero'],
+  ])('allocated %d, a destination needing %d ports → share %d (%s)', (allocatedPorts, open, share) => {
+    const budget = snatBudget({
+      facts: facts(),
+      backend: backend({ usedPorts: 0, allocatedPorts }),
+      destinations: destinations([[flow({ open })]]),
+    });
     expect(budget?.byDestination[0]?.share).toBe(share);
+  });
+
+  test('used ports do not change the share (it is the destination against the allocation)', () => {
+    const shares = [0, 300, 1024].map(
+      (usedPorts) =>
+        snatBudget({
+          facts: facts(),
+          backend: backend({ usedPorts }),
+          destinations: destinations([[flow({ open: 256 })]]),
+        })?.byDestination[0]?.share,
+    );
+    expect(shares).toEqual([0.25, 0.25, 0.25]);
+  });
+
+  test('UDP destinations keep their protocol and port 0 (one port per destination IP)', () => {
+    const budget = snatBudget({
+      facts: facts(),
+      backend: backend(),
+      destinations: destinations([[flow({ ip: '8.8.8.8', port: 0, protocol: 'udp', open: 4 })]]),
+    });
+    expect(budget?.byDestination).toEqual([
+      expect.objectContaining({ ip: '8.8.8.8', port: 0, protocol: 'udp', connections: 4 }),
+    ]);
   });
 });

@@ -1,13 +1,23 @@
 import { describe, expect, test } from '@jest/globals';
 import { snatClassifier } from '../../lib/analysis/snatDestination.ts';
 import { summarizeConnections } from '../../lib/analysis/summarizeConnections.ts';
-import type { SocketAggregate, TcpState, TraceAggregate } from '../../lib/model.ts';
+import type { Protocol, SocketAggregate, TcpState, TraceAggregate } from '../../lib/model.ts';
 
 const isSnat = snatClassifier(['10.244.0.0/16']);
 
-function sockets(state: TcpState, remoteIp: string, remotePort: number, count: number, netns = 1): SocketAggregate {
-  return { netns, state, remoteIp, remotePort, count };
+function sockets(
+  state: TcpState,
+  remoteIp: string,
+  remotePort: number,
+  count: number,
+  netns = 1,
+  protocol?: Protocol,
+): SocketAggregate {
+  return { netns, state, remoteIp, remotePort, count, ...(protocol ? { protocol } : {}) };
 }
+
+const udp = (state: TcpState, remoteIp: string, remotePort: number, count: number) =>
+  sockets(state, remoteIp, remotePort, count, 1, 'udp');
 
 function trace(overrides: Partial<TraceAggregate> = {}): TraceAggregate {
   return {
@@ -39,13 +49,13 @@ describe('summarizeConnections', () => {
     expect(summary).toMatchObject({ publicEstablished: 42, privateEstablished: 13, timeWait: 0, synSent: 0 });
   });
 
-  test('TIME_WAIT and SYN_SENT are state counts, whatever the destination; other states are ignored', () => {
+  test('TIME_WAIT and SYN_SENT count public destinations only; private TIME_WAIT is counted apart', () => {
     const summary = summarizeConnections({
       sockets: [
         sockets('TIME_WAIT', '20.60.1.2', 443, 30),
-        sockets('TIME_WAIT', '10.244.3.9', 8080, 12),
+        sockets('TIME_WAIT', '10.244.3.9', 8080, 12), // another pod: churn, but no SNAT port
         sockets('SYN_SENT', '20.60.1.2', 443, 3),
-        sockets('SYN_SENT', '10.0.0.4', 443, 1),
+        sockets('SYN_SENT', '10.0.0.4', 443, 1), // VNet: not SNAT'd
         sockets('CLOSE_WAIT', '20.60.1.2', 443, 9),
         sockets('FIN_WAIT2', '20.60.1.2', 443, 9),
       ],
@@ -55,10 +65,13 @@ describe('summarizeConnections', () => {
     expect(summary).toEqual({
       publicEstablished: 0,
       privateEstablished: 0,
-      timeWait: 42,
-      synSent: 4,
+      timeWait: 30,
+      privateTimeWait: 12,
+      synSent: 3,
       publicConnects: 0,
       destinations: [],
+      // SYN_SENT and the closing states hold the flow's port as ESTABLISHED does: 3 + 9 + 9 open.
+      flows: [{ ip: '20.60.1.2', port: 443, protocol: 'tcp', open: 21, timeWait: 30, connects: 0, failed: 0 }],
     });
   });
 
@@ -106,9 +119,122 @@ describe('summarizeConnections', () => {
       publicEstablished: 0,
       privateEstablished: 0,
       timeWait: 0,
+      privateTimeWait: 0,
       synSent: 0,
       publicConnects: 0,
       destinations: [],
+      flows: [],
     });
+  });
+});
+
+describe("summarizeConnections: flows, every kind of pressure on each SNAT'd destination", () => {
+  test('open states, TIME_WAIT, traced connects and failures land on one row per ip:port', () => {
+    const { flows } = summarizeConnections({
+      sockets: [
+        sockets('ESTABLISHED', '20.60.1.2', 443, 10, 1),
+        sockets('ESTABLISHED', '20.60.1.2', 443, 5, 2), // a second namespace: same row
+        sockets('SYN_SENT', '20.60.1.2', 443, 2),
+        sockets('FIN_WAIT1', '20.60.1.2', 443, 1),
+        sockets('LAST_ACK', '20.60.1.2', 443, 1),
+        sockets('CLOSING', '20.60.1.2', 443, 1),
+        sockets('TIME_WAIT', '20.60.1.2', 443, 40),
+        sockets('TIME_WAIT', '20.60.1.2', 80, 7), // other port: other row
+      ],
+      trace: [
+        trace({ count: 600 }),
+        trace({ type: 'failed', count: 12 }),
+        trace({ type: 'accept', count: 50 }), // inbound: no SNAT port
+        trace({ type: 'close', count: 50 }),
+        trace({ type: 'unknown', count: 50 }),
+        trace({ daddr: '52.1.2.3', dport: 5432, count: 4 }), // traced only: still a row
+      ],
+      isSnat,
+    });
+    expect(flows).toEqual([
+      { ip: '20.60.1.2', port: 80, protocol: 'tcp', open: 0, timeWait: 7, connects: 0, failed: 0 },
+      { ip: '20.60.1.2', port: 443, protocol: 'tcp', open: 20, timeWait: 40, connects: 600, failed: 12 },
+      { ip: '52.1.2.3', port: 5432, protocol: 'tcp', open: 0, timeWait: 0, connects: 4, failed: 0 },
+    ]);
+  });
+
+  test('server-side states (LISTEN, SYN_RECV, NEW_SYN_RECV) and CLOSE hold no SNAT port: no row', () => {
+    const { flows } = summarizeConnections({
+      sockets: [
+        sockets('LISTEN', '20.60.1.2', 443, 1),
+        sockets('SYN_RECV', '20.60.1.2', 443, 3),
+        sockets('NEW_SYN_RECV', '20.60.1.2', 443, 3),
+        sockets('CLOSE', '20.60.1.2', 443, 3),
+      ],
+      trace: [],
+      isSnat,
+    });
+    expect(flows).toEqual([]);
+  });
+
+  test('failed connects count as failures, not as connects', () => {
+    const summary = summarizeConnections({ sockets: [], trace: [trace({ type: 'failed', count: 9 })], isSnat });
+    expect(summary.publicConnects).toBe(0);
+    expect(summary.flows).toEqual([
+      { ip: '20.60.1.2', port: 443, protocol: 'tcp', open: 0, timeWait: 0, connects: 0, failed: 9 },
+    ]);
+  });
+
+  test('private destinations are never flows: sockets, TIME_WAIT, connects and failures to them are left out', () => {
+    const summary = summarizeConnections({
+      sockets: [
+        sockets('ESTABLISHED', '10.244.3.9', 8080, 50),
+        sockets('TIME_WAIT', '10.244.3.9', 8080, 900),
+        sockets('SYN_SENT', '10.0.0.4', 443, 2),
+        sockets('TIME_WAIT', '168.63.129.16', 80, 4),
+        udp('ESTABLISHED', '10.0.0.10', 53, 3),
+      ],
+      trace: [trace({ daddr: '10.244.3.9', dport: 8080, count: 500 }), trace({ type: 'failed', daddr: '10.0.0.4' })],
+      isSnat,
+    });
+    expect(summary.flows).toEqual([]);
+    expect(summary).toMatchObject({ privateEstablished: 50, privateTimeWait: 904, timeWait: 0, synSent: 0 });
+  });
+
+  test('connected UDP is keyed by destination IP alone (port 0); unconnected UDP names no destination', () => {
+    const summary = summarizeConnections({
+      sockets: [
+        udp('ESTABLISHED', '8.8.8.8', 53, 2),
+        udp('ESTABLISHED', '8.8.8.8', 5353, 1), // same IP, other port: the same UDP flow
+        udp('ESTABLISHED', '1.1.1.1', 53, 1),
+        udp('CLOSE', '9.9.9.9', 53, 5), // not connected
+        sockets('ESTABLISHED', '8.8.8.8', 53, 4), // TCP to the same IP:port: its own row
+      ],
+      trace: [],
+      isSnat,
+    });
+    expect(summary.flows).toEqual([
+      { ip: '1.1.1.1', port: 0, protocol: 'udp', open: 1, timeWait: 0, connects: 0, failed: 0 },
+      { ip: '8.8.8.8', port: 0, protocol: 'udp', open: 3, timeWait: 0, connects: 0, failed: 0 },
+      { ip: '8.8.8.8', port: 53, protocol: 'tcp', open: 4, timeWait: 0, connects: 0, failed: 0 },
+    ]);
+    // UDP is not TCP ESTABLISHED: the runbook's count and the destinations stay TCP.
+    expect(summary.publicEstablished).toBe(4);
+    expect(summary.destinations).toEqual([{ ip: '8.8.8.8', port: 53, connections: 4 }]);
+  });
+
+  test('flows agree with the counts: open ESTABLISHED ≥ publicEstablished, TIME_WAIT = timeWait, connects = publicConnects', () => {
+    const summary = summarizeConnections({
+      sockets: [
+        sockets('ESTABLISHED', '20.60.1.2', 443, 40),
+        sockets('ESTABLISHED', '2603:1030::5', 443, 3),
+        sockets('TIME_WAIT', '20.60.1.2', 443, 30),
+        sockets('TIME_WAIT', '52.1.2.3', 5432, 5),
+        sockets('TIME_WAIT', '10.244.3.9', 8080, 12),
+        sockets('SYN_SENT', '20.60.1.2', 443, 2),
+      ],
+      trace: [trace({ count: 25 }), trace({ daddr: '10.244.9.9', count: 25 })],
+      isSnat,
+    });
+    const sum = (key: 'open' | 'timeWait' | 'connects') => summary.flows.reduce((n, f) => n + f[key], 0);
+    expect(sum('open')).toBe(summary.publicEstablished + summary.synSent);
+    expect(sum('timeWait')).toBe(summary.timeWait);
+    expect(sum('connects')).toBe(summary.publicConnects);
+    expect(summary.flows.map((f) => f.ip)).toEqual(['20.60.1.2', '52.1.2.3', '2603:1030::5']); // IPv4 first, by address
   });
 });

@@ -47,6 +47,22 @@ describe('snat-doctor', () => {
     expect(stdout).toMatch(/az aks update/);
   });
 
+  test.each([
+    [
+      ['--private-range', 'onprem'],
+      /--private-range "onprem" is not a CIDR range: give each as address\/prefix-length, like 30\.10\.0\.0\/16/,
+    ],
+    [
+      ['--private-range', '30.10.0.0/16', '--private-range', '10.1.2.3,fd00::/200'],
+      /--private-range "10\.1\.2\.3", "fd00::\/200" are not CIDR ranges: .*\(a single address as \/32\), and repeat --private-range/,
+    ],
+  ])('diagnose %j is bad input: exit 2, saying how to write a range', async (flags, message) => {
+    const { code, stdout, stderr } = await run('diagnose', '--no-progress', ...flags);
+    expect(code).toBe(2);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(message);
+  });
+
   test('a broken scenario file gets a message naming the wrong field', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'snat-doctor-'));
     const file = join(dir, 'broken.yaml');

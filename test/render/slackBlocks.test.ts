@@ -1,6 +1,16 @@
 import { beforeAll, describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import type { Culprit, Recommendation, Report, StepName, StepOutcome } from '../../lib/model.ts';
+import type {
+  Culprit,
+  DestinationPressure,
+  PortDemand,
+  Recommendation,
+  Report,
+  SnatBudget,
+  StepName,
+  StepOutcome,
+  WorkloadCulprit,
+} from '../../lib/model.ts';
 import {
   checkSlackLimits,
   renderSlackError,
@@ -19,19 +29,58 @@ import { scenarioWith, withFaults } from '../support/scenarios.ts';
 const STEPS: StepName[] = ['locateNode', 'captureNode', 'mapPods', 'podConnections', 'rankAndReport'];
 const CLUSTER = { subscriptionId: '00000000-0000-0000-0000-000000000001', resourceGroup: 'rg-shop', name: 'aks-shop' };
 
+function ports(held: number, churn: number, failed = 0): PortDemand {
+  return { held, churn, failed, total: held + churn + failed };
+}
+
+function destination(overrides: Partial<DestinationPressure> = {}): DestinationPressure {
+  return {
+    ip: '20.1.2.3',
+    port: 443,
+    protocol: 'tcp',
+    connections: 400,
+    timeWait: 30,
+    connectsPerSecond: 40,
+    ports: ports(400, 9600, 12),
+    ...overrides,
+  };
+}
+
 function culprit(overrides: Partial<Culprit> = {}): Culprit {
   return {
     rank: 1,
     namespace: 'shop',
     pod: 'cart-7f9c-abcde',
     hostNetwork: false,
+    workload: { kind: 'Deployment', name: 'cart' },
     publicEstablished: 500,
     publicConnects: 1200,
     connectsPerSecond: 40,
     timeWait: 30,
     source: 'node-snapshot',
-    topDestinations: [{ ip: '20.1.2.3', port: 443, connections: 400 }],
+    ports: ports(500, 9600, 12),
+    pressure: 10_000,
+    topDestinations: [destination()],
     shareOfUsedPorts: 0.5,
+    ...overrides,
+  };
+}
+
+function workload(overrides: Partial<WorkloadCulprit> = {}): WorkloadCulprit {
+  return {
+    rank: 1,
+    namespace: 'shop',
+    kind: 'Deployment',
+    name: 'cart',
+    pods: ['cart-7f9c-abcde'],
+    publicEstablished: 500,
+    publicConnects: 1200,
+    connectsPerSecond: 40,
+    timeWait: 30,
+    ports: ports(500, 9600, 12),
+    pressure: 10_000,
+    shareOfUsedPorts: 0.5,
+    topDestinations: [destination()],
     ...overrides,
   };
 }
@@ -51,9 +100,13 @@ function reportWith(overrides: Partial<Report> = {}): Report {
       defaultAllocation: 1024,
       outboundIpCount: 1,
       maxNodesAtAllocation: 62,
-      byDestination: [{ ip: '20.1.2.3', port: 443, connections: 400, share: 0.4 }],
+      byDestination: [
+        { ip: '20.1.2.3', port: 443, protocol: 'tcp', connections: 400, ports: ports(400, 9600, 12), share: 9.78 },
+      ],
     },
     culprits: [culprit()],
+    workloads: [workload()],
+    privateRanges: [],
     steps: STEPS.map((name) => ({ name, status: 'succeeded' })),
     recommendations: [{ kind: 'fix-culprit', title: 'Fix shop/cart', detail: 'Reuse connections.' }],
     podsExamined: 12,
@@ -118,18 +171,23 @@ describe('renderSlackReport on the sandbox', () => {
 
   test.each([
     {
-      scenario: 'the default sandbox: culprit, budget bar, ranked pods and the exact fix',
+      scenario: 'the default sandbox: culprit workload, budget bar, workloads and pods by SNAT use, and the exact fix',
       report: 'sandbox',
       header: '🔴 SNAT ports: aks-nodepool1-31415926-vmss000001',
       contains: [
-        '`payments/checkout-api-7d9f8b6c5d-x2x9k` holds *905* public connections',
+        "Deployment `payments/checkout-api` needs *1385* SNAT ports (905 held · 480 churn), 91 % of the node's SNAT pressure; the busiest destination, `20.50.2.10:443`, needs 980 ports.",
         '*Cluster*\n`aks-prod` (rg-payments-prod)',
         '*SNAT ports used*\n1016 / 1024 (99 %)',
         '*Failed connections*\n240',
         '`████████████████████` 99 % of 1024 SNAT ports used',
-        '905 public ESTABLISHED · 3600 connects (120/s) · 40 TIME_WAIT',
-        '→ `20.50.2.10:443` ×620, `20.50.2.11:443` ×285',
+        'Destinations needing the most ports: `20.50.2.10:443` 980 ports (96 % of the allocation)',
+        '*Workloads by SNAT use*\n*1.* Deployment `payments/checkout-api` (1 pod): 1385 ports (905 held · 480 churn) · 91 %',
+        '*2.* Deployment `payments/fraud-score` (2 pods): 246 ports (6 held · 240 churn)',
+        '*1.* `payments/checkout-api-7d9f8b6c5d-x2x9k` · Deployment `checkout-api`\n1385 ports (905 held · 480 churn) · 91 % of the pressure',
+        '905 public ESTABLISHED · 60 connects (2/s) · 90 public TIME_WAIT',
+        '→ `20.50.2.10:443` 980 ports, `20.50.2.11:443` 405 ports',
         '`kube-system/konnectivity-agent-8d7f6c5b9-2jx7p` (hostNetwork)',
+        'Fix connection handling in Deployment payments/checkout-api (pod checkout-api-7d9f8b6c5d-x2x9k)',
         '*What to do*',
         '```az aks update --resource-group rg-payments-prod --name aks-prod',
         'Investigation `snat:rg-payments-prod:aks-prod:most-exhausted`',
@@ -171,7 +229,7 @@ describe('renderSlackReport on the sandbox', () => {
   test('the fallback text names the culprit and the node in one line', () => {
     expect(renderSlackReport(reports.sandbox as Report).text).toBe(
       'SNAT on aks-nodepool1-31415926-vmss000001 (aks-prod), 1016/1024 ports used: ' +
-        'payments/checkout-api-7d9f8b6c5d-x2x9k holds 905 public connections',
+        'Deployment payments/checkout-api needs 1385 SNAT ports',
     );
     expect(renderSlackReport(reports.noNode as Report).text).toBe('SNAT on aks-prod: node not located');
   });
@@ -238,7 +296,20 @@ describe('renderSlackReport', () => {
           namespace: long('ns'),
           pod: long(`pod-${i}`),
           hostNetwork: i % 7 === 0,
-          topDestinations: Array.from({ length: 10 }, (_, j) => ({ ip: `2001:db8::${j}`, port: 443, connections: j })),
+          topDestinations: Array.from({ length: 10 }, (_, j) =>
+            destination({ ip: `2001:db8::${j}`, port: 443, connections: j }),
+          ),
+          ...(i === 0 ? { hostNetworkPods: Array.from({ length: 40 }, (_, j) => long(`kube-system/ds-${j}`)) } : {}),
+        }),
+      ),
+      workloads: Array.from({ length: 120 }, (_, i) =>
+        workload({
+          rank: i + 1,
+          namespace: long('ns'),
+          name: long(`workload-${i}`),
+          kind: i % 5 === 0 ? 'Pod' : long('Kind'),
+          pods: Array.from({ length: 50 }, (_, j) => long(`pod-${j}`)),
+          topDestinations: Array.from({ length: 10 }, (_, j) => destination({ ip: long(`2001:db8::${j}`) })),
         }),
       ),
       recommendations: Array.from({ length: 40 }, (_, i) => ({
@@ -274,9 +345,94 @@ describe('renderSlackReport', () => {
     expect(text).toContain(`_… and ${250 - shown} more pods_`);
   });
 
-  test('a mention or link in a pod name, a title or a detail stays text', () => {
+  test('workloads by SNAT use come before the pods, each with its ports by cause (held · churn · failed)', () => {
     const report = reportWith({
-      culprits: [culprit({ namespace: '<!channel>', pod: '<@U123>&co' })],
+      workloads: [
+        workload(),
+        workload({
+          rank: 2,
+          namespace: 'jobs',
+          kind: 'CronJob',
+          name: 'sync',
+          pods: ['sync-1', 'sync-2'],
+          ports: ports(3, 240),
+          shareOfUsedPorts: 0.03,
+        }),
+        workload({
+          rank: 3,
+          namespace: 'default',
+          kind: 'Pod',
+          name: 'debug',
+          pods: ['debug'],
+          ports: ports(2, 0),
+          shareOfUsedPorts: undefined,
+        }),
+        workload({
+          rank: 4,
+          namespace: '',
+          kind: 'Node',
+          name: 'aks-pool-1-vmss000000',
+          pods: ['host network'],
+          ports: ports(1, 0),
+          shareOfUsedPorts: 0.01,
+        }),
+      ],
+    });
+    const message = renderSlackReport(report);
+    expectSafe(message);
+    const text = allText(message);
+    // The verdict: the top workload, its top destination and its ports by cause.
+    expect(text).toContain(
+      "Deployment `shop/cart` needs *10112* SNAT ports (500 held · 9600 churn · 12 failed), 50 % of the node's SNAT pressure; the busiest destination, `20.1.2.3:443`, needs 10012 ports.",
+    );
+    expect(text).toContain(
+      [
+        '*Workloads by SNAT use*',
+        '*1.* Deployment `shop/cart` (1 pod): 10112 ports (500 held · 9600 churn · 12 failed) · 50 %',
+        '*2.* CronJob `jobs/sync` (2 pods): 243 ports (3 held · 240 churn) · 3 %', // no failures: not said
+        '*3.* Pod `default/debug`: 2 ports (2 held · 0 churn)', // a pod is its own workload; no share: none shown
+        "*4.* The node's own network (`aks-pool-1-vmss000000`): 1 port (1 held · 0 churn) · 1 %", // no pod count
+      ].join('\n'),
+    );
+    expect(text.indexOf('*Workloads by SNAT use*')).toBeLessThan(text.indexOf('*Pods by SNAT use*'));
+    expect(text).toContain(
+      '*1.* `shop/cart-7f9c-abcde` · Deployment `cart`\n10112 ports (500 held · 9600 churn · 12 failed)',
+    );
+    expect(message.text).toBe(
+      'SNAT on aks-pool-1-vmss000000 (aks-shop), 1000/1024 ports used: Deployment shop/cart needs 10112 SNAT ports',
+    );
+  });
+
+  test('more than five workloads: the rest are counted', () => {
+    const workloads = Array.from({ length: 8 }, (_, i) => workload({ rank: i + 1, name: `w-${i}` }));
+    const text = allText(renderSlackReport(reportWith({ workloads })));
+    expect(text).toContain('*5.* Deployment `shop/w-4`');
+    expect(text).not.toContain('*6.* Deployment');
+    expect(text).toContain('_… and 3 more workloads_');
+  });
+
+  test("the node's own table names the hostNetwork pods that share it", () => {
+    const host = culprit({
+      namespace: '',
+      pod: 'host network',
+      hostNetwork: true,
+      workload: { kind: 'Node', name: 'aks-pool-1-vmss000000' },
+      hostNetworkPods: ['kube-system/azure-cns-x', 'kube-system/kube-proxy-y'],
+    });
+    const text = allText(renderSlackReport(reportWith({ culprits: [host] })));
+    expect(text).toContain('*1.* `host network`\n');
+    expect(text).toContain("the node's own table, shared by `kube-system/azure-cns-x`, `kube-system/kube-proxy-y`");
+    expect(text).not.toContain('(hostNetwork)');
+  });
+
+  test('no workloads: no workloads section', () => {
+    expect(allText(renderSlackReport(reportWith({ workloads: [] })))).not.toContain('Workloads by SNAT use');
+  });
+
+  test('a mention or link in a pod or workload name, a title or a detail stays text', () => {
+    const report = reportWith({
+      culprits: [culprit({ namespace: '<!channel>', pod: '<@U123>&co', hostNetworkPods: ['<!everyone>'] })],
+      workloads: [workload({ namespace: '<!channel>', kind: '<!here>', name: '<@U123>&co' })],
       recommendations: [
         { kind: 'fix-culprit', title: '<!here> fix', detail: '<https://evil.example|click>', commands: ['echo <@U1>'] },
       ],
@@ -287,6 +443,8 @@ describe('renderSlackReport', () => {
     expectSafe(message);
     const text = allText(message);
     expect(text).toContain('`&lt;!channel&gt;/&lt;@U123&gt;&amp;co`');
+    expect(text).toContain('&lt;!here&gt; `&lt;!channel&gt;/&lt;@U123&gt;&amp;co`');
+    expect(text).toContain('`&lt;!everyone&gt;`');
     expect(text).toContain('&lt;https://evil.example|click&gt;');
     expect(text).toContain('```echo &lt;@U1&gt;```');
     expect(message.text).toContain('&lt;!channel&gt;/&lt;@U123&gt;&amp;co');
@@ -424,19 +582,61 @@ describe('every rendering is within the limits (property)', () => {
   );
   const count = fc.oneof(fc.nat({ max: 70_000 }), fc.integer(), fc.double());
   const optional = <T>(arbitrary: fc.Arbitrary<T>) => fc.option(arbitrary, { nil: undefined });
-  const destination = fc.record({ ip: text, port: fc.nat({ max: 65_535 }), connections: count });
+  const demandArb: fc.Arbitrary<PortDemand> = fc.record({ held: count, churn: count, failed: count, total: count });
+  const protocol = fc.constantFrom('tcp' as const, 'udp' as const);
+  const destinationArb: fc.Arbitrary<DestinationPressure> = fc.record({
+    ip: text,
+    port: fc.nat({ max: 65_535 }),
+    protocol,
+    connections: count,
+    timeWait: count,
+    connectsPerSecond: count,
+    ports: demandArb,
+  });
+  const kind = fc.oneof(fc.constantFrom('Deployment', 'StatefulSet', 'DaemonSet', 'CronJob', 'Pod', 'Node'), text);
   const culpritArb: fc.Arbitrary<Culprit> = fc.record({
     rank: fc.nat(),
     namespace: text,
     pod: text,
     hostNetwork: fc.boolean(),
+    workload: fc.record({ kind, name: text }),
     publicEstablished: count,
     publicConnects: count,
     connectsPerSecond: count,
     timeWait: count,
     source: fc.constantFrom('node-snapshot', 'exec-proc-net-tcp', 'exec-netstat', 'none'),
-    topDestinations: fc.array(destination, { maxLength: 6 }),
+    ports: demandArb,
+    pressure: count,
+    topDestinations: fc.array(destinationArb, { maxLength: 6 }),
     shareOfUsedPorts: optional(fc.double()),
+    hostNetworkPods: optional(fc.array(text, { maxLength: 8 })),
+  });
+  const workloadArb: fc.Arbitrary<WorkloadCulprit> = fc.record({
+    rank: fc.nat(),
+    namespace: text,
+    kind,
+    name: text,
+    pods: fc.array(text, { maxLength: 12 }),
+    publicEstablished: count,
+    publicConnects: count,
+    connectsPerSecond: count,
+    timeWait: count,
+    ports: demandArb,
+    pressure: count,
+    shareOfUsedPorts: optional(fc.double()),
+    topDestinations: fc.array(destinationArb, { maxLength: 6 }),
+  });
+  const budgetArb: fc.Arbitrary<SnatBudget> = fc.record({
+    usedPorts: count,
+    allocatedPorts: count,
+    failedConnections: count,
+    defaultAllocation: count,
+    outboundIpCount: count,
+    maxNodesAtAllocation: count,
+    byDestination: fc.array(
+      fc.record({ ip: text, port: fc.nat(), protocol, connections: count, ports: demandArb, share: fc.double() }),
+      { maxLength: 12 },
+    ),
   });
   const recommendation: fc.Arbitrary<Recommendation> = fc.record({
     kind: fc.constantFrom('fix-culprit', 'capacity', 'nat-gateway', 'investigate-further'),
@@ -459,22 +659,23 @@ describe('every rendering is within the limits (property)', () => {
       fc.date({ noInvalidDate: true }).map((d) => d.toISOString()),
     ),
     requestedBy: fc.record({ kind: fc.constantFrom('cli', 'slack', 'alert', 'watch', 'http'), who: optional(text) }),
-    budget: optional(
-      fc.record({
-        usedPorts: count,
-        allocatedPorts: count,
-        failedConnections: count,
-        defaultAllocation: count,
-        outboundIpCount: count,
-        maxNodesAtAllocation: count,
-        byDestination: fc.array(fc.record({ ip: text, port: fc.nat(), connections: count, share: fc.double() }), {
-          maxLength: 12,
-        }),
-      }),
-    ),
+    budget: optional(budgetArb),
+    ipv6Budget: optional(budgetArb),
     culprits: fc.oneof(
       { weight: 5, arbitrary: fc.array(culpritArb, { maxLength: 15 }) },
       { weight: 1, arbitrary: fc.array(culpritArb, { minLength: 250, maxLength: 260 }) },
+    ),
+    workloads: fc.oneof(
+      { weight: 5, arbitrary: fc.array(workloadArb, { maxLength: 8 }) },
+      { weight: 1, arbitrary: fc.array(workloadArb, { minLength: 100, maxLength: 120 }) },
+    ),
+    privateRanges: fc.array(
+      fc.record({
+        cidr: text,
+        source: fc.constantFrom('pods', 'services', 'vnet', 'peered-vnet', 'setting', 'flag'),
+        name: optional(text),
+      }),
+      { maxLength: 5 },
     ),
     steps: fc.array(step, { maxLength: 20 }),
     recommendations: fc.array(recommendation, { maxLength: 70 }),

@@ -103,6 +103,111 @@ async function until(check: () => boolean): Promise<void> {
   while (!check()) await new Promise((resolve) => setTimeout(resolve, 2));
 }
 
+describe('ARM: the VNet a cluster brings (GET virtualNetworks)', () => {
+  const withVnet = (faults: Record<string, unknown>[] = []) =>
+    scenarioWith((doc) => {
+      Object.assign(doc.cluster as object, {
+        vnet: {
+          name: 'vnet-prod',
+          resourceGroup: 'rg-network',
+          addressSpace: ['30.10.0.0/16'],
+          peerings: [
+            { name: 'vnet-hub', resourceGroup: 'rg-hub', addressSpace: ['30.20.0.0/16'] },
+            { name: 'vnet-old', addressSpace: ['30.30.0.0/16'], state: 'Disconnected' },
+          ],
+        },
+      });
+      doc.faults = faults;
+    });
+  const vnetUrl = (
+    server: ArmServer,
+    scenario: Scenario,
+    group = 'rg-network',
+    name = 'vnet-prod',
+    version = '2025-07-01',
+  ) =>
+    `${server.url}/subscriptions/${scenario.cluster.subscriptionId}/resourceGroups/${group}/providers/Microsoft.Network/virtualNetworks/${name}${version ? `?api-version=${version}` : ''}`;
+
+  test("the pools' vnetSubnetID points into it; the VNet answers in the REST shape, peerings with their state", async () => {
+    const scenario = withVnet();
+    const server = await serve(scenario);
+    const cluster = await call(clusterUrl(server, scenario));
+    const vnetId = `/subscriptions/${scenario.cluster.subscriptionId}/resourceGroups/rg-network/providers/Microsoft.Network/virtualNetworks/vnet-prod`;
+    expect(cluster.body).toMatchObject({
+      properties: { agentPoolProfiles: [{ name: 'nodepool1', vnetSubnetID: `${vnetId}/subnets/nodes` }] },
+    });
+    const { status, body } = await call(vnetUrl(server, scenario));
+    expect(status).toBe(200);
+    expect(body).toMatchObject({
+      name: 'vnet-prod',
+      id: vnetId,
+      type: 'Microsoft.Network/virtualNetworks',
+      location: 'westeurope',
+      properties: {
+        addressSpace: { addressPrefixes: ['30.10.0.0/16'] },
+        subnets: [{ name: 'nodes', id: `${vnetId}/subnets/nodes` }],
+        virtualNetworkPeerings: [
+          {
+            name: 'vnet-prod-to-vnet-hub',
+            properties: {
+              peeringState: 'Connected',
+              remoteAddressSpace: { addressPrefixes: ['30.20.0.0/16'] },
+              remoteVirtualNetwork: {
+                id: `/subscriptions/${scenario.cluster.subscriptionId}/resourceGroups/rg-hub/providers/Microsoft.Network/virtualNetworks/vnet-hub`,
+              },
+            },
+          },
+          { name: 'vnet-prod-to-vnet-old', properties: { peeringState: 'Disconnected' } },
+        ],
+      },
+    });
+    expect(server.calls.at(-1)?.target).toBe('arm.getVirtualNetwork');
+  });
+
+  test('an AKS-managed VNet: no pool names a subnet, and no VNet is served', async () => {
+    const scenario = scenarioWith();
+    const server = await serve(scenario);
+    const cluster = (await call(clusterUrl(server, scenario))).body as {
+      properties: { agentPoolProfiles: Record<string, unknown>[] };
+    };
+    expect(cluster.properties.agentPoolProfiles.every((pool) => !('vnetSubnetID' in pool))).toBe(true);
+    expect(await call(vnetUrl(server, scenario, scenario.cluster.nodeResourceGroup, 'aks-vnet-1'))).toMatchObject({
+      status: 404,
+      body: { error: { code: 'ResourceNotFound' } },
+    });
+  });
+
+  test.each([
+    ['another VNet', 'rg-network', 'vnet-other', '2025-07-01', 404, 'ResourceNotFound'],
+    ['the VNet name in another resource group', 'rg-other', 'vnet-prod', '2025-07-01', 404, 'ResourceNotFound'],
+    ['no api-version', 'rg-network', 'vnet-prod', '', 400, 'MissingApiVersionParameter'],
+  ])('%s: %i %s', async (_, group, name, version, status, code) => {
+    const scenario = withVnet();
+    const server = await serve(scenario);
+    expect(await call(vnetUrl(server, scenario, group, name, version))).toMatchObject({
+      status,
+      body: { error: { code } },
+    });
+  });
+
+  test("the forbidden fault is ARM's AuthorizationFailed naming Microsoft.Network/virtualNetworks/read on the VNet", async () => {
+    const scenario = withVnet([{ target: 'arm.getVirtualNetwork', error: 'forbidden' }]);
+    const server = await serve(scenario);
+    const { status, body } = await call(vnetUrl(server, scenario));
+    expect(status).toBe(403);
+    expect(body).toMatchObject({
+      error: {
+        code: 'AuthorizationFailed',
+        message: expect.stringMatching(
+          /perform action 'Microsoft\.Network\/virtualNetworks\/read' over scope '\/subscriptions\/.*\/resourceGroups\/rg-network\/providers\/Microsoft\.Network\/virtualNetworks\/vnet-prod'/,
+        ),
+      },
+    });
+    // The cluster itself is still readable.
+    expect((await call(clusterUrl(server, scenario))).status).toBe(200);
+  });
+});
+
 describe('ARM', () => {
   test('refuses a request without a bearer token, as ARM does', async () => {
     const scenario = scenarioWith();

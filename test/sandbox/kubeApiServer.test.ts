@@ -71,6 +71,33 @@ function probeManifest(node = EXHAUSTED, name = 'snat-doctor-probe-abcd1234', se
   };
 }
 
+/** The built-in scenario with vmss000001 dual-stack, and pods of each owner kind and phase added to it. */
+function withOwnersAndPhases(): Scenario {
+  return scenarioWith((doc) => {
+    const node = (doc.nodes as Record<string, unknown>[])[1] as Record<string, unknown>;
+    node.ipv6 = 'fd00:10:224::5';
+    (node.pods as unknown[]).push(
+      { namespace: 'batch', name: 'report', owner: { kind: 'CronJob', name: 'report' }, phase: 'Succeeded' },
+      { namespace: 'batch', name: 'migrate', owner: { kind: 'Job', name: 'migrate' }, phase: 'Pending' },
+      {
+        namespace: 'batch',
+        name: 'import-29104560-b7x2k',
+        owner: { kind: 'CronJob', name: 'import' },
+        phase: 'Failed',
+      },
+      {
+        namespace: 'shop',
+        name: 'cart',
+        owner: { kind: 'Deployment', name: 'cart' },
+        terminating: true,
+        connections: [{ to: '20.50.2.10:443', count: 3 }],
+      },
+      { namespace: 'shop', name: 'redis', owner: { kind: 'StatefulSet', name: 'redis' } },
+      { namespace: 'kube-system', name: 'node-agent', owner: { kind: 'DaemonSet', name: 'node-agent' } },
+    );
+  });
+}
+
 // ── The real kubectl ─────────────────────────────────────────────────────────────────────────────────────────────
 
 function findKubectl(): string | undefined {
@@ -231,6 +258,88 @@ withKubectl(`the real kubectl against the sandbox${KUBECTL ? '' : ' (skipped: no
     expect(result.stderr).toContain(
       `Error from server (Forbidden): pods "${CHECKOUT}" is forbidden: User "sandbox-user" cannot create resource "pods/exec" in API group "" in the namespace "payments"`,
     );
+  });
+
+  test('get pods -A -o wide: each phase as kubectl prints it (ContainerCreating, Completed, Error, Terminating)', async () => {
+    const { server } = await start(withOwnersAndPhases());
+    const result = await kubectl(server, ['get', 'pods', '-A', '-o', 'wide']);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    const rows = parseTable(result.stdout);
+    const row = (prefix: string) => rows.find((r) => r.NAME?.startsWith(prefix));
+    expect(row('migrate-')).toMatchObject({
+      NAMESPACE: 'batch',
+      READY: '0/1',
+      STATUS: 'ContainerCreating',
+      IP: '<none>',
+    });
+    expect(row('report-')).toMatchObject({ READY: '0/1', STATUS: 'Completed' });
+    expect(row('import-29104560-b7x2k')).toMatchObject({ READY: '0/1', STATUS: 'Error' });
+    expect(row('cart-')).toMatchObject({ READY: '1/1', STATUS: 'Terminating' });
+    expect(row('redis-0')).toMatchObject({ STATUS: 'Running', NODE: EXHAUSTED });
+
+    const phases = await kubectl(server, [
+      'get',
+      'pods',
+      '-n',
+      'batch',
+      '--field-selector',
+      'status.phase!=Running',
+      '-o',
+      'custom-columns=NAME:.metadata.name,PHASE:.status.phase',
+    ]);
+    expect(parseTable(phases.stdout).map((r) => [r.NAME?.split('-')[0], r.PHASE])).toEqual([
+      ['report', 'Succeeded'],
+      ['migrate', 'Pending'],
+      ['import', 'Failed'],
+    ]);
+  });
+
+  test('-o jsonpath: each pod’s owner reference and labels, the deletionTimestamp, a dual-stack node’s addresses', async () => {
+    const { server } = await start(withOwnersAndPhases());
+    const pods = await kubectl(server, [
+      'get',
+      'pods',
+      '-A',
+      '-o',
+      'jsonpath={range .items[*]}{.metadata.name}{"\\t"}{.metadata.ownerReferences[0].kind}{"\\t"}{.metadata.ownerReferences[0].name}{"\\t"}{.metadata.ownerReferences[0].controller}{"\\t"}{.metadata.deletionTimestamp}{"\\n"}{end}',
+    ]);
+    expect(pods).toMatchObject({ code: 0, stderr: '' });
+    const owners = new Map(
+      pods.stdout
+        .trim()
+        .split('\n')
+        .map((line) => [line.split('\t')[0], line.split('\t').slice(1)]),
+    );
+    const cart = [...owners.keys()].find((n) => n?.startsWith('cart-')) ?? '';
+    const hash = /^cart-(\w+)-\w{5}$/.exec(cart)?.[1];
+    expect(owners.get(cart)?.slice(0, 3)).toEqual(['ReplicaSet', `cart-${hash}`, 'true']);
+    expect(owners.get(cart)?.[3]).toMatch(/^\d{4}-\d\d-\d\dT/);
+    expect(owners.get('redis-0')?.slice(0, 2)).toEqual(['StatefulSet', 'redis']);
+    expect(owners.get('import-29104560-b7x2k')?.slice(0, 2)).toEqual(['Job', 'import-29104560']);
+    expect(owners.get(CHECKOUT)?.slice(0, 2)).toEqual(['ReplicaSet', 'checkout-api-7d9f8b6c5d']);
+
+    const labels = await kubectl(server, [
+      'get',
+      'pod',
+      '-n',
+      'shop',
+      cart,
+      '-o',
+      "jsonpath={.metadata.labels['pod-template-hash']}",
+    ]);
+    expect(labels.stdout).toBe(hash);
+
+    const addresses = await kubectl(server, [
+      'get',
+      'node',
+      EXHAUSTED,
+      '-o',
+      'jsonpath={range .status.addresses[*]}{.type}={.address}{" "}{end}',
+    ]);
+    expect(addresses.stdout.trim()).toBe(`InternalIP=10.224.0.5 InternalIP=fd00:10:224::5 Hostname=${EXHAUSTED}`);
+    // -o wide still shows the first InternalIP, the IPv4 one, as kubectl does on a dual-stack node.
+    const wide = parseTable((await kubectl(server, ['get', 'nodes', '-o', 'wide'])).stdout);
+    expect(wide.find((r) => r.NAME === EXHAUSTED)?.['INTERNAL-IP']).toBe('10.224.0.5');
   });
 
   test('a wrong token: kubectl asks the user to log in (its discovery call meets the 401 first)', async () => {

@@ -18,12 +18,16 @@ describe('answers from the scenario', () => {
   const ports = scenarioPorts(scenario);
   const ref = refOf(scenario);
 
-  test('cluster facts: the load balancer in the node resource group, the cluster CIDRs', async () => {
+  test("cluster facts: the load balancer in the node resource group, the ranges not SNAT'd", async () => {
     const facts = await ports.clusters.getCluster(ref);
     expect(facts.loadBalancerIds).toEqual([
       '/subscriptions/3f2b6c4e-8a1d-4e5f-9b7c-2d1e0f3a4b5c/resourceGroups/MC_rg-payments-prod_aks-prod_westeurope/providers/Microsoft.Network/loadBalancers/kubernetes',
     ]);
-    expect(facts.clusterCidrs).toEqual(['10.244.0.0/16', '10.0.0.0/16', '10.224.0.0/12']);
+    expect(facts.privateRanges).toEqual([
+      { cidr: '10.244.0.0/16', source: 'pods' },
+      { cidr: '10.0.0.0/16', source: 'services' },
+      { cidr: '10.224.0.0/12', source: 'vnet' },
+    ]);
     expect(facts.nodeCount).toBe(3);
   });
 
@@ -55,7 +59,7 @@ describe('answers from the scenario', () => {
       sockets.filter((s) => s.remoteIp === ip && s.state === state).reduce((n, s) => n + s.count, 0);
     expect(count('20.50.2.10', 'ESTABLISHED')).toBe(620);
     expect(count('20.50.2.11', 'ESTABLISHED')).toBe(285);
-    expect(count('20.50.2.10', 'TIME_WAIT')).toBe(40);
+    expect(count('20.50.2.10', 'TIME_WAIT')).toBe(90);
   });
 
   test('exec of anything else fails the way a container without the binary does', async () => {
@@ -79,7 +83,7 @@ describe('answers from the scenario', () => {
     const checkoutConnects = capture.trace
       .filter((t) => t.type === 'connect' && t.daddr === '20.50.2.10')
       .reduce((n, t) => n + t.count, 0);
-    expect(checkoutConnects).toBe(800);
+    expect(checkoutConnects).toBe(15); // 1.5/s × 10 s (default.yaml)
   });
 });
 
@@ -129,5 +133,43 @@ describe('faults', () => {
     expect(slept).toEqual([]);
     await scenarioPorts(scenario, { sleep, latency: true }).kubernetes(refOf(scenario)).listNodes();
     expect(slept).toEqual([scenario.latencies['kubernetes.listNodes']]);
+  });
+});
+
+describe('pods’ owners and phases, in-process as over the wire', () => {
+  const scenario = scenarioWith((doc) => {
+    const node = (doc.nodes as Record<string, unknown>[])[1] as Record<string, unknown>;
+    node.ipv6 = 'fd00:10:224::5';
+    (node.pods as unknown[]).push(
+      { namespace: 'shop', name: 'cart', owner: { kind: 'Deployment', name: 'cart' }, terminating: true },
+      { namespace: 'batch', name: 'report', owner: { kind: 'CronJob', name: 'report' }, phase: 'Pending' },
+      { namespace: 'batch', name: 'done', owner: { kind: 'Job', name: 'done' }, phase: 'Succeeded' },
+    );
+  });
+  const kubernetes = scenarioPorts(scenario).kubernetes(refOf(scenario));
+
+  test('listPodsOnNode: the workload workloadOf derives, the phase, terminating; finished pods left out', async () => {
+    const pods = await kubernetes.listPodsOnNode(EXHAUSTED);
+    expect(pods.find((p) => p.name.startsWith('cart-'))).toMatchObject({
+      workload: { kind: 'Deployment', name: 'cart' },
+      phase: 'Running',
+      terminating: true,
+    });
+    expect(pods.find((p) => p.name.startsWith('report-'))).toMatchObject({
+      workload: { kind: 'CronJob', name: 'report' },
+      phase: 'Pending',
+      ip: '',
+    });
+    expect(pods.some((p) => p.name.startsWith('done-'))).toBe(false);
+    expect(pods.find((p) => p.name === 'checkout-api-7d9f8b6c5d-x2x9k')).toMatchObject({
+      workload: { kind: 'Deployment', name: 'checkout-api' },
+      phase: 'Running',
+    });
+    expect(pods.find((p) => p.name.startsWith('ledger-'))?.workload).toEqual({ kind: 'Deployment', name: 'ledger' });
+  });
+
+  test('listNodes: the dual-stack node’s ipv6', async () => {
+    const nodes = await kubernetes.listNodes();
+    expect(nodes.map((n) => n.ipv6)).toEqual([undefined, 'fd00:10:224::5', undefined]);
   });
 });

@@ -43,6 +43,30 @@ describe('startOrJoin', () => {
     expect(client.started).toEqual(joined ? [] : [ID]);
   });
 
+  test("the app setting's ranges join the request's own, each once; none, and the input is the request as given", async () => {
+    const starts: unknown[] = [];
+    const client = fakeClient({});
+    client.startNew = async (_name, options) => {
+      starts.push(options.input);
+      return options.instanceId;
+    };
+    await startOrJoin(client, { ...request, privateRanges: [{ cidr: '30.10.0.0/16', source: 'flag' }] }, [
+      { cidr: '30.10.0.0/16', source: 'setting' },
+      { cidr: '192.0.2.0/24', source: 'setting' },
+    ]);
+    await startOrJoin(client, request, []);
+    expect(starts).toEqual([
+      {
+        ...request,
+        privateRanges: [
+          { cidr: '30.10.0.0/16', source: 'flag' },
+          { cidr: '192.0.2.0/24', source: 'setting' },
+        ],
+      },
+      request,
+    ]);
+  });
+
   test('other client errors are not mistaken for "not found"', async () => {
     const client = fakeClient({});
     client.getStatus = async () => {

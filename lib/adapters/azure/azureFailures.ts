@@ -8,6 +8,7 @@ import type { ContainerServiceClientOptionalParams } from '@azure/arm-containers
 import { isRestError } from '@azure/arm-containerservice';
 import { SnatDoctorError, TransientError } from '../../errors.ts';
 import type { ClusterRef } from '../../model.ts';
+import { type VnetRef, vnetNotReadNote } from './clusterFacts.ts';
 
 type AdditionalPolicy = NonNullable<ContainerServiceClientOptionalParams['additionalPolicies']>[number];
 
@@ -118,6 +119,11 @@ export const OPERATIONS = {
     // least privilege.
     role: 'Azure Kubernetes Service Cluster User Role on the cluster, or a custom role with runCommand/action and commandResults/read',
   },
+  getVirtualNetwork: {
+    describe: "Reading the node pools' VNet from ARM",
+    action: 'Microsoft.Network/virtualNetworks/read',
+    role: "Reader on the VNet's resource group (or the custom role in infra/roles.bicep)",
+  },
   metrics: {
     describe: 'Querying the load balancer SNAT metrics',
     action: 'Microsoft.Insights/metrics/read',
@@ -217,6 +223,18 @@ function fromHttp(failure: AzureHttpFailure, operation: AzureOperation, ref: Clu
     return new SnatDoctorError('NO_METRICS', `${describe}: Azure Monitor answered ${said}`, { cause: failure });
   }
   return new SnatDoctorError('INTERNAL', `${describe}${where}: Azure answered ${said}`, { cause: failure });
+}
+
+/**
+ * A VNet read that failed for good (403, 404, any other answer that retrying will not change) as the note the facts
+ * carry (clusterFacts.ts words it); undefined for a failure worth retrying, or not an HTTP answer, which
+ * `toAzureError` maps. A VNet that cannot be read never fails the investigation: its ranges are only unknown.
+ */
+export function vnetNotRead(error: unknown, vnet: VnetRef): string | undefined {
+  if (!(error instanceof AzureHttpFailure)) return undefined;
+  const { status } = error;
+  if (status === 429 || status === 408 || status >= 500 || status === 401) return undefined;
+  return vnetNotReadNote(vnet, { status, code: error.code, message: firstLine(error.message) });
 }
 
 function disablesRunCommand(failure: AzureHttpFailure): boolean {

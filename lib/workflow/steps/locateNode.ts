@@ -1,14 +1,18 @@
 // Step 1: which node, and how exhausted it is. Cluster facts from ARM, SNAT metrics per backend IP from the load
 // balancer, and the backend IP mapped to a Kubernetes node.
+import ipaddr from 'ipaddr.js';
 import { SnatDoctorError, TransientError } from '../../errors.ts';
-import type { BackendSnat, ClusterFacts, ClusterRef, NodeInfo } from '../../model.ts';
+import type { BackendSnat, ClusterFacts, ClusterRef, NodeInfo, PrivateRange } from '../../model.ts';
 import type { Ports } from '../../ports.ts';
+import { mergePrivateRanges } from '../../privateRanges.ts';
 import { parseNodeSelector } from '../../validation.ts';
 import { defineStep } from '../step.ts';
 
 export interface LocateInput {
   cluster: ClusterRef;
   node?: string;
+  /** Ranges the asker adds (InvestigationRequest.privateRanges), merged into the facts' own. */
+  privateRanges?: PrivateRange[];
 }
 
 export interface NodeStanding {
@@ -24,6 +28,8 @@ export interface Located {
   node: NodeInfo;
   /** The node's own metrics; absent when the outbound type has none per node, or the query failed. */
   backend?: BackendSnat;
+  /** The metrics of the node's IPv6 backend IP (dual-stack): a separate pool of ports. */
+  backendIpv6?: BackendSnat;
   /** Every node's SNAT standing, to show where this node sits. */
   nodes: NodeStanding[];
   notes: string[];
@@ -32,8 +38,9 @@ export interface Located {
 const METRICS_WINDOW = { minutes: 5 };
 
 export const locateNode = defineStep<LocateInput, Located>('locateNode', async (input, ports) => {
-  const facts = await ports.clusters.getCluster(input.cluster);
-  const notes: string[] = [];
+  const read = await ports.clusters.getCluster(input.cluster);
+  const facts = { ...read, privateRanges: mergePrivateRanges(read.privateRanges, input.privateRanges) };
+  const notes: string[] = [...(read.notes ?? [])];
   const kubernetes = ports.kubernetes(input.cluster);
   const [nodes, metrics] = await Promise.all([kubernetes.listNodes(), backendMetrics(facts, ports, notes)]);
   const byIp = new Map(metrics.map((m) => [m.backendIp, m]));
@@ -49,8 +56,15 @@ export const locateNode = defineStep<LocateInput, Located>('locateNode', async (
   });
 
   const node = input.node ? findNode(nodes, input.node) : mostExhausted(nodes, byIp);
-  return { facts, node, backend: byIp.get(node.ip), nodes: standings, notes };
+  // The metric's dimension and the node's address may spell one IPv6 address differently: compare them parsed.
+  const ipv6 = node.ipv6 ? canonicalIp(node.ipv6) : undefined;
+  const backendIpv6 = ipv6 ? metrics.find((m) => canonicalIp(m.backendIp) === ipv6) : undefined;
+  return { facts, node, backend: byIp.get(node.ip), ...(backendIpv6 ? { backendIpv6 } : {}), nodes: standings, notes };
 });
+
+function canonicalIp(ip: string): string {
+  return ipaddr.isValid(ip) ? ipaddr.parse(ip).toString() : ip;
+}
 
 async function backendMetrics(facts: ClusterFacts, ports: Ports, notes: string[]): Promise<BackendSnat[]> {
   if (facts.outboundType !== 'loadBalancer') {

@@ -18,6 +18,13 @@ export interface MapInput {
 
 export interface Mapped {
   pods: CandidatePod[];
+  /** Pods that have finished (Succeeded, Failed): they hold no sockets and are not examined. */
+  finished: string[];
+  /**
+   * The node's own sockets and trace outside any pod (kubelet, containerd, host daemons): host-namespace rows no
+   * hostNetwork pod's process owns. Absent without a capture.
+   */
+  host?: { sockets: SocketAggregate[]; trace: TraceAggregate[] };
   /** Sockets and trace in namespaces no pod on the node accounts for (terminated pods, host processes). */
   unattributed: { netns: number; sockets: number; connects: number }[];
 }
@@ -27,20 +34,32 @@ export const mapPods = defineStep<MapInput, Mapped>('mapPods', async (input, por
   return joinPods(pods, input.capture);
 });
 
-export function joinPods(pods: PodInfo[], capture?: NodeCapture): Mapped {
-  const sandboxByUid = new Map((capture?.sandboxes ?? []).map((s) => [s.uid, s]));
-  const sandboxByName = new Map((capture?.sandboxes ?? []).map((s) => [`${s.namespace}/${s.name}`, s]));
-  const hostNetns = capture?.hostNetns;
-  const claimed = new Set<number>();
+const FINISHED = new Set(['Succeeded', 'Failed']);
 
-  const candidates = pods.map((pod): CandidatePod => {
-    const sandbox = sandboxByUid.get(pod.uid) ?? sandboxByName.get(`${pod.namespace}/${pod.name}`);
+/**
+ * Ties each pod to what the node saw. A namespace, a sandbox and a socket belong to one pod at most: a sandbox is
+ * matched by uid first, and by name only when no pod has its uid (a StatefulSet's replacement pod has its
+ * predecessor's name, never its uid), so no socket is ever counted for two pods.
+ */
+export function joinPods(pods: PodInfo[], capture?: NodeCapture): Mapped {
+  const sandboxes = capture?.sandboxes ?? [];
+  const hostNetns = capture?.hostNetns;
+  const uids = new Set(pods.map((p) => p.uid));
+  const sandboxByUid = new Map(sandboxes.map((s) => [s.uid, s]));
+  const sandboxByName = new Map(sandboxes.filter((s) => !uids.has(s.uid)).map((s) => [`${s.namespace}/${s.name}`, s]));
+  const claimed = new Set<number>();
+  const hostUids = new Set(pods.filter((p) => p.hostNetwork).map((p) => p.uid));
+  const running = pods.filter((p) => !FINISHED.has(p.phase ?? 'Running'));
+
+  const candidates = running.map((pod): CandidatePod => {
+    let sandbox = sandboxByUid.get(pod.uid) ?? sandboxByName.get(`${pod.namespace}/${pod.name}`);
+    if (!pod.hostNetwork && sandbox?.netns !== undefined && claimed.has(sandbox.netns)) sandbox = undefined;
     const netns = pod.hostNetwork ? hostNetns : sandbox?.netns;
+    if (netns !== undefined && !pod.hostNetwork) claimed.add(netns);
     const mine = (x: SocketAggregate | TraceAggregate) =>
       pod.hostNetwork ? x.netns === hostNetns && x.podUid === pod.uid : netns !== undefined && x.netns === netns;
     // A trace without the NETNS column (tcptracer -N, or no -v) is joined by the pod's own source address.
     const mineByIp = (t: TraceAggregate) => !pod.hostNetwork && t.netns === 0 && t.saddr === pod.ip;
-    if (netns !== undefined && !pod.hostNetwork) claimed.add(netns);
     return {
       ...pod,
       netns,
@@ -53,6 +72,11 @@ export function joinPods(pods: PodInfo[], capture?: NodeCapture): Mapped {
     };
   });
 
+  // Host-namespace rows that no hostNetwork pod's process owns are the node's own.
+  const hostOwn = (x: SocketAggregate | TraceAggregate) =>
+    x.netns === hostNetns && (x.podUid === undefined || !hostUids.has(x.podUid));
+  const host = capture ? { sockets: capture.sockets.filter(hostOwn), trace: capture.trace.filter(hostOwn) } : undefined;
+
   const unattributed = new Map<number, { netns: number; sockets: number; connects: number }>();
   const tally = (netns: number) => {
     const entry = unattributed.get(netns) ?? { netns, sockets: 0, connects: 0 };
@@ -62,10 +86,15 @@ export function joinPods(pods: PodInfo[], capture?: NodeCapture): Mapped {
   for (const s of capture?.sockets ?? []) {
     if (s.netns === hostNetns ? s.podUid === undefined : !claimed.has(s.netns)) tally(s.netns).sockets += s.count;
   }
-  const podIps = new Set(pods.filter((p) => !p.hostNetwork).map((p) => p.ip));
+  const podIps = new Set(running.filter((p) => !p.hostNetwork).map((p) => p.ip));
   for (const t of capture?.trace ?? []) {
     if (t.type !== 'connect' || (t.netns === 0 && podIps.has(t.saddr))) continue;
     if (t.netns === hostNetns ? t.podUid === undefined : !claimed.has(t.netns)) tally(t.netns).connects += t.count;
   }
-  return { pods: candidates, unattributed: [...unattributed.values()].sort((a, b) => a.netns - b.netns) };
+  return {
+    pods: candidates,
+    finished: pods.filter((p) => FINISHED.has(p.phase ?? 'Running')).map((p) => `${p.namespace}/${p.name}`),
+    ...(host && (host.sockets.length > 0 || host.trace.length > 0) ? { host } : {}),
+    unattributed: [...unattributed.values()].sort((a, b) => a.netns - b.netns),
+  };
 }

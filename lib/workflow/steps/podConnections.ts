@@ -12,7 +12,8 @@ import { defineStep } from '../step.ts';
 export interface PodInput {
   cluster: ClusterRef;
   pod: CandidatePod;
-  clusterCidrs: string[];
+  /** CIDRs the cluster reaches without SNAT (ClusterFacts.privateRanges). */
+  privateRanges: string[];
 }
 
 const PROC_NET_TCP = ['cat', '/proc/net/tcp', '/proc/net/tcp6'];
@@ -25,8 +26,13 @@ export const podConnections = defineStep<PodInput, PodConnections>(
     let sockets: SocketAggregate[] = pod.sockets;
     let source: ConnectionSource = 'node-snapshot';
     let note: string | undefined;
+    let hostTable = false;
 
-    if (!pod.snapshotCovered) {
+    if (!pod.snapshotCovered && pod.phase !== undefined && pod.phase !== 'Running') {
+      // Nothing to exec into: its containers have not started (Pending) or have ended.
+      source = 'none';
+      note = `${pod.phase} pod: not examined (no running container to read its connections from).`;
+    } else if (!pod.snapshotCovered) {
       const k8s = ports.kubernetes(input.cluster);
       const target = { namespace: pod.namespace, name: pod.name, container: pod.containers[0]?.name };
       // Windows pods: no node probe runs there, and netstat -aon is always present. Linux pods: the kernel's own table,
@@ -46,20 +52,20 @@ export const podConnections = defineStep<PodInput, PodConnections>(
       sockets = parsed.sockets;
       source = pod.os === 'windows' ? 'exec-netstat' : 'exec-proc-net-tcp';
       if (parsed.skipped > 0) note = `${parsed.skipped} unreadable line(s) of ${argv.join(' ')} skipped.`;
-      if (pod.hostNetwork) {
-        note = [note, "hostNetwork pod: the table is the node's, shared with other host processes."]
-          .filter(Boolean)
-          .join(' ');
-      }
+      // A hostNetwork pod's table is the node's: every host process's and hostNetwork pod's sockets. The report counts
+      // it once, as the host network (rankCulprits).
+      hostTable = pod.hostNetwork;
     }
 
-    const summary = summarizeConnections({ sockets, trace: pod.trace, isSnat: snatClassifier(input.clusterCidrs) });
+    const summary = summarizeConnections({ sockets, trace: pod.trace, isSnat: snatClassifier(input.privateRanges) });
     return {
       namespace: pod.namespace,
       pod: pod.name,
       hostNetwork: pod.hostNetwork,
+      ...(pod.workload ? { workload: pod.workload } : {}),
       source,
       ...summary,
+      ...(hostTable ? { hostTable } : {}),
       ...(note ? { note } : {}),
     };
   },

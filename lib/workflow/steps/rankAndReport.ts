@@ -4,9 +4,13 @@ import { connectsTraced } from '../../analysis/connectsTraced.ts';
 import { rankCulprits } from '../../analysis/rankCulprits.ts';
 import { recommend } from '../../analysis/recommendations.ts';
 import { snatBudget } from '../../analysis/snatBudget.ts';
+import { snatClassifier } from '../../analysis/snatDestination.ts';
+import { familyOf } from '../../analysis/snatModel.ts';
+import { summarizeConnections } from '../../analysis/summarizeConnections.ts';
 import type { InvestigationRequest, PodConnections, Report, StepOutcome, Unavailable } from '../../model.ts';
 import { defineStep } from '../step.ts';
 import type { Located } from './locateNode.ts';
+import type { Mapped } from './mapPods.ts';
 
 export interface ReportInput {
   instanceId: string;
@@ -14,6 +18,8 @@ export interface ReportInput {
   startedAt: string;
   located?: Located;
   pods: PodConnections[];
+  /** The node's own sockets outside any pod, from the probe (mapPods). */
+  host?: Mapped['host'];
   steps: StepOutcome[];
   unavailable: Unavailable[];
 }
@@ -23,13 +29,35 @@ export const rankAndReport = defineStep<ReportInput, Report>('rankAndReport', as
 /** Pure: also used by the orchestrator itself when this activity cannot run, so a report always comes out. */
 export function buildReport(input: ReportInput, finishedAt: string = new Date().toISOString()): Report {
   const { located } = input;
-  const culprits = rankCulprits(input.pods, {
+  const privateRanges = located?.facts.privateRanges ?? [];
+  const host =
+    input.host &&
+    hostConnections(
+      input.host,
+      privateRanges.map((r) => r.cidr),
+    );
+  const ranking = rankCulprits(input.pods, {
     captureSeconds: input.request.captureSeconds,
-    usedPorts: located?.backend?.usedPorts,
+    ...(host ? { host } : {}),
+    ...(located ? { nodeName: located.node.name } : {}),
   });
-  const budget = located ? snatBudget({ facts: located.facts, backend: located.backend, pods: input.pods }) : undefined;
+  const { culprits, workloads } = ranking;
+  const ofFamily = (family: 'ipv4' | 'ipv6') => ranking.destinations.filter((d) => familyOf(d.ip) === family);
+  const budget = located
+    ? snatBudget({ facts: located.facts, backend: located.backend, destinations: ofFamily('ipv4') })
+    : undefined;
+  const ipv6Budget = located
+    ? snatBudget({ facts: located.facts, backend: located.backendIpv6, destinations: ofFamily('ipv6') })
+    : undefined;
   const recommendations = located
-    ? recommend({ facts: located.facts, budget, culprits, nodeName: located.node.name, traced: connectsTraced(input) })
+    ? recommend({
+        facts: located.facts,
+        budget,
+        culprits,
+        workloads,
+        nodeName: located.node.name,
+        traced: connectsTraced(input),
+      })
     : [];
   return {
     instanceId: input.instanceId,
@@ -39,10 +67,24 @@ export function buildReport(input: ReportInput, finishedAt: string = new Date().
     finishedAt,
     requestedBy: input.request.requestedBy,
     budget,
+    ...(ipv6Budget ? { ipv6Budget } : {}),
     culprits,
+    workloads,
+    privateRanges,
     steps: input.steps,
     recommendations,
     podsExamined: input.pods.length,
     unavailable: input.unavailable,
+  };
+}
+
+/** The node's own sockets, counted like a pod's. */
+function hostConnections(host: NonNullable<Mapped['host']>, privateRanges: string[]): PodConnections {
+  return {
+    namespace: '',
+    pod: 'host network',
+    hostNetwork: true,
+    source: 'node-snapshot',
+    ...summarizeConnections({ sockets: host.sockets, trace: host.trace, isSnat: snatClassifier(privateRanges) }),
   };
 }
