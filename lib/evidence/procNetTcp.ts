@@ -100,17 +100,24 @@ function parseRow(tokens: string[]): Row {
 
 /**
  * Parses the concatenated text of `/proc/net/tcp` and `/proc/net/tcp6` (headers may appear anywhere: `cat` of both
- * files puts one in the middle). LISTEN sockets are read but dropped: they hold no SNAT port. Never throws.
+ * files puts one in the middle), and of `/proc/net/udp{,6}` when they follow: a UDP table's header ends in
+ * `ref pointer drops` (net/ipv4/udp.c, udp4_seq_show), and its rows until the next header are UDP. Only connected UDP
+ * sockets (state 01, which connect() gives a UDP socket) name a destination; the others are read and dropped, like
+ * LISTEN sockets, which hold no SNAT port. Never throws.
  */
 export function parseProcNetTcp(text: string, options: ProcNetTcpOptions): ProcNetTcpResult {
   const counts = new Map<string, SocketAggregate>();
   let skipped = 0;
   let lines = 0;
 
+  let udp = false;
   for (const line of text.split('\n')) {
     const tokens = line.trim().split(/\s+/);
     if (tokens[0] === '') continue; // blank (or whitespace-only) line
-    if (tokens[0] === 'sl') continue; // the header of either file
+    if (tokens[0] === 'sl') {
+      udp = tokens.at(-1) === 'drops'; // the header of either kind of table
+      continue;
+    }
     lines++;
     const row = parseRow(tokens);
     if (row.kind === 'skipped') {
@@ -118,13 +125,15 @@ export function parseProcNetTcp(text: string, options: ProcNetTcpOptions): ProcN
       continue;
     }
     if (row.state === 'LISTEN') continue;
-    const key = `${row.state} ${row.remoteIp} ${row.remotePort}`;
+    if (udp && (row.state !== 'ESTABLISHED' || row.remotePort === 0)) continue; // an unconnected UDP socket
+    const key = `${udp ? 'udp' : 'tcp'} ${row.state} ${row.remoteIp} ${row.remotePort}`;
     const existing = counts.get(key);
     if (existing) {
       existing.count++;
     } else {
       counts.set(key, {
         netns: options.netns,
+        ...(udp ? { protocol: 'udp' as const } : {}),
         ...(options.podUid !== undefined ? { podUid: options.podUid } : {}),
         state: row.state,
         remoteIp: row.remoteIp,

@@ -8,6 +8,7 @@
 #   sandboxes      pod sandbox id → pause PID → netns inode (crictl), or pstree of the namespaces' PIDs without crictl
 #   pod-processes  PID → netns, pod uid, container id, from the kubepods cgroups (attributes hostNetwork pods)
 #   sockets        every namespace's TCP table (/proc/PID/net/tcp{,6}) aggregated by state and remote endpoint
+#   udp-sockets    every namespace's connected UDP sockets (/proc/PID/net/udp{,6}), the same way
 #   unavailable    what could not be used, and why
 #
 # Arguments are validated here; nothing from them is ever evaluated as shell text.
@@ -174,11 +175,16 @@ awk -v host="$HOST_NETNS" '$2 == host { print $1 }' "$WORK/pod-processes" | whil
 done >"$WORK/host-socket-owners"
 
 awk '{ if (!($2 in pid)) pid[$2] = $1 } END { for (ns in pid) print pid[ns], ns }' "$WORK/pid-netns" >"$WORK/netns-pid"
-while read -r pid inode; do
-  for table in tcp tcp6; do
-    [ -r "$PROC/$pid/net/$table" ] && awk -v ns="$inode" '$1 ~ /^[0-9]+:$/ { print ns, $4, $3, $10 }' "$PROC/$pid/net/$table"
-  done
-done <"$WORK/netns-pid" |
+# Rows of one kind of table (tcp tcp6, or udp udp6) of every namespace: NETNS STATE REMOTE INODE.
+read_tables() {
+  while read -r pid inode; do
+    for table in "$@"; do
+      [ -r "$PROC/$pid/net/$table" ] && awk -v ns="$inode" '$1 ~ /^[0-9]+:$/ { print ns, $4, $3, $10 }' "$PROC/$pid/net/$table"
+    done
+  done <"$WORK/netns-pid"
+}
+# … aggregated by namespace, state, remote endpoint and (in the host namespace) owning pod. LISTEN (0A) is left out.
+aggregate_sockets() {
   awk -v host="$HOST_NETNS" -v owners="$WORK/host-socket-owners" '
     BEGIN { while ((getline line < owners) > 0) { split(line, f, " "); owner[f[1]] = f[2] } }
     $2 != "0A" {
@@ -186,7 +192,12 @@ done <"$WORK/netns-pid" |
       c[$1 " " $2 " " $3 (uid == "" ? "" : " " uid)]++
     }
     END { for (k in c) { split(k, f, " "); print f[1], f[2], f[3], c[k] (f[4] == "" ? "" : " " f[4]) } }' |
-  sort -k4,4nr | head -n "$MAX_SOCKET_ROWS" >"$WORK/sockets"
+    sort -k4,4nr | head -n "$MAX_SOCKET_ROWS"
+}
+read_tables tcp tcp6 | aggregate_sockets >"$WORK/sockets"
+# Connected UDP sockets (state 01, the kernel's TCP_ESTABLISHED, which a UDP socket takes on connect()): the only
+# ones that name a destination. The load balancer gives UDP one SNAT port per destination IP.
+read_tables udp udp6 | awk '$2 == "01"' | aggregate_sockets >"$WORK/udp-sockets"
 
 }
 
@@ -247,6 +258,8 @@ echo "@@ pod-processes"
 cat "$WORK/pod-processes"
 echo "@@ sockets"
 cat "$WORK/sockets"
+echo "@@ udp-sockets"
+cat "$WORK/udp-sockets"
 echo "@@ unavailable"
 cat "$WORK/unavailable"
 echo "@@ end"

@@ -86,7 +86,7 @@ export function parseProbeReport(text: string, expected: { node: string; seconds
 
   const namespaces = readNamespaces(rows('netns'), rows('netns-files'), stats);
   const trace = readTrace(rows('trace'), hostNetns, podOfPid, stats);
-  const sockets = readSockets(rows('sockets'), stats);
+  const sockets = [...readSockets(rows('sockets'), stats), ...readSockets(rows('udp-sockets'), stats, 'udp')];
   const sandboxes = readSandboxes(rows('sandboxes'), rows('pstree'), hostNetns, podOfPid, stats);
   const unavailable = readUnavailable(rows('unavailable'), stats);
   const traceStats = readTraceStats(rows('trace'));
@@ -206,7 +206,8 @@ function readNamespaces(lines: string[], files: string[], stats: LineStats): Net
 }
 
 /** `NETNS STATE REMOTE_HEX:PORT COUNT [POD_UID]` */
-function readSockets(lines: string[], stats: LineStats): SocketAggregate[] {
+/** Socket rows; `udp` for the connected UDP sockets' section (state 01 there is a connected socket). */
+function readSockets(lines: string[], stats: LineStats, protocol: 'tcp' | 'udp' = 'tcp'): SocketAggregate[] {
   const byKey = new Map<string, SocketAggregate>();
   for (const line of lines) {
     const [netns, st, remote, count, uid] = line.trim().split(/\s+/);
@@ -236,6 +237,7 @@ function readSockets(lines: string[], stats: LineStats): SocketAggregate[] {
     else {
       byKey.set(key, {
         netns: Number(netns),
+        ...(protocol === 'udp' ? { protocol } : {}),
         ...(uid ? { podUid: uid } : {}),
         state,
         remoteIp: ip,

@@ -89,7 +89,7 @@ export function culpritTable(culprits: Culprit[], style: TerminalStyle): string 
       'Public estab.',
       'Connects',
       'TIME_WAIT',
-      'Top destinations',
+      'Top destinations (ports)',
     ],
     colAligns: ['right', 'left', 'right', 'right', 'right', 'right', 'right', 'left'],
     style: { head: style.color ? ['cyan'] : [], border: style.color ? ['grey'] : [] },
@@ -116,7 +116,7 @@ export function culpritTable(culprits: Culprit[], style: TerminalStyle): string 
 
 function workloadTable(workloads: WorkloadCulprit[], style: TerminalStyle): string {
   const table = new Table({
-    head: ['#', 'Workload', 'Pods', 'SNAT ports (held/churn/failed)', 'Share', 'Top destinations'],
+    head: ['#', 'Workload', 'Pods', 'SNAT ports (held/churn/failed)', 'Share', 'Top destinations (ports)'],
     colAligns: ['right', 'left', 'right', 'right', 'right', 'left'],
     style: { head: style.color ? ['cyan'] : [], border: style.color ? ['grey'] : [] },
     wordWrap: true,
@@ -148,7 +148,7 @@ function share(value: number | undefined): string {
 function destinationsCell(destinations: DestinationPressure[]): string {
   return destinations
     .slice(0, 3)
-    .map((d) => `${formatDestination(d)} ${d.ports.total} ports`)
+    .map((d) => `${formatDestination(d)}: ${d.ports.total}`)
     .join('\n');
 }
 

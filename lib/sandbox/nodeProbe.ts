@@ -104,13 +104,16 @@ export function renderProbeReport(node: ScenarioNode, seconds: number): string {
   }
 
   out.push('@@ sockets');
+  const udpRows: string[] = [];
   for (const pod of node.pods) {
     for (const c of pod.connections) {
       if (c.count === 0) continue; // a group of connects only: no socket open at the snapshot
       const six = ipaddr.parse(c.ip).kind() === 'ipv6' || ipaddr.parse(pod.ip).kind() === 'ipv6';
       const remote = `${encodeAddress(c.ip, six)}:${hex(c.port, 4)}`;
       const owner = pod.hostNetwork ? ` ${pod.uid}` : '';
-      out.push(`${pod.netns} ${STATE_CODE[c.state] ?? '01'} ${remote} ${c.count}${owner}`);
+      (c.protocol === 'udp' ? udpRows : out).push(
+        `${pod.netns} ${STATE_CODE[c.state] ?? '01'} ${remote} ${c.count}${owner}`,
+      );
     }
   }
 
@@ -118,9 +121,11 @@ export function renderProbeReport(node: ScenarioNode, seconds: number): string {
     for (const c of process.connections) {
       if (c.count === 0) continue;
       const six = ipaddr.parse(c.ip).kind() === 'ipv6';
-      out.push(`${HOST_NETNS} ${STATE_CODE[c.state] ?? '01'} ${encodeAddress(c.ip, six)}:${hex(c.port, 4)} ${c.count}`);
+      const row = `${HOST_NETNS} ${STATE_CODE[c.state] ?? '01'} ${encodeAddress(c.ip, six)}:${hex(c.port, 4)} ${c.count}`;
+      (c.protocol === 'udp' ? udpRows : out).push(row);
     }
   }
+  out.push('@@ udp-sockets', ...udpRows);
 
   out.push('@@ unavailable');
   if (!tcptracer) {

@@ -9,7 +9,7 @@ export interface PodExecResult {
   exitCode: number;
 }
 
-const TABLES = /^\/proc\/(?:self\/|\d+\/)?net\/(tcp6?)$/;
+const TABLES = /^\/proc\/(?:self\/|\d+\/)?net\/(tcp6?|udp6?)$/;
 
 export function execInPod(node: ScenarioNode, pod: ScenarioPod, argv: string[]): PodExecResult {
   const [binary = '', ...args] = argv;
@@ -24,13 +24,12 @@ export function execInPod(node: ScenarioNode, pod: ScenarioPod, argv: string[]):
     return notFound(binary);
   }
   if (binary !== 'cat' || args.length === 0) return notFound(binary);
-  const { tcp, tcp6 } = renderProcNetTcp(socketRows(node, pod));
+  const tables = renderProcNetTcp(socketRows(node, pod));
   let stdout = '';
   let stderr = '';
   for (const path of args) {
     const table = TABLES.exec(path)?.[1];
-    if (table === 'tcp') stdout += tcp;
-    else if (table === 'tcp6') stdout += tcp6;
+    if (table === 'tcp' || table === 'tcp6' || table === 'udp' || table === 'udp6') stdout += tables[table];
     else stderr += `cat: ${path}: No such file or directory\n`;
   }
   return { stdout, stderr, exitCode: stderr === '' ? 0 : 1 };
@@ -49,7 +48,14 @@ function socketRows(node: ScenarioNode, pod: ScenarioPod): SocketRow[] {
   for (const p of sharing) {
     for (const c of p.connections) {
       for (let i = 0; i < c.count; i++) {
-        rows.push({ localIp: p.ip, localPort: port++, remoteIp: c.ip, remotePort: c.port, state: c.state });
+        rows.push({
+          ...(c.protocol === 'udp' ? { protocol: 'udp' as const } : {}),
+          localIp: p.ip,
+          localPort: port++,
+          remoteIp: c.ip,
+          remotePort: c.port,
+          state: c.state,
+        });
         if (port > 60999) port = 32768;
       }
     }

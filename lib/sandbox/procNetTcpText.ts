@@ -4,6 +4,8 @@ import ipaddr from 'ipaddr.js';
 import type { TcpState } from '../model.ts';
 
 export interface SocketRow {
+  /** Absent means TCP. A UDP row is a connected UDP socket (state ESTABLISHED). */
+  protocol?: 'tcp' | 'udp';
   localIp: string;
   localPort: number;
   remoteIp: string;
@@ -30,12 +32,37 @@ const TCP4_HEADER = '  sl  local_address rem_address   st tx_queue rx_queue tr t
 const TCP6_HEADER =
   '  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode';
 
-/** Renders sockets as the two files; IPv4 sockets go to `tcp`, IPv6 ones to `tcp6`. */
-export function renderProcNetTcp(rows: SocketRow[], firstInode = 40_000): { tcp: string; tcp6: string } {
+// /proc/net/udp{,6} as this project's test machine's kernel prints them (udp4_format_sock and udp6_seq_show: the slot
+// is the hash bucket, `%5d`; IPv4 lines are padded to 127 characters).
+const UDP4_HEADER =
+  '   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops';
+const UDP6_HEADER =
+  '  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops';
+
+/**
+ * Renders sockets as the kernel's files: IPv4 TCP sockets go to `tcp`, IPv6 ones to `tcp6`, and connected UDP
+ * sockets to `udp` and `udp6`.
+ */
+export function renderProcNetTcp(
+  rows: SocketRow[],
+  firstInode = 40_000,
+): { tcp: string; tcp6: string; udp: string; udp6: string } {
   const v4: string[] = [TCP4_HEADER.padEnd(149)];
   const v6: string[] = [TCP6_HEADER];
+  const u4: string[] = [UDP4_HEADER.padEnd(127)];
+  const u6: string[] = [UDP6_HEADER];
   let inode = firstInode;
   for (const row of rows) {
+    if (row.protocol === 'udp') {
+      const six = ipaddr.parse(row.localIp).kind() === 'ipv6' || ipaddr.parse(row.remoteIp).kind() === 'ipv6';
+      const target = six ? u6 : u4;
+      const sl = String(1000 + target.length).padStart(5);
+      const local = `${encodeAddress(row.localIp, six)}:${hex(row.localPort, 4)}`;
+      const remote = `${encodeAddress(row.remoteIp, six)}:${hex(row.remotePort, 4)}`;
+      const line = `${sl}: ${local} ${remote} 01 00000000:00000000 00:00000000 00000000  1000        0 ${inode++} 2 0000000000000000 0`;
+      target.push(six ? line : line.padEnd(127));
+      continue;
+    }
     const six = ipaddr.parse(row.localIp).kind() === 'ipv6' || ipaddr.parse(row.remoteIp).kind() === 'ipv6';
     const target = six ? v6 : v4;
     const sl = String(target.length - 1).padStart(4);
@@ -49,7 +76,12 @@ export function renderProcNetTcp(rows: SocketRow[], firstInode = 40_000): { tcp:
         : `${sl}: ${local} ${remote} ${st} 00000000:00000000 00:00000000 00000000  1000        0 ${inode++} 1 0000000000000000 20 4 30 10 -1`;
     target.push(six ? line : line.padEnd(149));
   }
-  return { tcp: `${v4.join('\n')}\n`, tcp6: `${v6.join('\n')}\n` };
+  return {
+    tcp: `${v4.join('\n')}\n`,
+    tcp6: `${v6.join('\n')}\n`,
+    udp: `${u4.join('\n')}\n`,
+    udp6: `${u6.join('\n')}\n`,
+  };
 }
 
 /** Each 32-bit word of the address as the kernel prints its in-memory value on a little-endian host. */

@@ -88,12 +88,19 @@ const endpoint = z.string().refine((v) => parseEndpoint(v) !== undefined, {
   error: 'expected a destination "IP:port", e.g. 20.50.2.10:443 or [2603:1030::5]:443',
 });
 
-const connectionSchema = z.strictObject({
-  to: endpoint,
-  state: z.enum(SOCKET_STATES).default('ESTABLISHED'),
-  count: count.default(1),
-  connectsPerSecond: z.number().min(0).default(0),
-});
+const connectionSchema = z
+  .strictObject({
+    to: endpoint,
+    /** `udp`: connected UDP sockets (the only UDP sockets that name a destination). */
+    protocol: z.enum(['tcp', 'udp']).default('tcp'),
+    state: z.enum(SOCKET_STATES).default('ESTABLISHED'),
+    count: count.default(1),
+    connectsPerSecond: z.number().min(0).default(0),
+  })
+  .refine((c) => c.protocol === 'tcp' || (c.state === 'ESTABLISHED' && c.connectsPerSecond === 0), {
+    error:
+      'a udp connection is a connected UDP socket: its state is ESTABLISHED and it has no connectsPerSecond (the tracer sees TCP only)',
+  });
 
 const containerSchema = z.strictObject({
   name: z.string().regex(K8S_NAME, 'expected a container name (lower-case letters, digits and "-")'),
@@ -249,6 +256,7 @@ export type Fault = z.infer<typeof faultSchema>;
 export type FaultKind = Fault['error'];
 
 export interface ScenarioConnection {
+  protocol: 'tcp' | 'udp';
   ip: string;
   port: number;
   state: TcpState;
@@ -516,7 +524,14 @@ function resolve(doc: ScenarioDocument, source: string): Scenario {
           containers: pod.containers.map((c) => ({ ...c, command: c.command ?? c.name.slice(0, 15) })),
           connections: pod.connections.map((c) => {
             const { ip: remote, port } = parseEndpoint(c.to) as { ip: string; port: number };
-            return { ip: remote, port, state: c.state, count: c.count, connectsPerSecond: c.connectsPerSecond };
+            return {
+              protocol: c.protocol,
+              ip: remote,
+              port,
+              state: c.state,
+              count: c.count,
+              connectsPerSecond: c.connectsPerSecond,
+            };
           }),
           ...(owner ? { owner } : {}),
           labels,
@@ -538,7 +553,14 @@ function resolve(doc: ScenarioDocument, source: string): Scenario {
       pid: 900 + i,
       connections: process.connections.map((c) => {
         const { ip: remote, port } = parseEndpoint(c.to) as { ip: string; port: number };
-        return { ip: remote, port, state: c.state, count: c.count, connectsPerSecond: c.connectsPerSecond };
+        return {
+          protocol: c.protocol,
+          ip: remote,
+          port,
+          state: c.state,
+          count: c.count,
+          connectsPerSecond: c.connectsPerSecond,
+        };
       }),
     }));
 

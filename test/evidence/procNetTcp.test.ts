@@ -361,3 +361,36 @@ describe('parseProcNetTcp properties', () => {
     );
   });
 });
+
+describe('parseProcNetTcp: UDP tables after the TCP ones', () => {
+  // Captured on this project's test machine (a connected UDP socket and its bound receiver, over 127.0.0.1 and ::1).
+  const udp =
+    '   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops            \n' +
+    '10906: 0100007F:ED9F 0100007F:B096 01 00000000:00000000 00:00000000 00000000     0        0 59707 2 000000004e0640b8 0         \n' +
+    '11665: 0100007F:B096 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 59706 2 00000000923dd1b7 0         \n';
+  const udp6 =
+    '  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n' +
+    ' 2690: 00000000000000000000000001000000:8D87 00000000000000000000000001000000:8F95 01 00000000:00000000 00:00000000 00000000     0        0 59711 2 00000000a595961b 0\n' +
+    ' 3216: 00000000000000000000000001000000:8F95 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 59710 2 000000008c7d590b 0\n';
+  const tcp =
+    '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n' +
+    '   0: 0100007F:E7DE 0100007F:1F90 01 00000000:00000000 00:00000000 00000000  1000        0 15675 1 0000000000000000 20 4 30 10 -1\n';
+
+  test('connected UDP sockets are read as UDP to their peer; unconnected ones (07) are read and dropped', () => {
+    const result = parseProcNetTcp(tcp + udp + udp6, { netns: 7 });
+    expect(result).toMatchObject({ skipped: 0, lines: 5 });
+    expect(result.sockets).toEqual(
+      expect.arrayContaining([
+        { netns: 7, state: 'ESTABLISHED', remoteIp: '127.0.0.1', remotePort: 8080, count: 1 },
+        { netns: 7, protocol: 'udp', state: 'ESTABLISHED', remoteIp: '127.0.0.1', remotePort: 0xb096, count: 1 },
+        { netns: 7, protocol: 'udp', state: 'ESTABLISHED', remoteIp: '::1', remotePort: 0x8f95, count: 1 },
+      ]),
+    );
+    expect(result.sockets).toHaveLength(3);
+  });
+
+  test('a TCP table after a UDP one is TCP again', () => {
+    const result = parseProcNetTcp(udp + tcp, { netns: 7 });
+    expect(result.sockets.find((s) => s.remotePort === 8080)).not.toHaveProperty('protocol');
+  });
+});

@@ -2,6 +2,7 @@
 // Only what the machine lacks is stood in for: tcptracer and crictl (test/probe/bin), and, for the pod cgroups a
 // Kubernetes node has, a /proc tree the test builds.
 import { execFile } from 'node:child_process';
+import { createSocket, type Socket as UdpSocket } from 'node:dgram';
 import { existsSync, readFileSync, readlinkSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket, connect as tcpConnect } from 'node:net';
@@ -42,8 +43,23 @@ describe('on this machine, with stand-ins for tcptracer and crictl', () => {
   let port = 0;
   let run: Run;
   let signalFile: string;
+  const udp: UdpSocket[] = [];
+  let udpPort = 0;
 
   beforeAll(async () => {
+    // UDP: a receiver, two sockets connect()ed to it (each names its destination) and one that is only bound.
+    const receiver = createSocket('udp4');
+    await new Promise<void>((resolve) => receiver.bind(0, '127.0.0.1', resolve));
+    udpPort = receiver.address().port;
+    udp.push(receiver);
+    for (let i = 0; i < 2; i++) {
+      const sender = createSocket('udp4');
+      await new Promise<void>((resolve) => sender.connect(udpPort, '127.0.0.1', resolve));
+      udp.push(sender);
+    }
+    const unconnected = createSocket('udp4');
+    await new Promise<void>((resolve) => unconnected.bind(0, '127.0.0.1', resolve));
+    udp.push(unconnected);
     server = createServer(() => {});
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as { port: number }).port;
@@ -58,6 +74,7 @@ describe('on this machine, with stand-ins for tcptracer and crictl', () => {
 
   afterAll(async () => {
     for (const c of clients) c.destroy();
+    for (const u of udp) u.close();
     await new Promise((resolve) => server.close(resolve));
   });
 
@@ -92,6 +109,16 @@ describe('on this machine, with stand-ins for tcptracer and crictl', () => {
       (s) => s.netns === OWN_NETNS && s.state === 'ESTABLISHED' && s.remoteIp === '127.0.0.1' && s.remotePort === port,
     );
     expect(toServer?.count).toBe(3);
+  });
+
+  test('reports connected UDP sockets by destination, and leaves out the ones that name none', () => {
+    const { capture } = parseProbeReport(run.stdout, { node: 'here', seconds: 1 });
+    const toReceiver = capture.sockets.filter(
+      (s) => s.protocol === 'udp' && s.netns === OWN_NETNS && s.remoteIp === '127.0.0.1' && s.remotePort === udpPort,
+    );
+    expect(toReceiver).toEqual([expect.objectContaining({ state: 'ESTABLISHED', count: 2 })]);
+    // The receiver and the bound-only socket have no peer (0.0.0.0:0): no row names it.
+    expect(capture.sockets.some((s) => s.protocol === 'udp' && s.remotePort === 0)).toBe(false);
   });
 
   test("reads crictl's sandbox → pause PID → netns", () => {

@@ -166,3 +166,28 @@ describe('what the cluster reaches without SNAT', () => {
     expect(r.culprits.map((c) => c.pod)).toContain('pgbouncer-7c8d9b6f5-t5y7u');
   });
 });
+
+describe('UDP', () => {
+  test.each([
+    ['from the node probe', (t: string) => t],
+    [
+      'by exec when the probe cannot run',
+      (t: string) => t.replace('nodes:\n', 'faults:\n  - { target: probe.capture, error: failed }\nnodes:\n'),
+    ],
+  ])(
+    'connected UDP sockets are a port per destination IP, %s, and the advice says what to do about DNS',
+    async (_how, edit) => {
+      const r = await report('udp-dns', edit);
+      const [scraper] = r.culprits;
+      expect(scraper?.pod).toBe('scraper-6b7c8d9f5-z9x8c');
+      expect(scraper?.topDestinations.map((d) => [d.ip, d.port, d.protocol, d.ports.total])).toEqual([
+        ['8.8.8.8', 0, 'udp', 300],
+        ['8.8.4.4', 0, 'udp', 120],
+        ['20.50.2.10', 443, 'tcp', 40],
+      ]);
+      const [fix] = advice(r);
+      expect(fix?.title).toContain('8.8.8.8 (UDP)');
+      expect(fix?.detail).toContain('DNS');
+    },
+  );
+});

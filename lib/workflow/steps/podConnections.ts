@@ -16,7 +16,8 @@ export interface PodInput {
   privateRanges: string[];
 }
 
-const PROC_NET_TCP = ['cat', '/proc/net/tcp', '/proc/net/tcp6'];
+// The TCP tables, then the UDP ones (connected UDP sockets hold a SNAT port per destination IP).
+const PROC_NET_TCP = ['cat', '/proc/net/tcp', '/proc/net/tcp6', '/proc/net/udp', '/proc/net/udp6'];
 const NETSTAT_AON = ['netstat', '-aon'];
 
 export const podConnections = defineStep<PodInput, PodConnections>(
