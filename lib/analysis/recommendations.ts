@@ -18,7 +18,7 @@ const SIGNIFICANT_FRACTION = 0.25;
 // Churn: this many ports kept by recently closed flows, and more than open ones hold, means the workload opens a
 // connection per request instead of reusing one.
 const CHURN_PORTS = 50;
-// Long-lived: this many connections held open at once means pools that are too big, or leaked connections.
+// Long-lived: this many connections held open at once by one pod means pools that are too big, or leaked connections.
 const MANY_OPEN_CONNECTIONS = 100;
 // `managedOutboundIPs.count` is 1–100; a NAT gateway takes 1–16 IPs of 64,512 ports each (nat-gateway-resource.md).
 const MAX_MANAGED_OUTBOUND_IPS = 100;
@@ -104,7 +104,8 @@ function fixWorkload(w: WorkloadCulprit, facts: ClusterFacts, traced: boolean): 
     .map((d) => `${formatDestination(d)} (${fmt(d.ports.total)} ports)`)
     .join(', ');
   const churn = isChurning(w);
-  const manyOpen = w.ports.held >= MANY_OPEN_CONNECTIONS;
+  // Per pod: 30 connections in each of 7 replicas is a normal pool, 210 in one pod is not.
+  const manyOpen = w.ports.held / Math.max(1, w.pods.length) >= MANY_OPEN_CONNECTIONS;
   const udpPorts = w.topDestinations.filter((d) => d.protocol === 'udp').reduce((sum, d) => sum + d.ports.total, 0);
   const mostlyUdp = udpPorts * 2 > w.ports.total;
   const share = w.shareOfUsedPorts === undefined ? '' : ` — ${percent(w.shareOfUsedPorts)} of the node's SNAT pressure`;

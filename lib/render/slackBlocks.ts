@@ -14,7 +14,7 @@ import type {
 } from '../model.ts';
 import { CAPTURE_SECONDS } from '../validation.ts';
 import type { InvestigationStatus } from '../workflow/investigate.ts';
-import { formatDestination } from './endpoint.ts';
+import { formatDestination, hostNote } from './endpoint.ts';
 
 export type Block = types.KnownBlock;
 
@@ -83,6 +83,7 @@ export function renderSlackReport(report: Report, options: SlackReportOptions = 
   ];
   if (budget) top.push(section(budgetText(budget)));
   if (report.ipv6Budget) top.push(section(budgetText(report.ipv6Budget, 'IPv6 ')));
+  if (report.privateRanges.length > 0) top.push(context(privateRangesText(report)));
   top.push(divider());
   top.push(...workloadSection(report));
   top.push(...podSections(report, options.maxPods));
@@ -201,6 +202,17 @@ function budgetText(budget: SnatBudget, family = ''): string {
   return lines.join('\n');
 }
 
+/** What the model left out besides the built-in private ranges, and why: a reader can tell a VNet from the internet. */
+function privateRangesText(report: Report): string {
+  const ranges = report.privateRanges.map(
+    (r) => `${code(r.cidr, 60)} ${mrkdwn(r.name ? `${r.source} ${r.name}` : r.source, 120)}`,
+  );
+  return truncate(
+    `Not SNAT'd (besides RFC 1918 and the other private ranges): ${ranges.join(', ')}`,
+    SLACK_LIMITS.text,
+  );
+}
+
 function workloadSection(report: Report): Block[] {
   const { workloads } = report;
   if (workloads.length === 0) return [];
@@ -245,7 +257,7 @@ function podEntry(c: Culprit, traced: boolean): string {
     : [];
   return truncate(
     [
-      `*${c.rank}.* ${podName(c)}${c.hostNetwork && !c.hostNetworkPods ? ' (hostNetwork)' : ''}${c.workload.kind === 'Pod' || c.workload.kind === 'Node' ? '' : ` · ${mrkdwn(c.workload.kind, 40)} ${code(c.workload.name, NAME_MAX)}`}`,
+      `*${c.rank}.* ${podName(c)}${hostNote(c)}${c.workload.kind === 'Pod' || c.workload.kind === 'Node' ? '' : ` · ${mrkdwn(c.workload.kind, 40)} ${code(c.workload.name, NAME_MAX)}`}`,
       `${plural(c.ports.total, 'port')} (${demandParts(c.ports)})${share}`,
       `${c.publicEstablished} public ESTABLISHED · ${connects} · ${c.timeWait} public TIME_WAIT`,
       ...shared,

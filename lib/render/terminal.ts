@@ -1,7 +1,7 @@
 // The report for a terminal: pure, a string out. (Slack's Block Kit rendering is its sibling.)
 import Table from 'cli-table3';
 import type { Culprit, DestinationPressure, PortDemand, Report, StepOutcome, WorkloadCulprit } from '../model.ts';
-import { formatDestination } from './endpoint.ts';
+import { formatDestination, hostNote } from './endpoint.ts';
 
 export interface TerminalStyle {
   color: boolean;
@@ -102,7 +102,7 @@ export function culpritTable(culprits: Culprit[], style: TerminalStyle): string 
     const shared = c.hostNetworkPods?.length ? `\nshared by ${c.hostNetworkPods.join(', ')}` : '';
     table.push([
       c.rank,
-      `${c.namespace ? `${c.namespace}/` : ''}${c.pod}${c.hostNetwork && !c.hostNetworkPods ? ' (hostNetwork)' : ''}${owner}${shared}`,
+      `${c.namespace ? `${c.namespace}/` : ''}${c.pod}${hostNote(c)}${owner}${shared}`,
       demandCell(c.ports),
       share(c.shareOfUsedPorts),
       c.publicEstablished,

@@ -155,6 +155,14 @@ describe('fix-culprit: the workload comes first', () => {
     expect(first?.detail).not.toMatch(doesNotSay);
   });
 
+  test('"many connections open" is per pod: 7 replicas of 30 keep a normal pool each; one pod with 210 does not', () => {
+    const replicas = Array.from({ length: 7 }, (_, i) =>
+      pod(`gw-7d9f8b6c5d-${i}`, [flow({ open: 30 })], { workload: { kind: 'Deployment', name: 'gw' } }),
+    );
+    expect(advise(replicas)[0]?.detail).not.toMatch(/keeps many connections open/);
+    expect(advise([pod('gw-single', [flow({ open: 210 })])])[0]?.detail).toMatch(/keeps many connections open/);
+  });
+
   test('a churn-only culprit (nothing open, only connects) is told to reuse connections, and named with its destination', () => {
     // 600 connects in 30 s to one IP:port and nothing open: 20/s × 240 s = 4,800 ports, all churn.
     const [first] = advise([pod('poller', [flow({ ip: '52.178.17.3', connects: 600 })], { namespace: 'jobs' })]);

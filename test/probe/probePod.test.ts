@@ -124,6 +124,24 @@ describe('the runCommand script, under sh with a kubectl stand-in', () => {
     expect(() => interpretRunCommand({ exitCode, logs }, NODE)).toThrow(/could not be created .*PodSecurity.*exempt/);
   });
 
+  test.each([
+    [
+      "a message ending in a period gets no second one (regression: 'selector.. Check')",
+      {
+        exitCode: EXIT.notFinished,
+        logs: "0/3 nodes are available: 2 node(s) didn't match Pod's node affinity/selector.\n",
+      },
+      /affinity\/selector\. Check that aks-node-1 is Ready/,
+    ],
+    [
+      "the report's section markers stay out of the reason (regression: '@@ end' in the step's detail)",
+      { exitCode: EXIT.podFailed, logs: '@@ snat-doctor-probe 1\n@@ error\nkprobe attach failed\n@@ end\n' },
+      /^The probe failed on aks-node-1: kprobe attach failed$/,
+    ],
+  ])('%s', (_what, result, message) => {
+    expect(() => interpretRunCommand(result, 'aks-node-1')).toThrow(message);
+  });
+
   test('interpolates only the pod name, the namespace and whole numbers', () => {
     const manifest = probePodManifest({ node: NODE, seconds: 5, name: 'snat-doctor-probe-abcd1234' });
     const script = runCommandScript(manifest, { seconds: 5 });

@@ -236,6 +236,21 @@ describe('renderSlackReport on the sandbox', () => {
 });
 
 describe('renderSlackReport', () => {
+  test("lists the ranges left out of the model and where each comes from (a VNet's public block is no culprit)", () => {
+    const message = renderSlackReport(
+      reportWith({
+        privateRanges: [
+          { cidr: '10.244.0.0/16', source: 'pods' },
+          { cidr: '30.10.0.0/16', source: 'vnet', name: 'vnet-bank-spoke' },
+        ],
+      }),
+    );
+    expect(allText(message)).toContain(
+      "Not SNAT'd (besides RFC 1918 and the other private ranges): `10.244.0.0/16` pods, `30.10.0.0/16` vnet vnet-bank-spoke",
+    );
+    expectSafe(message);
+  });
+
   test.each([
     { scenario: 'the default capture doubles', seconds: undefined, rerun: 30, longer: 60 },
     { scenario: 'a short capture doubles', seconds: 5, rerun: 5, longer: 10 },

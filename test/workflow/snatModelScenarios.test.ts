@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, test } from '@jest/globals';
 import { HOLD_AFTER_CLOSE_SECONDS } from '../../lib/analysis/snatModel.ts';
 import type { Report } from '../../lib/model.ts';
+import { parseProbeReport } from '../../lib/probe/probeReport.ts';
+import { renderProbeReport } from '../../lib/sandbox/nodeProbe.ts';
 import { parseScenario, type Scenario } from '../../lib/sandbox/scenario.ts';
 import { investigateOn } from '../support/runtime.ts';
 
@@ -190,4 +192,53 @@ describe('UDP', () => {
       expect(fix?.detail).toContain('DNS');
     },
   );
+});
+
+describe('a connection group with no socket open', () => {
+  test('connects only (count 0): no empty socket row, and the destination is there by its churn', async () => {
+    const edit = (t: string) =>
+      t.replace(
+        '- { to: "52.178.17.3:443", count: 140 }',
+        '- { to: "52.178.17.3:443", count: 0, connectsPerSecond: 2 }',
+      );
+    const s = scenario('churn-vs-idle', edit);
+    const report = renderProbeReport(s.nodes[0] as Scenario['nodes'][number], 30);
+    const parsed = parseProbeReport(report, { node: s.nodes[0]?.name ?? '', seconds: 30 });
+    expect(parsed.capture.sockets.filter((x) => x.count === 0)).toEqual([]);
+    const r = (await investigateOn(s)).report;
+    const indexer = r.culprits.find((c) => c.pod === 'indexer-5b8c9d7f6-k3m9p');
+    expect(indexer?.topDestinations).toEqual([
+      expect.objectContaining({
+        ip: '52.178.17.3',
+        connections: 0,
+        connectsPerSecond: 2,
+        ports: expect.objectContaining({ churn: 480 }),
+      }),
+    ]);
+  });
+});
+
+describe('a busy node with a bit of everything', () => {
+  test('the churning gateway is the workload to fix, not the connector with the most connections', async () => {
+    const r = await report('busy-node');
+    expect(r.workloads.map((w) => `${w.kind} ${w.namespace}/${w.name} ${w.pods.length}`)).toEqual([
+      'Deployment edge/api-gateway 7', // six replicas and the terminating one
+      'StatefulSet data/kafka-connect 3',
+      'Node /aks-user-20230101-vmss00000a 1',
+      'DaemonSet monitoring/node-exporter 1',
+    ]);
+    const [gateway, kafka] = r.workloads;
+    expect(gateway?.ports).toEqual({ held: 210, churn: 720, failed: 0, total: 930 });
+    expect(kafka?.publicEstablished).toBe(600);
+    expect((gateway?.shareOfUsedPorts ?? 0) > 0.8).toBe(true);
+    // The database proxy (VNet and peered hub) and the BFF (in-cluster TIME_WAIT) use no SNAT port.
+    const names = JSON.stringify([r.culprits, r.recommendations]);
+    expect(names).not.toContain('orders-db-proxy');
+    expect(names).not.toContain('bff');
+    expect(r.steps.find((s) => s.name === 'mapPods')?.detail).toContain('1 pending, 1 terminating');
+    const fixes = advice(r);
+    expect(fixes[0]?.title).toMatch(/^Fix connection handling in Deployment edge\/api-gateway \(7 pods on this node\)/);
+    expect(fixes[0]?.detail).toContain('new connection per request');
+    expect(fixes[0]?.detail).not.toContain('keeps many connections open');
+  });
 });
