@@ -24,7 +24,14 @@ export interface Ranking {
  */
 export function rankCulprits(
   pods: PodConnections[],
-  options: { captureSeconds: number; host?: PodConnections; nodeName?: string; topDestinations?: number },
+  options: {
+    captureSeconds: number;
+    host?: PodConnections;
+    nodeName?: string;
+    topDestinations?: number;
+    /** Seconds a closed flow keeps its port (holdAfterCloseSeconds of the outbound type); the load balancer's by default. */
+    holdSeconds?: number;
+  },
 ): Ranking {
   const top = options.topDestinations ?? DEFAULT_TOP_DESTINATIONS;
   const seconds = options.captureSeconds;
@@ -32,6 +39,7 @@ export function rankCulprits(
   const model = snatModel(
     rows.map((r) => ({ id: r.id, flows: r.pod.flows }) satisfies Holder),
     seconds,
+    options.holdSeconds,
   );
 
   const entries = rows

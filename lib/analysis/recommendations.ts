@@ -7,7 +7,7 @@ import type { ClusterFacts, Culprit, Recommendation, SnatBudget, WorkloadCulprit
 import { formatDestination } from '../render/endpoint.ts';
 import { parseNodeSelector, validateClusterName, validateResourceGroup } from '../validation.ts';
 import { currentPortsPerNode, ipsNeeded, PORT_STEP, PORTS_PER_IP } from './snatBudget.ts';
-import { HOLD_AFTER_CLOSE_SECONDS } from './snatModel.ts';
+import { holdAfterCloseSeconds, NAT_GATEWAY_HOLD_AFTER_CLOSE_SECONDS } from './snatModel.ts';
 
 /** Used ÷ allocated at which the node counts as under pressure (snatWatch's warning threshold). */
 export const PRESSURE_RATIO = 0.75;
@@ -24,8 +24,6 @@ const MANY_OPEN_CONNECTIONS = 100;
 const MAX_MANAGED_OUTBOUND_IPS = 100;
 const MAX_NAT_GATEWAY_IPS = 16;
 const NAT_GATEWAY_PORTS_PER_IP = 64_512;
-/** NAT gateway's port reuse timer after a TCP FIN (nat-gateway-resource.md, "Port Reuse Timers"). */
-const NAT_GATEWAY_FIN_HOLD_SECONDS = 65;
 /** The AKS docs' suggestion for many short-lived connections and no long idle ones. */
 const LOW_IDLE_TIMEOUT_MINUTES = 4;
 
@@ -110,7 +108,7 @@ function fixWorkload(w: WorkloadCulprit, facts: ClusterFacts, traced: boolean): 
   const mostlyUdp = udpPorts * 2 > w.ports.total;
   const share = w.shareOfUsedPorts === undefined ? '' : ` — ${percent(w.shareOfUsedPorts)} of the node's SNAT pressure`;
   const observed = [
-    `${capitalize(name)} needs ${demandText(w, traced)}${share}. A closed connection keeps its SNAT port for about ${HOLD_AFTER_CLOSE_SECONDS / 60} minutes, and connections to one destination cannot share ports.`,
+    `${capitalize(name)} needs ${demandText(w, traced)}${share}. A closed connection keeps its SNAT port for about ${holdText(holdAfterCloseSeconds(facts.outboundType))}, and connections to one destination cannot share ports.`,
   ];
   const advice: string[] = [];
   if (mostlyUdp) {
@@ -166,6 +164,10 @@ function fixHost(w: WorkloadCulprit, culprits: Culprit[], traced: boolean): Reco
     title: `Look at the node's own connections${destinations ? `; top destinations ${destinations}` : ''}`,
     detail: `${who} ${demandText(w, traced)}${w.shareOfUsedPorts === undefined ? '' : ` — ${percent(w.shareOfUsedPorts)} of the node's SNAT pressure`}. ${next}`,
   };
+}
+
+function holdText(seconds: number): string {
+  return seconds % 60 === 0 ? `${seconds / 60} minutes` : `${seconds} s`;
 }
 
 function percent(share: number): string {
@@ -252,7 +254,7 @@ function natGateway(facts: ClusterFacts): Recommendation {
     kind: 'nat-gateway',
     title: 'Longer term: send egress through a NAT gateway',
     detail:
-      `A NAT gateway gives ${fmt(NAT_GATEWAY_PORTS_PER_IP)} SNAT ports per public IP (up to ${MAX_NAT_GATEWAY_IPS} IPs) and hands them to any node on demand, instead of a fixed slice per node, and takes a closed connection's port back after ${NAT_GATEWAY_FIN_HOLD_SECONDS} s. ` +
+      `A NAT gateway gives ${fmt(NAT_GATEWAY_PORTS_PER_IP)} SNAT ports per public IP (up to ${MAX_NAT_GATEWAY_IPS} IPs) and hands them to any node on demand, instead of a fixed slice per node, and takes a closed connection's port back after ${NAT_GATEWAY_HOLD_AFTER_CLOSE_SECONDS} s. ` +
       "Changing the outbound type changes the cluster's egress IP addresses and interrupts existing connections: update firewall allow-lists and API server authorized IP ranges, and do it in a maintenance window (Azure CLI 2.56 or later). " +
       '`managedNATGateway` works with the AKS-managed virtual network; with your own virtual network, associate a NAT gateway with the node subnet and use `--outbound-type userAssignedNATGateway` instead.',
     ...(args

@@ -5,7 +5,7 @@
 //     the node runs out when the flows to one destination need more ports than the node is allocated. UDP takes one
 //     port per destination IP.
 //   - A port stays taken while the flow is open (ESTABLISHED, SYN_SENT, the closing states), and for a while after it
-//     closes, before the load balancer hands it out again (HOLD_AFTER_CLOSE_SECONDS).
+//     closes, before the load balancer hands it out again (HOLD_AFTER_CLOSE_SECONDS; NAT gateway's is shorter).
 //   - So a destination needs   held = open flows   +   churn = new connections per second × the hold time
 //     (or, without a trace, the TIME_WAIT sockets seen, scaled from Linux's 60 s TIME_WAIT to the hold time)
 //     +   failed = connects that found no port during the capture.
@@ -16,14 +16,24 @@
 // IPv4 and IPv6 are separate pools (each family has its own frontend and backend IPs): destinations are grouped and
 // budgeted per family, and never added across families.
 import ipaddr from 'ipaddr.js';
-import type { DestinationPressure, FlowCount, PortDemand, Protocol } from '../model.ts';
+import type { DestinationPressure, FlowCount, OutboundType, PortDemand, Protocol } from '../model.ts';
 import { compareIps } from './summarizeConnections.ts';
 
 /**
- * How long the load balancer keeps a TCP flow's SNAT port after the flow closes before it can take a new flow to the
- * same destination. See the README's model section for the source of this figure.
+ * How long the load balancer keeps a TCP flow's SNAT port after the flow closes (FIN) before it can take a new flow to
+ * the same destination: 240 s in Load Balancer's 2020 outbound-connections page and App Service's troubleshooting
+ * guide (the current Load Balancer page no longer gives a figure; README, "How the culprit is chosen").
  */
 export const HOLD_AFTER_CLOSE_SECONDS = 240;
+/** NAT gateway's port reuse timer after a TCP FIN (nat-gateway-resource.md, "Port Reuse Timers"). */
+export const NAT_GATEWAY_HOLD_AFTER_CLOSE_SECONDS = 65;
+
+/** The hold after close for the cluster's outbound type: NAT gateway's own timer, else the load balancer's. */
+export function holdAfterCloseSeconds(outboundType: OutboundType | undefined): number {
+  return outboundType === 'managedNATGateway' || outboundType === 'userAssignedNATGateway'
+    ? NAT_GATEWAY_HOLD_AFTER_CLOSE_SECONDS
+    : HOLD_AFTER_CLOSE_SECONDS;
+}
 /** Linux keeps a closed connection in TIME_WAIT for TCP_TIMEWAIT_LEN = 60 s (include/net/tcp.h). */
 export const LINUX_TIME_WAIT_SECONDS = 60;
 
@@ -36,15 +46,12 @@ export function familyOf(ip: string): Family {
 }
 
 /** One pod's (or the host's) ports for one flow row: what is held now, what churn keeps held, what failed. */
-export function flowDemand(flow: FlowCount, captureSeconds: number): PortDemand {
+export function flowDemand(flow: FlowCount, captureSeconds: number, hold = HOLD_AFTER_CLOSE_SECONDS): PortDemand {
   const held = flow.open;
   const rate = captureSeconds > 0 ? flow.connects / captureSeconds : 0;
   // Two views of the same thing: flows closed recently whose port is not released yet. The trace measures the rate;
   // TIME_WAIT sockets are the closes of the last 60 s (when this side closed first). Take the larger.
-  const churn =
-    flow.protocol === 'tcp'
-      ? Math.max(rate * HOLD_AFTER_CLOSE_SECONDS, (flow.timeWait * HOLD_AFTER_CLOSE_SECONDS) / LINUX_TIME_WAIT_SECONDS)
-      : 0;
+  const churn = flow.protocol === 'tcp' ? Math.max(rate * hold, (flow.timeWait * hold) / LINUX_TIME_WAIT_SECONDS) : 0;
   const failed = flow.failed;
   return demand(held, churn, failed);
 }
@@ -89,13 +96,13 @@ export interface SnatModel {
  * Runs the model over everyone holding sockets on the node. Each holder's flows must be its own: a socket counted for
  * two holders would be counted twice here (podConnections and the report make sure it is not).
  */
-export function snatModel(holders: Holder[], captureSeconds: number): SnatModel {
+export function snatModel(holders: Holder[], captureSeconds: number, hold = HOLD_AFTER_CLOSE_SECONDS): SnatModel {
   const byDestination = new Map<string, DestinationPressure>();
   const perHolder = holders.map((h) => {
     const rows = new Map<string, DestinationPressure>();
     for (const flow of h.flows) {
       const key = destinationKey(flow.ip, flow.port, flow.protocol);
-      const ports = flowDemand(flow, captureSeconds);
+      const ports = flowDemand(flow, captureSeconds, hold);
       const rate = captureSeconds > 0 ? flow.connects / captureSeconds : 0;
       for (const into of [rows, byDestination]) {
         const row = into.get(key) ?? {

@@ -242,3 +242,17 @@ describe('a busy node with a bit of everything', () => {
     expect(fixes[0]?.detail).not.toContain('keeps many connections open');
   });
 });
+
+describe('NAT gateway', () => {
+  test("a closed flow's port is held for NAT gateway's 65 s, not the load balancer's 240 s", async () => {
+    const natGateway = scenario('churn-vs-idle', (t) =>
+      t.replace('location: westeurope\n', 'location: westeurope\n  outboundType: managedNATGateway\n'),
+    );
+    // No per-node SNAT metric behind a NAT gateway, so the node is named.
+    const { report: r } = await investigateOn(natGateway, { node: 'aks-nodepool1-27182818-vmss000003' });
+    expect(r.budget).toBeUndefined();
+    expect(r.culprits[0]?.pod).toBe('quote-fetcher-6c9d7b8f5-q2w7e');
+    expect(r.culprits[0]?.ports).toEqual({ held: 3, churn: 60 * 65, failed: 0, total: 3 + 60 * 65 });
+    expect(advice(r)[0]?.detail).toContain('keeps its SNAT port for about 65 s');
+  });
+});

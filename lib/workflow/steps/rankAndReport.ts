@@ -5,7 +5,7 @@ import { rankCulprits } from '../../analysis/rankCulprits.ts';
 import { recommend } from '../../analysis/recommendations.ts';
 import { snatBudget } from '../../analysis/snatBudget.ts';
 import { snatClassifier } from '../../analysis/snatDestination.ts';
-import { familyOf } from '../../analysis/snatModel.ts';
+import { familyOf, holdAfterCloseSeconds } from '../../analysis/snatModel.ts';
 import { summarizeConnections } from '../../analysis/summarizeConnections.ts';
 import type { InvestigationRequest, PodConnections, Report, StepOutcome, Unavailable } from '../../model.ts';
 import { defineStep } from '../step.ts';
@@ -38,6 +38,7 @@ export function buildReport(input: ReportInput, finishedAt: string = new Date().
     );
   const ranking = rankCulprits(input.pods, {
     captureSeconds: input.request.captureSeconds,
+    holdSeconds: holdAfterCloseSeconds(located?.facts.outboundType),
     ...(host ? { host } : {}),
     ...(located ? { nodeName: located.node.name } : {}),
   });
