@@ -36,32 +36,34 @@ export function renderProbeReport(node: ScenarioNode, seconds: number): string {
   const traceRows: string[] = [];
   let events = 0;
   if (tcptracer) {
-    for (const pod of node.pods) {
-      const { containers } = processes.get(pod) as Processes;
-      const comms = pod.containers.map((c) => comm(c.command)).slice(0, 3);
-      for (const c of pod.connections) {
+    // Who connects: each pod (its container processes) and each process outside any pod (from the node's IP).
+    const sources = [
+      ...node.pods.map((pod) => ({
+        saddr: pod.ip,
+        netns: pod.netns,
+        pids: (processes.get(pod) as Processes).containers.slice(0, 3).join(','),
+        comms: pod.containers
+          .map((c) => comm(c.command))
+          .slice(0, 3)
+          .join(','),
+        connections: pod.connections,
+      })),
+      ...node.hostProcesses.map((p) => ({
+        saddr: node.ip,
+        netns: HOST_NETNS,
+        pids: String(p.pid),
+        comms: comm(p.command),
+        connections: p.connections,
+      })),
+    ];
+    for (const source of sources) {
+      for (const c of source.connections) {
         const connects = Math.round(c.connectsPerSecond * seconds);
         if (connects === 0) continue;
         for (const type of ['connect', 'close']) {
           events += connects;
           traceRows.push(
-            [connects, type, pod.ip, c.ip, c.port, pod.netns, containers.slice(0, 3).join(','), comms.join(',')].join(
-              ' ',
-            ),
-          );
-        }
-      }
-    }
-  }
-  if (tcptracer) {
-    for (const process of node.hostProcesses) {
-      for (const c of process.connections) {
-        const connects = Math.round(c.connectsPerSecond * seconds);
-        if (connects === 0) continue;
-        for (const type of ['connect', 'close']) {
-          events += connects;
-          traceRows.push(
-            [connects, type, node.ip, c.ip, c.port, HOST_NETNS, process.pid, comm(process.command)].join(' '),
+            [connects, type, source.saddr, c.ip, c.port, source.netns, source.pids, source.comms].join(' '),
           );
         }
       }

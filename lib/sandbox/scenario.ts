@@ -436,6 +436,12 @@ function editDistance(a: string, b: string): number {
   return previous[b.length] ?? 0;
 }
 
+/** A validated connection group with its destination parsed (`to` passed the schema's endpoint check). */
+function connectionOf(c: z.infer<typeof connectionSchema>): ScenarioConnection {
+  const { ip, port } = parseEndpoint(c.to) as { ip: string; port: number };
+  return { protocol: c.protocol, ip, port, state: c.state, count: c.count, connectsPerSecond: c.connectsPerSecond };
+}
+
 function bad(source: string, problem: string): SnatDoctorError {
   return new SnatDoctorError(
     'BAD_SCENARIO',
@@ -522,17 +528,7 @@ function resolve(doc: ScenarioDocument, source: string): Scenario {
           netns: !running ? 0 : pod.hostNetwork ? HOST_NETNS : ((r === 0 ? pod.netns : undefined) ?? nextNetns()),
           sandboxId: !running ? '' : ((r === 0 ? pod.sandboxId : undefined) ?? hex(`sandbox:${key}`, 64)),
           containers: pod.containers.map((c) => ({ ...c, command: c.command ?? c.name.slice(0, 15) })),
-          connections: pod.connections.map((c) => {
-            const { ip: remote, port } = parseEndpoint(c.to) as { ip: string; port: number };
-            return {
-              protocol: c.protocol,
-              ip: remote,
-              port,
-              state: c.state,
-              count: c.count,
-              connectsPerSecond: c.connectsPerSecond,
-            };
-          }),
+          connections: pod.connections.map(connectionOf),
           ...(owner ? { owner } : {}),
           labels,
           workload,
@@ -551,17 +547,7 @@ function resolve(doc: ScenarioDocument, source: string): Scenario {
     const hostProcesses = node.hostProcesses.map((process, i) => ({
       command: process.command,
       pid: 900 + i,
-      connections: process.connections.map((c) => {
-        const { ip: remote, port } = parseEndpoint(c.to) as { ip: string; port: number };
-        return {
-          protocol: c.protocol,
-          ip: remote,
-          port,
-          state: c.state,
-          count: c.count,
-          connectsPerSecond: c.connectsPerSecond,
-        };
-      }),
+      connections: process.connections.map(connectionOf),
     }));
 
     // Each backend IP has its own ports: on a dual-stack node, IPv6 destinations leave from the IPv6 one.

@@ -4,30 +4,10 @@ import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import { compareCulprits, HOST_NETWORK, rankCulprits } from '../../lib/analysis/rankCulprits.ts';
 import { HOLD_AFTER_CLOSE_SECONDS } from '../../lib/analysis/snatModel.ts';
-import type { FlowCount, PodConnections } from '../../lib/model.ts';
+import type { PodConnections } from '../../lib/model.ts';
+import { flow, hostNetworkTables, podWithFlows } from '../support/podConnections.ts';
 
-function flow(overrides: Partial<FlowCount> = {}): FlowCount {
-  return { ip: '20.50.2.10', port: 443, protocol: 'tcp', open: 0, timeWait: 0, connects: 0, failed: 0, ...overrides };
-}
-
-/** A pod whose summary fields agree with its flows, as summarizeConnections makes them. */
-function pod(name: string, flows: FlowCount[], overrides: Partial<PodConnections> = {}): PodConnections {
-  return {
-    namespace: 'default',
-    pod: name,
-    hostNetwork: false,
-    source: 'node-snapshot',
-    publicEstablished: flows.reduce((s, f) => s + f.open, 0),
-    privateEstablished: 0,
-    timeWait: flows.reduce((s, f) => s + f.timeWait, 0),
-    privateTimeWait: 0,
-    synSent: 0,
-    publicConnects: flows.reduce((s, f) => s + f.connects, 0),
-    destinations: flows.filter((f) => f.open > 0).map((f) => ({ ip: f.ip, port: f.port, connections: f.open })),
-    flows,
-    ...overrides,
-  };
-}
+const pod = podWithFlows;
 
 const order = (pods: PodConnections[], captureSeconds = 30) =>
   rankCulprits(pods, { captureSeconds }).culprits.map((c) => `${c.rank} ${c.namespace}/${c.pod}`);
@@ -142,16 +122,7 @@ describe('rankCulprits: workloads', () => {
 });
 
 describe('rankCulprits: one count per socket', () => {
-  const nodeTable = [flow({ open: 600 }), flow({ ip: '52.1.1.1', open: 3 })];
-  const hostNetworkPods = ['kube-proxy-x', 'azure-cns-y', 'cloud-node-manager-z', 'csi-azuredisk-node-a'].map((name) =>
-    pod(name, nodeTable, {
-      namespace: 'kube-system',
-      hostNetwork: true,
-      hostTable: true,
-      source: 'exec-proc-net-tcp',
-      workload: { kind: 'DaemonSet', name: name.replace(/-\w$/, '') },
-    }),
-  );
+  const hostNetworkPods = hostNetworkTables();
 
   test("tables read by exec into hostNetwork pods are the node's: one host-network row, the pods listed", () => {
     const app = pod('app', [flow({ open: 10 })]);

@@ -13,6 +13,7 @@ import type {
   SnatBudget,
   Workload,
 } from '../../lib/model.ts';
+import { hostNetworkTables, podWithFlows, flow as sharedFlow } from '../support/podConnections.ts';
 
 const NODE = 'aks-nodepool1-31415926-vmss000001';
 const AZ = 'az aks update --resource-group rg-payments --name aks-prod';
@@ -56,26 +57,11 @@ function budget(f: ClusterFacts, metrics: Partial<BackendSnat> = {}): SnatBudget
 }
 
 function flow(overrides: Partial<FlowCount> = {}): FlowCount {
-  return { ip: '20.60.1.2', port: 443, protocol: 'tcp', open: 0, timeWait: 0, connects: 0, failed: 0, ...overrides };
+  return sharedFlow({ ip: '20.60.1.2', ...overrides });
 }
 
-/** A pod whose summary fields agree with its flows, as summarizeConnections makes them. */
 function pod(name: string, flows: FlowCount[], overrides: Partial<PodConnections> = {}): PodConnections {
-  return {
-    namespace: 'payments',
-    pod: name,
-    hostNetwork: false,
-    source: 'node-snapshot',
-    publicEstablished: flows.reduce((s, f) => s + f.open, 0),
-    privateEstablished: 0,
-    timeWait: flows.reduce((s, f) => s + f.timeWait, 0),
-    privateTimeWait: 0,
-    synSent: 0,
-    publicConnects: flows.reduce((s, f) => s + f.connects, 0),
-    destinations: flows.filter((f) => f.open > 0).map((f) => ({ ip: f.ip, port: f.port, connections: f.open })),
-    flows,
-    ...overrides,
-  };
+  return podWithFlows(name, flows, overrides, 'payments');
 }
 
 const CHECKOUT: Workload = { kind: 'Deployment', name: 'checkout-api' };
@@ -271,22 +257,13 @@ describe('fix-culprit: the workload comes first', () => {
 });
 
 describe("the node's own connections: advice for the node, not for each hostNetwork pod", () => {
-  const nodeTable = [flow({ open: 600 }), flow({ ip: '52.1.1.1', open: 3 })];
-  const daemonSets = ['kube-proxy-x', 'azure-cns-y', 'cloud-node-manager-z', 'csi-azuredisk-node-a'].map((name) =>
-    pod(name, nodeTable, {
-      namespace: 'kube-system',
-      hostNetwork: true,
-      hostTable: true,
-      source: 'exec-proc-net-tcp',
-      workload: { kind: 'DaemonSet', name: name.replace(/-\w$/, '') },
-    }),
-  );
+  const daemonSets = hostNetworkTables();
 
   test("tables read through hostNetwork pods: one piece of advice for the node's table, listing the pods", () => {
     const app = pod('app', [flow({ open: 300 })], { namespace: 'web' });
     const recs = advise([...daemonSets, app]).filter((r) => r.kind === 'fix-culprit');
     expect(recs.map((r) => r.title)).toEqual([
-      "Look at the node's own connections; top destinations 20.60.1.2:443 (600 ports), 52.1.1.1:443 (3 ports)",
+      "Look at the node's own connections; top destinations 20.50.2.10:443 (600 ports), 52.1.1.1:443 (3 ports)",
       'Fix connection handling in pod web/app; top destinations 20.60.1.2:443 (300 ports)',
     ]);
     const [host] = recs;

@@ -9,11 +9,7 @@ import {
   LINUX_TIME_WAIT_SECONDS,
   snatModel,
 } from '../../lib/analysis/snatModel.ts';
-import type { FlowCount } from '../../lib/model.ts';
-
-function flow(overrides: Partial<FlowCount> = {}): FlowCount {
-  return { ip: '20.50.2.10', port: 443, protocol: 'tcp', open: 0, timeWait: 0, connects: 0, failed: 0, ...overrides };
-}
+import { flow } from '../support/podConnections.ts';
 
 describe('flowDemand: the ports one flow row needs at once', () => {
   test.each([
