@@ -23,20 +23,15 @@ export interface ConnectionSummary {
 }
 
 /**
- * States in which a TCP flow exists at the load balancer and holds its SNAT port: the connection is open or being
- * opened (SYN_SENT), or one side has sent its FIN and the other has not finished (FIN_WAIT1/2, CLOSE_WAIT, LAST_ACK,
- * CLOSING). TIME_WAIT is counted apart (the port is held after the close, see snatModel.ts). SYN_RECV and LISTEN are
- * the server side of inbound connections, which take no SNAT port.
+ * States in which a TCP flow holds its SNAT port: the connection is open or being opened (SYN_SENT), or it is closing
+ * and the release timer the first FIN started has not run out: "When either a server or client sends a FINACK, a SNAT
+ * port will be released after 240 seconds" (README, "How the culprit is chosen"). FIN_WAIT1/2, LAST_ACK and CLOSING
+ * last seconds, well inside that. CLOSE_WAIT is left out: the peer's FIN started the timer, and a socket the
+ * application never closes stays in CLOSE_WAIT long after the load balancer has released its port (leaked CLOSE_WAIT
+ * sockets are an application bug, not SNAT use). TIME_WAIT is counted apart (the port is held after the close, see
+ * snatModel.ts). SYN_RECV and LISTEN are the server side of inbound connections, which take no SNAT port.
  */
-const OPEN_STATES = new Set<TcpState>([
-  'ESTABLISHED',
-  'SYN_SENT',
-  'FIN_WAIT1',
-  'FIN_WAIT2',
-  'CLOSE_WAIT',
-  'LAST_ACK',
-  'CLOSING',
-]);
+const OPEN_STATES = new Set<TcpState>(['ESTABLISHED', 'SYN_SENT', 'FIN_WAIT1', 'FIN_WAIT2', 'LAST_ACK', 'CLOSING']);
 
 /**
  * Counts a pod's connections. Every socket and trace event to a SNAT'd destination lands in that destination's flow

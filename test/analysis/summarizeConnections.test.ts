@@ -70,8 +70,9 @@ describe('summarizeConnections', () => {
       synSent: 3,
       publicConnects: 0,
       destinations: [],
-      // SYN_SENT and the closing states hold the flow's port as ESTABLISHED does: 3 + 9 + 9 open.
-      flows: [{ ip: '20.60.1.2', port: 443, protocol: 'tcp', open: 21, timeWait: 30, connects: 0, failed: 0 }],
+      // SYN_SENT and the closing states this side started hold the flow's port as ESTABLISHED does: 3 + 9 open.
+      // CLOSE_WAIT does not: the peer's FIN started the release timer (a leaked CLOSE_WAIT outlives its port).
+      flows: [{ ip: '20.60.1.2', port: 443, protocol: 'tcp', open: 12, timeWait: 30, connects: 0, failed: 0 }],
     });
   });
 

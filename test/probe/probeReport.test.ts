@@ -64,6 +64,31 @@ describe('a complete report', () => {
   });
 });
 
+describe('process names', () => {
+  test('a COMM with spaces comes through as the real probe writes it (test/probe/nodeProbeScript.test.ts: ".NET_TP_Worker")', () => {
+    const scenario = scenarioWith((doc) => {
+      const nodes = doc.nodes as { pods: Record<string, unknown>[]; hostProcesses?: unknown[] }[];
+      const pod = nodes[EXHAUSTED]?.pods[0] as Record<string, unknown>;
+      pod.containers = [{ name: 'checkout', command: '.NET TP Worker' }];
+      (nodes[EXHAUSTED] as Record<string, unknown>).hostProcesses = [
+        { command: 'backup agent', connections: [{ to: '20.150.90.4:443', count: 1, connectsPerSecond: 1 }] },
+      ];
+    });
+    const node = scenario.nodes[EXHAUSTED]!;
+    const { capture, skipped } = parseProbeReport(renderProbeReport(node, 30), { node: node.name, seconds: 30 });
+    expect(skipped).toBe(0);
+    expect(capture.trace).toContainEqual(expect.objectContaining({ daddr: '20.50.2.10', comms: ['.NET_TP_Worker'] }));
+    expect(capture.trace).toContainEqual(
+      expect.objectContaining({ daddr: '20.150.90.4', netns: HOST_NETNS, comms: ['backup_agent'] }),
+    );
+    // The node's own process: its socket is in the host namespace, owned by no pod.
+    expect(capture.sockets).toContainEqual(
+      expect.objectContaining({ netns: HOST_NETNS, remoteIp: '20.150.90.4', count: 1 }),
+    );
+    expect(capture.sockets.find((x) => x.remoteIp === '20.150.90.4')).not.toHaveProperty('podUid');
+  });
+});
+
 describe('what the node lacked', () => {
   test('without crictl, the shim above each namespace (pstree) gives the sandbox ids', () => {
     const node = nodeWith({ tcptracer: true, crictl: false });

@@ -256,3 +256,13 @@ describe('NAT gateway', () => {
     expect(advice(r)[0]?.detail).toContain('keeps its SNAT port for about 65 s');
   });
 });
+
+describe('CLOSE_WAIT', () => {
+  test('3,000 leaked CLOSE_WAIT sockets hold no port; the pod with 400 open connections ranks first', async () => {
+    const r = await report('close-wait-leak');
+    expect(r.culprits.map((c) => [c.pod, c.ports.total])).toEqual([
+      ['crawler-7d8e9f0a1-d3e4f', 400],
+      ['soap-bridge-5c6d7e8f9-a1b2c', 20],
+    ]);
+  });
+});
