@@ -176,6 +176,18 @@ export interface SocketAggregate {
   count: number;
 }
 
+/**
+ * Accepted TCP connections of one network namespace to one of its listening ports: inbound traffic, which takes no
+ * SNAT port, counted per port rather than per client.
+ */
+export interface InboundAggregate {
+  netns: number;
+  /** For the host namespace: the pod uid owning the listening process's socket, when it is a pod. */
+  podUid?: string;
+  port: number;
+  count: number;
+}
+
 export interface Unavailable {
   what: string;
   reason: string;
@@ -190,6 +202,8 @@ export interface NodeCapture {
   namespaces: NetnsEntry[];
   sandboxes: SandboxEntry[];
   sockets: SocketAggregate[];
+  /** Inbound connections (to a listening port), apart from `sockets`; absent from probes that did not report them. */
+  inbound?: InboundAggregate[];
   unavailable: Unavailable[];
   /** Input lines the probe or its parser could not read, counted rather than fatal. */
   skippedLines: number;
@@ -209,6 +223,8 @@ export interface CandidatePod extends PodInfo {
   sockets: SocketAggregate[];
   /** The trace's events from this pod. */
   trace: TraceAggregate[];
+  /** Connections accepted on its listening ports, from the node snapshot. */
+  inbound?: InboundAggregate[];
 }
 
 export interface DestinationCount {
@@ -254,6 +270,8 @@ export interface PodConnections {
   synSent: number;
   /** Connects to public destinations seen by the trace during the capture. */
   publicConnects: number;
+  /** Connections accepted on its listening ports (inbound): no SNAT port, whatever the client's address. */
+  inbound?: number;
   /** Public ESTABLISHED by destination. */
   destinations: DestinationCount[];
   /** Every kind of pressure on each SNAT'd destination: open, TIME_WAIT, traced connects and failures. */

@@ -16,6 +16,7 @@ import {
   IGNORED,
   type LineReading,
   leadingFields,
+  listenerRow,
   parseEndpoint,
   readSocketTable,
   SKIPPED,
@@ -112,8 +113,8 @@ function readNetstatLine(line: string, wide: boolean): LineReading {
   if (state === undefined) return SKIPPED;
   const owner = parseOwner(parsed.rest);
   if (owner === undefined) return SKIPPED;
-  // A listener holds no SNAT port: dropped before its addresses (`:::18080`, `0.0.0.0:*`) are even read.
-  if (state === 'LISTEN') return IGNORED;
+  // A listener holds no SNAT port; its port makes the connections accepted on it inbound (`:::18080` → 18080).
+  if (state === 'LISTEN') return listenerRow(localText);
 
   if (possiblyTruncated(localText, wide) || possiblyTruncated(remoteText, wide)) return SKIPPED;
   const local = parseEndpoint(localText);

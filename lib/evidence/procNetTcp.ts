@@ -17,6 +17,11 @@ export interface ProcNetTcpOptions {
 
 export interface ProcNetTcpResult {
   sockets: SocketAggregate[];
+  /**
+   * TCP connections accepted on a port the table listens on (inbound: no SNAT port), per listening port. They are not
+   * in `sockets`.
+   */
+  inbound: { port: number; count: number }[];
   /** Data lines that could not be read: counted, never fatal. */
   skipped: number;
   /** Data lines seen (not headers, not blank): each one is either parsed (LISTEN included) or skipped. */
@@ -83,7 +88,9 @@ function parseEndpoint(token: string | undefined): Endpoint | undefined {
   return { ip, port: Number.parseInt(hexPort, 16), width: hexAddress.length };
 }
 
-type Row = { kind: 'socket'; state: TcpState; remoteIp: string; remotePort: number } | { kind: 'skipped' };
+type Row =
+  | { kind: 'socket'; state: TcpState; localPort: number; remoteIp: string; remotePort: number }
+  | { kind: 'skipped' };
 
 function parseRow(tokens: string[]): Row {
   const [slot, local, remote, st] = tokens;
@@ -95,7 +102,13 @@ function parseRow(tokens: string[]): Row {
   if (!localEndpoint || !remoteEndpoint || localEndpoint.width !== remoteEndpoint.width) return { kind: 'skipped' };
   const state = st === undefined ? undefined : TCP_STATES[st.toUpperCase()];
   if (state === undefined) return { kind: 'skipped' };
-  return { kind: 'socket', state, remoteIp: remoteEndpoint.ip, remotePort: remoteEndpoint.port };
+  return {
+    kind: 'socket',
+    state,
+    localPort: localEndpoint.port,
+    remoteIp: remoteEndpoint.ip,
+    remotePort: remoteEndpoint.port,
+  };
 }
 
 /**
@@ -103,13 +116,18 @@ function parseRow(tokens: string[]): Row {
  * files puts one in the middle), and of `/proc/net/udp{,6}` when they follow: a UDP table's header ends in
  * `ref pointer drops` (net/ipv4/udp.c, udp4_seq_show), and its rows until the next header are UDP. Only connected UDP
  * sockets (state 01, which connect() gives a UDP socket) name a destination; the others are read and dropped, like
- * LISTEN sockets, which hold no SNAT port. Never throws.
+ * LISTEN sockets, which hold no SNAT port. A TCP socket on a port the table listens on was accepted: it is counted in
+ * `inbound`, per port, not as a connection to its client. Never throws.
  */
 export function parseProcNetTcp(text: string, options: ProcNetTcpOptions): ProcNetTcpResult {
   const counts = new Map<string, SocketAggregate>();
   let skipped = 0;
   let lines = 0;
 
+  // Two passes: a TCP socket whose local port is one the table listens on was accepted (inbound), and the listener may
+  // come after it (tcp6 after tcp).
+  const rows: { udp: boolean; row: Extract<Row, { kind: 'socket' }> }[] = [];
+  const listening = new Set<number>();
   let udp = false;
   for (const line of text.split('\n')) {
     const tokens = line.trim().split(/\s+/);
@@ -124,16 +142,28 @@ export function parseProcNetTcp(text: string, options: ProcNetTcpOptions): ProcN
       skipped++;
       continue;
     }
-    if (row.state === 'LISTEN') continue;
-    if (udp && (row.state !== 'ESTABLISHED' || row.remotePort === 0)) continue; // an unconnected UDP socket
-    const key = `${udp ? 'udp' : 'tcp'} ${row.state} ${row.remoteIp} ${row.remotePort}`;
+    if (row.state === 'LISTEN') {
+      if (!udp) listening.add(row.localPort);
+      continue;
+    }
+    rows.push({ udp, row });
+  }
+
+  const inbound = new Map<number, number>();
+  for (const { udp: isUdp, row } of rows) {
+    if (isUdp && (row.state !== 'ESTABLISHED' || row.remotePort === 0)) continue; // an unconnected UDP socket
+    if (!isUdp && listening.has(row.localPort)) {
+      inbound.set(row.localPort, (inbound.get(row.localPort) ?? 0) + 1);
+      continue;
+    }
+    const key = `${isUdp ? 'udp' : 'tcp'} ${row.state} ${row.remoteIp} ${row.remotePort}`;
     const existing = counts.get(key);
     if (existing) {
       existing.count++;
     } else {
       counts.set(key, {
         netns: options.netns,
-        ...(udp ? { protocol: 'udp' as const } : {}),
+        ...(isUdp ? { protocol: 'udp' as const } : {}),
         ...(options.podUid !== undefined ? { podUid: options.podUid } : {}),
         state: row.state,
         remoteIp: row.remoteIp,
@@ -151,7 +181,14 @@ export function parseProcNetTcp(text: string, options: ProcNetTcpOptions): ProcN
       compareText(a.remoteIp, b.remoteIp) ||
       a.remotePort - b.remotePort,
   );
-  return { sockets, skipped, lines };
+  return {
+    sockets,
+    inbound: [...inbound]
+      .map(([port, count]) => ({ port, count }))
+      .sort((a, b) => b.count - a.count || a.port - b.port),
+    skipped,
+    lines,
+  };
 }
 
 function compareText(a: string, b: string): number {

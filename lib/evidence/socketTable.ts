@@ -28,8 +28,19 @@ export interface SocketTableOptions {
 export interface SocketTable extends LineStats {
   /** Every socket row except those that hold no connection (listeners, unconnected sockets, other protocols). */
   connections: SocketRow[];
-  /** The connections counted by (state, remote IP, remote port), biggest groups first. */
+  /**
+   * The connections counted by (state, remote IP, remote port), biggest groups first; not those accepted on a port the
+   * table listens on, which are `inbound`.
+   */
   sockets: SocketAggregate[];
+  /** Connections accepted on a listening port (inbound: no SNAT port), per port. */
+  inbound: { port: number; count: number }[];
+}
+
+/** A LISTEN row: the port it listens on (which makes the connections on it inbound), when its address reads. */
+export function listenerRow(localText: string): LineReading {
+  const local = parseEndpoint(localText);
+  return local && typeof local.port === 'number' ? { kind: 'listen', port: local.port } : IGNORED;
 }
 
 /**
@@ -39,6 +50,7 @@ export interface SocketTable extends LineStats {
  */
 export type LineReading =
   | { kind: 'row'; row: SocketRow }
+  | { kind: 'listen'; port: number }
   | { kind: 'frame' }
   | { kind: 'ignored' }
   | { kind: 'skipped' };
@@ -160,14 +172,29 @@ export function readSocketTable(
 ): SocketTable {
   const stats = emptyStats();
   const connections: SocketRow[] = [];
+  const listening = new Set<number>();
   const lines = splitLines(text);
   lines.forEach((line, index) => {
     stats.lines++;
     const reading = readLine(line, index, lines);
     if (reading.kind === 'row') connections.push(reading.row);
+    else if (reading.kind === 'listen') listening.add(reading.port);
     else if (reading.kind === 'skipped') skipLine(stats, line);
   });
-  return { connections, sockets: aggregateSockets(connections, options?.netns ?? 0), ...stats };
+  const inbound = new Map<number, number>();
+  const outbound: SocketRow[] = [];
+  for (const row of connections) {
+    if (listening.has(row.localPort)) inbound.set(row.localPort, (inbound.get(row.localPort) ?? 0) + 1);
+    else outbound.push(row);
+  }
+  return {
+    connections,
+    sockets: aggregateSockets(outbound, options?.netns ?? 0),
+    inbound: [...inbound]
+      .map(([port, count]) => ({ port, count }))
+      .sort((a, b) => b.count - a.count || a.port - b.port),
+    ...stats,
+  };
 }
 
 /**

@@ -15,6 +15,7 @@ import {
   IGNORED,
   type LineReading,
   leadingFields,
+  listenerRow,
   parseEndpoint,
   readSocketTable,
   SKIPPED,
@@ -101,8 +102,8 @@ function readSsLine(line: string, assumedState: TcpState): LineReading {
   if (!parsed) return SKIPPED;
   const [recvQ = '', sendQ = '', localText = '', remoteText = ''] = parsed.fields.slice(leading);
   if (!QUEUE.test(recvQ) || !QUEUE.test(sendQ)) return SKIPPED;
-  // A listener holds no SNAT port: dropped before its addresses (`*:46881`, `*:*`) are even read.
-  if (state === 'LISTEN') return IGNORED;
+  // A listener holds no SNAT port; its port makes the connections accepted on it inbound (`*:46881` → 46881).
+  if (state === 'LISTEN') return listenerRow(localText);
 
   const local = parseEndpoint(localText);
   const remote = parseEndpoint(remoteText);

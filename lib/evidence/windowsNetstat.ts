@@ -17,6 +17,7 @@ import {
   FRAME,
   IGNORED,
   type LineReading,
+  listenerRow,
   parseEndpoint,
   readSocketTable,
   SKIPPED,
@@ -91,7 +92,7 @@ function readTcpRow(tokens: string[], v6: boolean): LineReading {
   const state = Object.hasOwn(STATES, upper) ? STATES[upper] : undefined;
   if (state === undefined) return SKIPPED;
   if (pidText !== undefined && !PID.test(pidText)) return SKIPPED;
-  if (state === 'LISTEN') return IGNORED;
+  if (state === 'LISTEN') return listenerRow(localText);
 
   const local = parseEndpoint(localText);
   const remote = parseEndpoint(remoteText);

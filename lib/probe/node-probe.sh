@@ -9,6 +9,7 @@
 #   pod-processes  PID → netns, pod uid, container id, from the kubepods cgroups (attributes hostNetwork pods)
 #   sockets        every namespace's TCP table (/proc/PID/net/tcp{,6}) aggregated by state and remote endpoint
 #   udp-sockets    every namespace's connected UDP sockets (/proc/PID/net/udp{,6}), the same way
+#   inbound        accepted TCP connections (local port = one the namespace listens on), per namespace and port
 #   unavailable    what could not be used, and why
 #
 # Arguments are validated here; nothing from them is ever evaluated as shell text.
@@ -175,26 +176,42 @@ awk -v host="$HOST_NETNS" '$2 == host { print $1 }' "$WORK/pod-processes" | whil
 done >"$WORK/host-socket-owners"
 
 awk '{ if (!($2 in pid)) pid[$2] = $1 } END { for (ns in pid) print pid[ns], ns }' "$WORK/pid-netns" >"$WORK/netns-pid"
-# Rows of one kind of table (tcp tcp6, or udp udp6) of every namespace: NETNS STATE REMOTE INODE.
+# Rows of one kind of table (tcp tcp6, or udp udp6) of every namespace: NETNS STATE REMOTE INODE LOCAL_PORT(hex).
 read_tables() {
   while read -r pid inode; do
     for table in "$@"; do
-      [ -r "$PROC/$pid/net/$table" ] && awk -v ns="$inode" '$1 ~ /^[0-9]+:$/ { print ns, $4, $3, $10 }' "$PROC/$pid/net/$table"
+      [ -r "$PROC/$pid/net/$table" ] &&
+        awk -v ns="$inode" '$1 ~ /^[0-9]+:$/ { n = split($2, l, ":"); print ns, $4, $3, $10, l[n] }' "$PROC/$pid/net/$table"
     done
   done <"$WORK/netns-pid"
 }
-# … aggregated by namespace, state, remote endpoint and (in the host namespace) owning pod. LISTEN (0A) is left out.
+# … aggregated by namespace, state, remote endpoint and (in the host namespace) owning pod.
 aggregate_sockets() {
   awk -v host="$HOST_NETNS" -v owners="$WORK/host-socket-owners" '
     BEGIN { while ((getline line < owners) > 0) { split(line, f, " "); owner[f[1]] = f[2] } }
-    $2 != "0A" {
+    {
       uid = ($1 == host && ($4 in owner)) ? owner[$4] : ""
       c[$1 " " $2 " " $3 (uid == "" ? "" : " " uid)]++
     }
     END { for (k in c) { split(k, f, " "); print f[1], f[2], f[3], c[k] (f[4] == "" ? "" : " " f[4]) } }' |
     sort -k4,4nr | head -n "$MAX_SOCKET_ROWS"
 }
-read_tables tcp tcp6 | aggregate_sockets >"$WORK/sockets"
+read_tables tcp tcp6 >"$WORK/tcp-rows"
+# A TCP socket whose local port is one its namespace listens on was accepted: an inbound connection, which takes no
+# SNAT port (the load balancer's inbound rule or kube-proxy translated it on the way in). Those are counted per
+# namespace and listening port (NETNS PORT(hex) COUNT [POD_UID]), not per client, and the listeners themselves (0A)
+# are left out.
+awk 'FNR == NR { if ($2 == "0A") listening[$1 " " $5] = 1; next } !(($1 " " $5) in listening)' \
+  "$WORK/tcp-rows" "$WORK/tcp-rows" | aggregate_sockets >"$WORK/sockets"
+awk -v host="$HOST_NETNS" -v owners="$WORK/host-socket-owners" '
+  BEGIN { while ((getline line < owners) > 0) { split(line, f, " "); owner[f[1]] = f[2] } }
+  FNR == NR { if ($2 == "0A") listening[$1 " " $5] = 1; next }
+  $2 != "0A" && (($1 " " $5) in listening) {
+    uid = ($1 == host && ($4 in owner)) ? owner[$4] : ""
+    c[$1 " " $5 (uid == "" ? "" : " " uid)]++
+  }
+  END { for (k in c) { split(k, f, " "); print f[1], f[2], c[k] (f[3] == "" ? "" : " " f[3]) } }' \
+  "$WORK/tcp-rows" "$WORK/tcp-rows" | sort -k3,3nr | head -n "$MAX_SOCKET_ROWS" >"$WORK/inbound"
 # Connected UDP sockets (state 01, the kernel's TCP_ESTABLISHED, which a UDP socket takes on connect()): the only
 # ones that name a destination. The load balancer gives UDP one SNAT port per destination IP.
 read_tables udp udp6 | awk '$2 == "01"' | aggregate_sockets >"$WORK/udp-sockets"
@@ -260,6 +277,8 @@ echo "@@ sockets"
 cat "$WORK/sockets"
 echo "@@ udp-sockets"
 cat "$WORK/udp-sockets"
+echo "@@ inbound"
+cat "$WORK/inbound"
 echo "@@ unavailable"
 cat "$WORK/unavailable"
 echo "@@ end"

@@ -12,6 +12,7 @@ import { emptyStats, type LineStats, skipLine, splitLines } from '../evidence/li
 import { decodeHexAddress, TCP_STATES } from '../evidence/procNetTcp.ts';
 import { parsePstree } from '../evidence/pstree.ts';
 import type {
+  InboundAggregate,
   NetnsEntry,
   NodeCapture,
   SandboxEntry,
@@ -87,6 +88,7 @@ export function parseProbeReport(text: string, expected: { node: string; seconds
   const namespaces = readNamespaces(rows('netns'), rows('netns-files'), stats);
   const trace = readTrace(rows('trace'), hostNetns, podOfPid, stats);
   const sockets = [...readSockets(rows('sockets'), stats), ...readSockets(rows('udp-sockets'), stats, 'udp')];
+  const inbound = readInbound(rows('inbound'), stats);
   const sandboxes = readSandboxes(rows('sandboxes'), rows('pstree'), hostNetns, podOfPid, stats);
   const unavailable = readUnavailable(rows('unavailable'), stats);
   const traceStats = readTraceStats(rows('trace'));
@@ -105,6 +107,7 @@ export function parseProbeReport(text: string, expected: { node: string; seconds
     namespaces,
     sandboxes,
     sockets,
+    ...(sections.has('inbound') ? { inbound } : {}),
     unavailable,
     skippedLines: stats.skipped + traceStats.skipped,
     // Sections come in a fixed order: the one after `sockets` proves the snapshot arrived whole.
@@ -303,6 +306,34 @@ function readSandboxes(
     });
   }
   return [...byUid.values()];
+}
+
+/** `NETNS PORT(hex) COUNT [POD_UID]`: accepted connections per namespace and listening port. */
+function readInbound(lines: string[], stats: LineStats): InboundAggregate[] {
+  const rows: InboundAggregate[] = [];
+  for (const line of lines) {
+    const [netns, hexPort, count, uid, extra] = line.trim().split(/\s+/);
+    if (
+      !netns ||
+      !NUMBER.test(netns) ||
+      !hexPort ||
+      !/^[0-9A-Fa-f]{4}$/.test(hexPort) ||
+      !count ||
+      !NUMBER.test(count) ||
+      (uid !== undefined && !UID.test(uid)) ||
+      extra !== undefined
+    ) {
+      skipLine(stats, line);
+      continue;
+    }
+    rows.push({
+      netns: Number(netns),
+      ...(uid ? { podUid: uid } : {}),
+      port: Number.parseInt(hexPort, 16),
+      count: Number(count),
+    });
+  }
+  return rows;
 }
 
 function readUnavailable(lines: string[], stats: LineStats): Unavailable[] {

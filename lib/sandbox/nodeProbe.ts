@@ -128,6 +128,15 @@ export function renderProbeReport(node: ScenarioNode, seconds: number): string {
     }
   }
   out.push('@@ udp-sockets', ...udpRows);
+  // The probe counts accepted connections per namespace and listening port (node-probe.sh, "inbound").
+  out.push('@@ inbound');
+  for (const pod of node.pods) {
+    for (const i of pod.inbound) {
+      if (i.clients.length > 0) {
+        out.push(`${pod.netns} ${hex(i.port, 4)} ${i.clients.length}${pod.hostNetwork ? ` ${pod.uid}` : ''}`);
+      }
+    }
+  }
 
   out.push('@@ unavailable');
   if (!tcptracer) {

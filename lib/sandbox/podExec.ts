@@ -1,5 +1,6 @@
 // What a command prints inside a sandbox pod: the pod's socket tables as `cat /proc/net/tcp…` shows them in Linux
 // pods, `netstat -aon` in Windows pods. Anything else fails as a container without that binary does.
+import ipaddr from 'ipaddr.js';
 import { renderProcNetTcp, renderWindowsNetstat, type SocketRow } from './procNetTcpText.ts';
 import type { ScenarioNode, ScenarioPod } from './scenario.ts';
 
@@ -44,6 +45,22 @@ function socketRows(node: ScenarioNode, pod: ScenarioPod): SocketRow[] {
       ]
     : [pod];
   const rows: SocketRow[] = [];
+  // A server's listeners and the connections it accepted: local port the listening one, remote a client's.
+  for (const p of pod.hostNetwork ? node.pods.filter((q) => q.hostNetwork) : [pod]) {
+    for (const i of p.inbound) {
+      const any = ipaddr.parse(p.ip).kind() === 'ipv6' ? '::' : '0.0.0.0';
+      rows.push({ localIp: any, localPort: i.port, remoteIp: any, remotePort: 0, state: 'LISTEN' });
+      i.clients.forEach((client, n) => {
+        rows.push({
+          localIp: p.ip,
+          localPort: i.port,
+          remoteIp: client,
+          remotePort: 40000 + (n % 20000),
+          state: 'ESTABLISHED',
+        });
+      });
+    }
+  }
   let port = 32768;
   for (const p of sharing) {
     for (const c of p.connections) {

@@ -103,6 +103,7 @@ export function hex(value: number, width: number): string {
 }
 
 const WINDOWS_STATE: Partial<Record<TcpState, string>> = {
+  LISTEN: 'LISTENING',
   ESTABLISHED: 'ESTABLISHED',
   SYN_SENT: 'SYN_SENT',
   TIME_WAIT: 'TIME_WAIT',
@@ -124,6 +125,8 @@ export function renderWindowsNetstat(rows: SocketRow[], pid: number, listening: 
   ];
   for (const port of listening) lines.push(row(`0.0.0.0:${port}`, '0.0.0.0:0', 'LISTENING', 4));
   for (const r of rows) {
+    // Windows netstat prints every UDP socket with a foreign address of `*:*`, connected or not: no destination.
+    if (r.protocol === 'udp') continue;
     const state = WINDOWS_STATE[r.state] ?? 'ESTABLISHED';
     lines.push(
       row(endpoint(r.localIp, r.localPort), endpoint(r.remoteIp, r.remotePort), state, state === 'TIME_WAIT' ? 0 : pid),

@@ -1001,6 +1001,7 @@ function standInPod(object: PodObject, node: ScenarioNode | undefined): Scenario
     sandboxId: digest(`sandbox:${object.metadata.uid}`),
     containers: object.spec.containers.map((c) => ({ name: c.name, image: c.image, command: c.name.slice(0, 15) })),
     connections: [],
+    inbound: [],
     labels: { ...(object.metadata.labels ?? {}) },
     workload: { kind: 'Pod', name: object.metadata.name },
     phase: 'Running',

@@ -117,6 +117,14 @@ const ownerSchema = z.strictObject({
     .regex(NODE_NAME, 'expected a Kubernetes object name (lower-case letters, digits, "-", ".")'),
 });
 
+/** Connections the pod accepted on a port it listens on (clients calling it): they take no SNAT port. */
+const inboundSchema = z.strictObject({
+  port: z.int().min(1).max(65535),
+  /** The clients' address, or a range they come from (each connection from the next address in it). */
+  from: z.union([ip('an IP address'), cidr]),
+  count: count.default(1),
+});
+
 const podSchema = z.strictObject({
   namespace: z.string().regex(K8S_NAME, 'expected a Kubernetes namespace (lower-case letters, digits and "-")'),
   name: z.string().max(253).regex(NODE_NAME, 'expected a Kubernetes pod name (lower-case letters, digits, "-", ".")'),
@@ -136,6 +144,7 @@ const podSchema = z.strictObject({
     .min(1)
     .default([{ name: 'app', image: 'mcr.microsoft.com/azurelinux/base/core:3.0' }]),
   connections: z.array(connectionSchema).default([]),
+  inbound: z.array(inboundSchema).default([]),
 });
 
 const snatSchema = z.strictObject({
@@ -264,6 +273,12 @@ export interface ScenarioConnection {
   connectsPerSecond: number;
 }
 
+export interface ScenarioInbound {
+  port: number;
+  /** The clients' addresses, one per connection. */
+  clients: string[];
+}
+
 export interface ScenarioContainer {
   name: string;
   image: string;
@@ -283,6 +298,8 @@ export interface ScenarioPod {
   sandboxId: string;
   containers: ScenarioContainer[];
   connections: ScenarioConnection[];
+  /** Connections accepted on its listening ports. */
+  inbound: ScenarioInbound[];
   /** The owner reference the API serves (`controller: true`): the ReplicaSet, StatefulSet, DaemonSet or Job. */
   owner?: { kind: 'ReplicaSet' | 'StatefulSet' | 'DaemonSet' | 'Job'; name: string; uid: string };
   /** `metadata.labels`, as the controller sets them (`pod-template-hash`, `job-name` …). */
@@ -436,6 +453,25 @@ function editDistance(a: string, b: string): number {
   return previous[b.length] ?? 0;
 }
 
+/** `count` client addresses from an address or a range: the range's addresses in turn, from its first host. */
+function clientAddresses(from: string, count: number): string[] {
+  if (!from.includes('/')) return Array.from({ length: count }, () => ipaddr.parse(from).toString());
+  const [base, bits] = ipaddr.parseCIDR(from);
+  const bytes = base.toByteArray();
+  const hostBits = bytes.length * 8 - bits;
+  const size = hostBits >= 31 ? 2 ** 31 : 2 ** hostBits;
+  return Array.from({ length: count }, (_, i) => {
+    const out = [...bytes];
+    let carry = size > 2 ? 1 + (i % (size - 2)) : i % size;
+    for (let b = out.length - 1; b >= 0 && carry > 0; b--) {
+      const sum = (out[b] ?? 0) + (carry % 256);
+      out[b] = sum % 256;
+      carry = Math.floor(carry / 256) + Math.floor(sum / 256);
+    }
+    return ipaddr.fromByteArray(out).toString();
+  });
+}
+
 /** A validated connection group with its destination parsed (`to` passed the schema's endpoint check). */
 function connectionOf(c: z.infer<typeof connectionSchema>): ScenarioConnection {
   const { ip, port } = parseEndpoint(c.to) as { ip: string; port: number };
@@ -529,6 +565,7 @@ function resolve(doc: ScenarioDocument, source: string): Scenario {
           sandboxId: !running ? '' : ((r === 0 ? pod.sandboxId : undefined) ?? hex(`sandbox:${key}`, 64)),
           containers: pod.containers.map((c) => ({ ...c, command: c.command ?? c.name.slice(0, 15) })),
           connections: pod.connections.map(connectionOf),
+          inbound: pod.inbound.map((i) => ({ port: i.port, clients: clientAddresses(i.from, i.count) })),
           ...(owner ? { owner } : {}),
           labels,
           workload,
@@ -628,6 +665,8 @@ type PodDocument = ScenarioDocument['nodes'][number]['pods'][number];
 function notRunningProblems(pod: PodDocument, at: string): string[] {
   const problems: string[] = [];
   const a = `a ${pod.phase} pod`;
+  if (pod.inbound.length > 0)
+    problems.push(`${at}.inbound: ${a} accepts no connections (only a Running pod has sockets)`);
   if (pod.connections.length > 0) {
     problems.push(
       `${at}.connections: ${a} holds no connections (only a Running pod has sockets): remove them, or make the pod Running`,

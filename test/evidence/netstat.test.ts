@@ -199,7 +199,14 @@ describe('parseNetstat details', () => {
   });
 
   test('no text is no lines', () => {
-    expect(parseNetstat('')).toEqual({ connections: [], sockets: [], lines: 0, skipped: 0, skippedSamples: [] });
+    expect(parseNetstat('')).toEqual({
+      connections: [],
+      sockets: [],
+      inbound: [],
+      lines: 0,
+      skipped: 0,
+      skippedSamples: [],
+    });
   });
 
   const VALID = 'tcp        0      0 127.0.0.1:34382         127.0.0.1:18080         ESTABLISHED 9422/python3';
@@ -397,7 +404,10 @@ describe('parseNetstat properties', () => {
         const result = parseNetstat(text);
         expect(result.lines).toBe(countLines(text));
         expect(result.connections.length + result.skipped).toBeLessThanOrEqual(result.lines);
-        expect(result.sockets.reduce((n, s) => n + s.count, 0)).toBe(result.connections.length);
+        // Every connection is counted once: as a connection, or as accepted on a listening port.
+        expect(result.sockets.reduce((n, s) => n + s.count, 0) + result.inbound.reduce((n, i) => n + i.count, 0)).toBe(
+          result.connections.length,
+        );
         expect(result.connections.some((c) => c.state === 'LISTEN')).toBe(false);
       }),
     );

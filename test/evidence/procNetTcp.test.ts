@@ -64,7 +64,7 @@ describe('decodeHexAddress', () => {
 });
 
 describe('parseProcNetTcp on the live captures', () => {
-  test('tcp then tcp6, concatenated as `cat` prints them: every socket but the listeners, by state and remote', () => {
+  test('tcp then tcp6, concatenated as `cat` prints them: every socket but the listeners and the accepted ones, by state and remote', () => {
     const result = parseProcNetTcp(LIVE_TCP + LIVE_TCP6, { netns: 4026531840 });
     expect(result.skipped).toBe(0);
     expect(result.lines).toBe(10);
@@ -74,15 +74,16 @@ describe('parseProcNetTcp on the live captures', () => {
         socket('FIN_WAIT2', '127.0.0.1', 18081),
         socket('TIME_WAIT', '127.0.0.1', 18090),
         socket('CLOSE_WAIT', '127.0.0.1', 59358),
-        socket('ESTABLISHED', '::1', 57540),
         // A dual-stack socket talking IPv4: reported as the IPv4 peer it is.
         socket('ESTABLISHED', '127.0.0.1', 18081),
         socket('TIME_WAIT', '::1', 18091),
         socket('ESTABLISHED', 'fd12:3456:789a:bcde:1234:5678:9abc:def0', 47384),
       ]),
     );
-    expect(result.sockets).toHaveLength(8);
+    expect(result.sockets).toHaveLength(7);
     expect(result.sockets.some((s) => s.state === 'LISTEN')).toBe(false);
+    // [::1]:18080 listens (tcp6 slot 0); the server's side of its connection from [::1]:57540 was accepted there: inbound.
+    expect(result.inbound).toEqual([{ port: 18080, count: 1 }]);
   });
 
   test('sockets to the same remote in the same state are one aggregate with a count', () => {
@@ -111,7 +112,12 @@ describe('parseProcNetTcp on the live captures', () => {
   });
 
   test('an empty table (only the header: a namespace with no sockets) gives nothing, skips nothing', () => {
-    expect(parseProcNetTcp(LIVE_TCP.split('\n')[0] ?? '', { netns: 1 })).toEqual({ sockets: [], skipped: 0, lines: 0 });
+    expect(parseProcNetTcp(LIVE_TCP.split('\n')[0] ?? '', { netns: 1 })).toEqual({
+      sockets: [],
+      inbound: [],
+      skipped: 0,
+      lines: 0,
+    });
   });
 
   const VALID =
@@ -140,7 +146,7 @@ describe('parseProcNetTcp on the live captures', () => {
 
   test("lower-case hex is read like the kernel's upper case", () => {
     const result = parseProcNetTcp('0: 0100007f:864e 0100007f:46a0 0a', { netns: 1 });
-    expect(result).toEqual({ sockets: [], skipped: 0, lines: 1 }); // a LISTEN socket: read, then dropped
+    expect(result).toEqual({ sockets: [], inbound: [], skipped: 0, lines: 1 }); // a LISTEN socket: read, then dropped
   });
 });
 
@@ -206,8 +212,9 @@ describe("parseProcNetTcp on this machine's real tables", () => {
     const result = parseProcNetTcp(await readOwnTables(), { netns: 0 });
     expect(result.skipped).toBe(0);
     expect(established(result.sockets, '127.0.0.1', port)).toBe(3);
-    // And the server's side: one ESTABLISHED socket back to each client's ephemeral port.
-    for (const client of clients) expect(established(result.sockets, '127.0.0.1', client.localPort ?? -1)).toBe(1);
+    // And the server's side: accepted on the listening port, so inbound, never a connection "to" a client's port.
+    for (const client of clients) expect(established(result.sockets, '127.0.0.1', client.localPort ?? -1)).toBe(0);
+    expect(result.inbound).toContainEqual({ port, count: 3 });
     // The listener itself is dropped.
     expect(result.sockets.some((s) => s.state === 'LISTEN')).toBe(false);
   });
@@ -224,12 +231,13 @@ describe("parseProcNetTcp on this machine's real tables", () => {
   );
 
   (ipv6Loopback ? test : test.skip)(
-    'a dual-stack server (listening on ::) accepting IPv4 clients: its ::ffff: sockets read as plain IPv4',
+    'a dual-stack server (listening on ::) accepting IPv4 clients: its ::ffff: sockets are inbound on its port; the clients read as plain IPv4',
     async () => {
       const { port, accepted } = await listen('::');
-      const clients = await connect('127.0.0.1', port, 2, accepted);
+      await connect('127.0.0.1', port, 2, accepted);
       const result = parseProcNetTcp(await readOwnTables(), { netns: 0 });
-      for (const client of clients) expect(established(result.sockets, '127.0.0.1', client.localPort ?? -1)).toBe(1);
+      expect(result.inbound).toContainEqual({ port, count: 2 });
+      expect(established(result.sockets, '127.0.0.1', port)).toBe(2);
       expect(result.sockets.some((s) => s.remoteIp.startsWith('::ffff:'))).toBe(false);
     },
   );
@@ -347,14 +355,23 @@ describe('parseProcNetTcp properties', () => {
           .join('\n');
         const result = parseProcNetTcp(text, { netns: 9 });
 
+        // A socket on a port some listener has is inbound (counted per port); every other one is a connection.
+        const valid = entries.flatMap((e) => (e.kind === 'valid' ? [e.l] : []));
+        const listening = new Set(valid.filter((l) => l.state[1] === 'LISTEN').map((l) => l.localPort));
         const expected = new Map<string, number>();
-        for (const e of entries) {
-          if (e.kind !== 'valid' || e.l.state[1] === 'LISTEN') continue;
-          const key = `${e.l.state[1]} ${format(e.l.remote)} ${e.l.remotePort}`;
+        const inbound = new Map<number, number>();
+        for (const l of valid) {
+          if (l.state[1] === 'LISTEN') continue;
+          if (listening.has(l.localPort)) {
+            inbound.set(l.localPort, (inbound.get(l.localPort) ?? 0) + 1);
+            continue;
+          }
+          const key = `${l.state[1]} ${format(l.remote)} ${l.remotePort}`;
           expected.set(key, (expected.get(key) ?? 0) + 1);
         }
         const actual = new Map(result.sockets.map((s) => [`${s.state} ${s.remoteIp} ${s.remotePort}`, s.count]));
         expect(actual).toEqual(expected);
+        expect(new Map(result.inbound.map((i) => [i.port, i.count]))).toEqual(inbound);
         expect(result.skipped).toBe(entries.filter((e) => e.kind === 'damaged').length);
         expect(result.lines).toBe(entries.filter((e) => e.kind !== 'noise').length);
       }),

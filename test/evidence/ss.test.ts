@@ -91,6 +91,7 @@ describe('parseSs on the live captures', () => {
     expect(parseSs(`${EMPTY_HEADER}\n`)).toEqual({
       connections: [],
       sockets: [],
+      inbound: [],
       lines: 1,
       skipped: 0,
       skippedSamples: [],
@@ -370,7 +371,10 @@ describe('parseSs properties', () => {
         const result = parseSs(text);
         expect(result.lines).toBe(countLines(text));
         expect(result.connections.length + result.skipped).toBeLessThanOrEqual(result.lines);
-        expect(result.sockets.reduce((n, s) => n + s.count, 0)).toBe(result.connections.length);
+        // Every connection is counted once: as a connection, or as accepted on a listening port.
+        expect(result.sockets.reduce((n, s) => n + s.count, 0) + result.inbound.reduce((n, i) => n + i.count, 0)).toBe(
+          result.connections.length,
+        );
         expect(result.connections.some((c) => c.state === 'LISTEN')).toBe(false);
       }),
     );

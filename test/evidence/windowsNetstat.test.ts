@@ -189,7 +189,10 @@ describe('parseWindowsNetstat properties', () => {
         const result = parseWindowsNetstat(text);
         expect(result.lines).toBe(countLines(text));
         expect(result.connections.length + result.skipped).toBeLessThanOrEqual(result.lines);
-        expect(result.sockets.reduce((n, s) => n + s.count, 0)).toBe(result.connections.length);
+        // Every connection is counted once: as a connection, or as accepted on a listening port.
+        expect(result.sockets.reduce((n, s) => n + s.count, 0) + result.inbound.reduce((n, i) => n + i.count, 0)).toBe(
+          result.connections.length,
+        );
         expect(result.connections.some((c) => c.state === 'LISTEN')).toBe(false);
       }),
     );
@@ -280,7 +283,10 @@ describe('parseWindowsNetstat properties', () => {
         expect(result.skipped).toBe(0);
         expect(result.lines).toBe(kept.length + frames + ignored + result.skipped);
         expect(result.connections).toEqual(kept.map((r) => expectedRow(r, withPid)));
-        expect(result.sockets.reduce((n, s) => n + s.count, 0)).toBe(kept.length);
+        // Every kept row once: as a connection, or as accepted on a port a LISTENING row has.
+        expect(result.sockets.reduce((n, s) => n + s.count, 0) + result.inbound.reduce((n, i) => n + i.count, 0)).toBe(
+          kept.length,
+        );
         expect(result.sockets.every((s) => s.netns === 3)).toBe(true);
       }),
     );

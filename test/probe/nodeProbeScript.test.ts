@@ -111,6 +111,14 @@ describe('on this machine, with stand-ins for tcptracer and crictl', () => {
     expect(toServer?.count).toBe(3);
   });
 
+  test("counts the server's accepted connections as inbound, per listening port, apart from the outbound sockets", () => {
+    const { capture } = parseProbeReport(run.stdout, { node: 'here', seconds: 1 });
+    expect(capture.inbound).toContainEqual({ netns: OWN_NETNS, port, count: 3 });
+    // No socket row has the listening port as its local end any more: the accepted side is not "to" the clients.
+    const clientPorts = new Set(clients.map((c) => c.localPort));
+    expect(capture.sockets.some((s) => s.netns === OWN_NETNS && clientPorts.has(s.remotePort))).toBe(false);
+  });
+
   test('reports connected UDP sockets by destination, and leaves out the ones that name none', () => {
     const { capture } = parseProbeReport(run.stdout, { node: 'here', seconds: 1 });
     const toReceiver = capture.sockets.filter(

@@ -266,3 +266,20 @@ describe('CLOSE_WAIT', () => {
     ]);
   });
 });
+
+describe('inbound connections', () => {
+  test.each([
+    ['from the node probe', (t: string) => t],
+    [
+      'by exec when the probe cannot run',
+      (t: string) => t.replace('nodes:\n', 'faults:\n  - { target: probe.capture, error: failed }\nnodes:\n'),
+    ],
+  ])('3,000 clients on an ingress take no SNAT port, %s; its own outbound calls do', async (_how, edit) => {
+    const r = await report('ingress', edit);
+    expect(r.culprits.map((c) => [c.pod, c.publicEstablished])).toEqual([
+      ['checkout-7f8c9d6b5-r5t6y', 300],
+      ['ingress-nginx-controller-5d7c8b9f6-q1w2e', 40],
+    ]);
+    expect(JSON.stringify(r.budget?.byDestination)).not.toContain('198.51.100');
+  });
+});

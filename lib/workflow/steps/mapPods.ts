@@ -56,7 +56,7 @@ export function joinPods(pods: PodInfo[], capture?: NodeCapture): Mapped {
     if (!pod.hostNetwork && sandbox?.netns !== undefined && claimed.has(sandbox.netns)) sandbox = undefined;
     const netns = pod.hostNetwork ? hostNetns : sandbox?.netns;
     if (netns !== undefined && !pod.hostNetwork) claimed.add(netns);
-    const mine = (x: SocketAggregate | TraceAggregate) =>
+    const mine = (x: { netns: number; podUid?: string }) =>
       pod.hostNetwork ? x.netns === hostNetns && x.podUid === pod.uid : netns !== undefined && x.netns === netns;
     // A trace without the NETNS column (tcptracer -N, or no -v) is joined by the pod's own source address.
     const mineByIp = (t: TraceAggregate) => !pod.hostNetwork && t.netns === 0 && t.saddr === pod.ip;
@@ -69,6 +69,7 @@ export function joinPods(pods: PodInfo[], capture?: NodeCapture): Mapped {
         capture?.socketsComplete === true && netns !== undefined && (pod.hostNetwork || sandbox !== undefined),
       sockets: (capture?.sockets ?? []).filter(mine),
       trace: (capture?.trace ?? []).filter((t) => mine(t) || mineByIp(t)),
+      ...(capture?.inbound ? { inbound: capture.inbound.filter(mine) } : {}),
     };
   });
 

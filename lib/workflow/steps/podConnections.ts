@@ -25,6 +25,7 @@ export const podConnections = defineStep<PodInput, PodConnections>(
   async (input, ports) => {
     const { pod } = input;
     let sockets: SocketAggregate[] = pod.sockets;
+    let inbound = (pod.inbound ?? []).reduce((sum, i) => sum + i.count, 0);
     let source: ConnectionSource = 'node-snapshot';
     let note: string | undefined;
     let hostTable = false;
@@ -51,6 +52,7 @@ export const podConnections = defineStep<PodInput, PodConnections>(
           ? parseWindowsNetstat(result.stdout, { netns: pod.netns ?? 0 })
           : parseProcNetTcp(result.stdout, { netns: pod.netns ?? 0 });
       sockets = parsed.sockets;
+      inbound = 'inbound' in parsed ? parsed.inbound.reduce((sum, i) => sum + i.count, 0) : 0;
       source = pod.os === 'windows' ? 'exec-netstat' : 'exec-proc-net-tcp';
       if (parsed.skipped > 0) note = `${parsed.skipped} unreadable line(s) of ${argv.join(' ')} skipped.`;
       // A hostNetwork pod's table is the node's: every host process's and hostNetwork pod's sockets. The report counts
@@ -66,6 +68,7 @@ export const podConnections = defineStep<PodInput, PodConnections>(
       ...(pod.workload ? { workload: pod.workload } : {}),
       source,
       ...summary,
+      ...(inbound > 0 ? { inbound } : {}),
       ...(hostTable ? { hostTable } : {}),
       ...(note ? { note } : {}),
     };
