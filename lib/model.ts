@@ -227,12 +227,6 @@ export interface CandidatePod extends PodInfo {
   inbound?: InboundAggregate[];
 }
 
-export interface DestinationCount {
-  ip: string;
-  port: number;
-  connections: number;
-}
-
 /**
  * One pod's traffic to one SNAT'd destination, every kind of pressure on it (the SNAT model,
  * lib/analysis/snatModel.ts, turns these into ports). UDP flows are keyed by destination IP alone (port 0): the load
@@ -272,8 +266,6 @@ export interface PodConnections {
   publicConnects: number;
   /** Connections accepted on its listening ports (inbound): no SNAT port, whatever the client's address. */
   inbound?: number;
-  /** Public ESTABLISHED by destination. */
-  destinations: DestinationCount[];
   /** Every kind of pressure on each SNAT'd destination: open, TIME_WAIT, traced connects and failures. */
   flows: FlowCount[];
   /**

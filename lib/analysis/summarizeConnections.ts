@@ -1,7 +1,7 @@
 // One pod's connections, reduced to what the SNAT model (snatModel.ts) and the report need. Pure: the podConnections
 // step feeds it whichever source it had (node snapshot or exec), plus the trace's events for the pod.
 import ipaddr from 'ipaddr.js';
-import type { DestinationCount, FlowCount, Protocol, SocketAggregate, TcpState, TraceAggregate } from '../model.ts';
+import type { FlowCount, Protocol, SocketAggregate, TcpState, TraceAggregate } from '../model.ts';
 
 export interface ConnectionSummary {
   /** ESTABLISHED sockets to SNAT'd destinations: each one holds a SNAT port right now. */
@@ -16,8 +16,6 @@ export interface ConnectionSummary {
   synSent: number;
   /** Connects to SNAT'd destinations seen by the trace during the capture. */
   publicConnects: number;
-  /** Public ESTABLISHED sockets by destination ip:port, most connections first; every destination, untruncated. */
-  destinations: DestinationCount[];
   /** Every SNAT'd destination with any pressure on it (open, TIME_WAIT, traced connects or failures). */
   flows: FlowCount[];
 }
@@ -49,7 +47,6 @@ export function summarizeConnections(input: {
   let privateTimeWait = 0;
   let synSent = 0;
   let publicConnects = 0;
-  const byDestination = new Map<string, DestinationCount>();
   const flows = new Map<string, FlowCount>();
   const flow = (ip: string, port: number, protocol: Protocol): FlowCount => {
     const keyPort = protocol === 'udp' ? 0 : port;
@@ -72,10 +69,8 @@ export function summarizeConnections(input: {
       continue;
     }
     if (socket.state === 'ESTABLISHED') {
-      if (snat) {
-        publicEstablished += socket.count;
-        addDestination(byDestination, socket.remoteIp, socket.remotePort, socket.count);
-      } else privateEstablished += socket.count;
+      if (snat) publicEstablished += socket.count;
+      else privateEstablished += socket.count;
     } else if (socket.state === 'TIME_WAIT') {
       if (snat) timeWait += socket.count;
       else privateTimeWait += socket.count;
@@ -95,7 +90,6 @@ export function summarizeConnections(input: {
     } else row.failed += event.count;
   }
 
-  const destinations = [...byDestination.values()].sort(compareDestinations);
   return {
     publicEstablished,
     privateEstablished,
@@ -103,27 +97,10 @@ export function summarizeConnections(input: {
     privateTimeWait,
     synSent,
     publicConnects,
-    destinations,
     flows: [...flows.values()].sort(
       (a, b) => compareIps(a.ip, b.ip) || a.port - b.port || (a.protocol < b.protocol ? -1 : 1),
     ),
   };
-}
-
-/** Adds `connections` to the ip:port entry of `into` (the same destination may come from several aggregates). */
-export function addDestination(into: Map<string, DestinationCount>, ip: string, port: number, connections: number) {
-  const key = `${ip} ${port}`;
-  const existing = into.get(key);
-  if (existing) existing.connections += connections;
-  else into.set(key, { ip, port, connections });
-}
-
-/** Most connections first; then by address (numerically, IPv4 before IPv6) and port, so the order is stable. */
-export function compareDestinations(
-  a: { ip: string; port: number; connections: number },
-  b: { ip: string; port: number; connections: number },
-): number {
-  return b.connections - a.connections || compareIps(a.ip, b.ip) || a.port - b.port;
 }
 
 /** Numeric order for the addresses the parsers emit; anything else sorts after them, as text. */

@@ -49,7 +49,6 @@ function evidence(overrides: Partial<Evidence> = {}, startedAt = STARTED): Evide
         privateTimeWait: 0,
         synSent: 0,
         publicConnects: 3600,
-        destinations: [{ ip: '20.50.2.10', port: 443, connections: 620 }],
         flows: [{ ip: '20.50.2.10', port: 443, protocol: 'tcp', open: 620, timeWait: 40, connects: 3600, failed: 0 }],
       },
     ],

@@ -69,7 +69,6 @@ describe('summarizeConnections', () => {
       privateTimeWait: 12,
       synSent: 3,
       publicConnects: 0,
-      destinations: [],
       // SYN_SENT and the closing states this side started hold the flow's port as ESTABLISHED does: 3 + 9 open.
       // CLOSE_WAIT does not: the peer's FIN started the release timer (a leaked CLOSE_WAIT outlives its port).
       flows: [{ ip: '20.60.1.2', port: 443, protocol: 'tcp', open: 12, timeWait: 30, connects: 0, failed: 0 }],
@@ -85,34 +84,28 @@ describe('summarizeConnections', () => {
     expect(summarizeConnections({ sockets: [], trace: events, isSnat }).publicConnects).toBe(expected);
   });
 
-  test('destinations: public ESTABLISHED by ip:port, merged across aggregates, most first, then ip, then port; not truncated', () => {
+  test('flows: by ip:port, merged across aggregates, in address order (IPv4 before IPv6), then port; not truncated', () => {
     const summary = summarizeConnections({
       sockets: [
         sockets('ESTABLISHED', '20.60.1.2', 443, 10, 1),
         sockets('ESTABLISHED', '20.60.1.2', 443, 15, 2), // same destination from a second namespace
         sockets('ESTABLISHED', '20.60.1.2', 80, 4),
-        sockets('ESTABLISHED', '9.9.9.9', 443, 4), // ties with 20.60.1.2:80: 9 < 20 numerically
-        sockets('ESTABLISHED', '2001:db8::1', 443, 4), // IPv6 after IPv4 at equal count
-        sockets('ESTABLISHED', '20.60.1.2', 8443, 4),
-        sockets('TIME_WAIT', '52.9.9.9', 443, 100), // not a destination: not ESTABLISHED
+        sockets('ESTABLISHED', '9.9.9.9', 443, 4), // 9 < 20 numerically
+        sockets('ESTABLISHED', '2001:db8::1', 443, 4), // IPv6 after IPv4
         sockets('ESTABLISHED', '10.0.0.4', 443, 50), // not public
         ...Array.from({ length: 10 }, (_, i) => sockets('ESTABLISHED', `40.0.0.${i + 1}`, 443, 1)),
       ],
       trace: [],
       isSnat,
     });
-    expect(summary.destinations.slice(0, 5)).toEqual([
-      { ip: '20.60.1.2', port: 443, connections: 25 },
-      { ip: '9.9.9.9', port: 443, connections: 4 },
-      { ip: '20.60.1.2', port: 80, connections: 4 },
-      { ip: '20.60.1.2', port: 8443, connections: 4 },
-      { ip: '2001:db8::1', port: 443, connections: 4 },
+    expect(summary.flows.map((f) => `${f.ip}:${f.port} ${f.open}`)).toEqual([
+      '9.9.9.9:443 4',
+      '20.60.1.2:80 4',
+      '20.60.1.2:443 25',
+      ...Array.from({ length: 10 }, (_, i) => `40.0.0.${i + 1}:443 1`),
+      '2001:db8::1:443 4',
     ]);
-    expect(summary.destinations).toHaveLength(15);
-    expect(summary.destinations.slice(5).map((d) => d.ip)).toEqual(
-      Array.from({ length: 10 }, (_, i) => `40.0.0.${i + 1}`),
-    );
-    expect(summary.publicEstablished).toBe(summary.destinations.reduce((n, d) => n + d.connections, 0));
+    expect(summary.publicEstablished).toBe(summary.flows.reduce((n, f) => n + f.open, 0));
   });
 
   test('nothing in, zeros out', () => {
@@ -123,7 +116,6 @@ describe('summarizeConnections', () => {
       privateTimeWait: 0,
       synSent: 0,
       publicConnects: 0,
-      destinations: [],
       flows: [],
     });
   });
@@ -214,9 +206,8 @@ describe("summarizeConnections: flows, every kind of pressure on each SNAT'd des
       { ip: '8.8.8.8', port: 0, protocol: 'udp', open: 3, timeWait: 0, connects: 0, failed: 0 },
       { ip: '8.8.8.8', port: 53, protocol: 'tcp', open: 4, timeWait: 0, connects: 0, failed: 0 },
     ]);
-    // UDP is not TCP ESTABLISHED: the runbook's count and the destinations stay TCP.
+    // UDP is not TCP ESTABLISHED: the runbook's count stays TCP.
     expect(summary.publicEstablished).toBe(4);
-    expect(summary.destinations).toEqual([{ ip: '8.8.8.8', port: 53, connections: 4 }]);
   });
 
   test('flows agree with the counts: open ESTABLISHED ≥ publicEstablished, TIME_WAIT = timeWait, connects = publicConnects', () => {

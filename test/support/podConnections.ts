@@ -23,7 +23,6 @@ export function podWithFlows(
     privateTimeWait: 0,
     synSent: 0,
     publicConnects: flows.reduce((s, f) => s + f.connects, 0),
-    destinations: flows.filter((f) => f.open > 0).map((f) => ({ ip: f.ip, port: f.port, connections: f.open })),
     flows,
     ...overrides,
   };

@@ -68,7 +68,7 @@ describe('with an evidence store', () => {
     expect(stored.pods).toHaveLength(report.podsExamined);
     const culprit = stored.pods.find((p) => p.pod === report.culprits[0]?.pod);
     expect(culprit?.publicEstablished).toBe(report.culprits[0]?.publicEstablished);
-    expect(culprit?.destinations.length).toBeGreaterThan(0);
+    expect(culprit?.flows.length).toBeGreaterThan(0);
     expect(stored.report.culprits).toEqual(report.culprits);
 
     expect(await store.load(instanceId)).toEqual(stored);
