@@ -196,7 +196,13 @@ export interface Unavailable {
 /** What the node probe reports from one run on the node. */
 export interface NodeCapture {
   node: string;
+  /** The capture's length, as asked for. */
   seconds: number;
+  /**
+   * How long the tracer really traced (0 when it never did: missing, refused or failed at start); connect rates are per
+   * this. Absent from probes that did not report it, which traced `seconds` whenever they traced at all.
+   */
+  tracedSeconds?: number;
   hostNetns: number;
   trace: TraceAggregate[];
   namespaces: NetnsEntry[];

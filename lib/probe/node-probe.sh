@@ -1,9 +1,10 @@
 #!/bin/sh
 # snat-doctor node probe. Runs on an AKS node (Ubuntu or Azure Linux) in the host's namespaces — the probe pod starts
-# it with `nsenter -t 1 -m -u -i -n -p -- sh -s -- ARGS` and this text on stdin — and prints one compact, sectioned
-# report (parsed by lib/probe/probeReport.ts):
+# it with `nsenter -t 1 -m -u -i -n -p -- sh -c SCRIPT probe ARGS`, this text being SCRIPT (lib/probe/probePod.ts) — and
+# prints one compact, sectioned report (parsed by lib/probe/probeReport.ts):
+#   meta           node, seconds (asked for), traced_seconds (how long tcptracer really traced), tracer=yes|no, …
 #   trace          tcptracer's events for SECONDS, aggregated here (never the raw stream: runCommand output is capped)
-#   netns          network namespaces: inode, one PID, process count, command (from /proc, and lsns when present)
+#   netns          network namespaces: inode, lowest PID, process count, command (one pass over /proc; no lsns)
 #   netns-files    named network namespaces (/run/netns/cni-…) → inode
 #   sandboxes      pod sandbox id → pause PID → netns inode (crictl), or pstree of the namespaces' PIDs without crictl
 #   pod-processes  PID → netns, pod uid, container id, from the kubepods cgroups (attributes hostNetwork pods)
@@ -16,7 +17,8 @@
 #   --seconds N          capture length, 1-300 (default 30)
 #   --max-trace-rows N   keep at most N aggregated trace rows, largest first (default 4000)
 #   --max-socket-rows N  keep at most N aggregated socket rows, largest first (default 4000)
-# Environment (for tests only): SNAT_PROBE_PROC (default /proc), SNAT_PROBE_TRACER (a tcptracer to use).
+# Environment (for tests only): SNAT_PROBE_PROC (default /proc); SNAT_PROBE_TRACER and SNAT_PROBE_CRICTL, a path that
+# is then the only candidate looked at (a missing one: none is installed).
 set -u
 LC_ALL=C
 export LC_ALL
@@ -83,15 +85,47 @@ ls -l "$PROC"/[0-9]*/ns/net 2>/dev/null |
 HOST_NETNS=$(readlink "$PROC/1/ns/net" 2>/dev/null | tr -dc '0-9')
 [ -n "$HOST_NETNS" ] || HOST_NETNS=$(readlink "$PROC/self/ns/net" 2>/dev/null | tr -dc '0-9')
 
-# ── Which tracer ───────────────────────────────────────────────────────────────────────────────────────────────────
-TRACER=${SNAT_PROBE_TRACER:-}
-if [ -z "$TRACER" ]; then
-  for candidate in /usr/share/bcc/tools/tcptracer /usr/sbin/tcptracer-bpfcc /usr/bin/tcptracer-bpfcc; do
-    if [ -f "$candidate" ]; then TRACER=$candidate; break; fi
-  done
-  [ -n "$TRACER" ] || TRACER=$(command -v tcptracer 2>/dev/null || command -v tcptracer-bpfcc 2>/dev/null || true)
+# ── Which tracer: BCC's tcptracer, and only it ──────────────────────────────────────────────────────────────────────
+# BCC's tcptracer is a Python script (iovisor/bcc tools/tcptracer.py, "#!/usr/bin/python"); its -v means "include
+# Network Namespace in the output" and its header is "TYPE PID COMM IP SADDR DADDR SPORT DPORT NETNS". libbpf-tools ships
+# a compiled program of the same name (iovisor/bcc libbpf-tools/tcptracer.c), found by `command -v tcptracer` where BCC
+# is missing: its option table reads { "verbose", 'v', NULL, 0, "Verbose debug output" } (libbpf's debug log), and its
+# header ("T PID COMM IP SADDR DADDR SPORT DPORT", print_events_header) has no NETNS column, so it is refused.
+# Prints why a candidate is refused and fails, or succeeds silently.
+bcc_tcptracer() {
+  if [ "$(head -c 4 "$1" 2>/dev/null | tr -d '\177')" = ELF ]; then
+    echo "$1 is a compiled program, libbpf-tools' tcptracer, not BCC's (a Python script): its -v is libbpf debug output and its output has no NETNS column"
+    return 1
+  fi
+  case $(head -n 1 "$1" 2>/dev/null | cut -c1-200) in
+    '#!'*python*) return 0 ;;
+  esac
+  # A wrapper script: BCC's argparse help describes -v by the column we need.
+  timeout 10 "$1" --help 2>&1 | grep -q 'include Network Namespace' && return 0
+  echo "$1 is not BCC's tcptracer (neither a Python script nor answering --help with -v \"include Network Namespace in the output\")"
+  return 1
+}
+if [ -n "${SNAT_PROBE_TRACER:-}" ]; then
+  set -- "$SNAT_PROBE_TRACER"
+else
+  set -- /usr/share/bcc/tools/tcptracer /usr/sbin/tcptracer-bpfcc /usr/bin/tcptracer-bpfcc \
+    "$(command -v tcptracer 2>/dev/null)" "$(command -v tcptracer-bpfcc 2>/dev/null)"
 fi
-[ -n "$TRACER" ] || unavailable tcptracer "not installed (looked for /usr/share/bcc/tools/tcptracer and tcptracer-bpfcc): no connect trace, so churn is unknown; open sockets are still counted"
+TRACER=
+REFUSED=
+for candidate in "$@"; do
+  [ -f "$candidate" ] || continue
+  if why=$(bcc_tcptracer "$candidate"); then
+    TRACER=$candidate
+    break
+  fi
+  [ -n "$REFUSED" ] || REFUSED=$why
+done
+if [ -z "$TRACER" ] && [ -n "$REFUSED" ]; then
+  unavailable tcptracer "$REFUSED; no connect trace, so churn is unknown"
+elif [ -z "$TRACER" ]; then
+  unavailable tcptracer "not installed (looked for /usr/share/bcc/tools/tcptracer and tcptracer-bpfcc): no connect trace, so churn is unknown; open sockets are still counted"
+fi
 
 # Everything but the trace is collected in the background while the trace runs in the foreground: a non-interactive
 # shell starts background commands with SIGINT ignored, and tcptracer (Python) then could not be ended by SIGINT,
@@ -119,7 +153,7 @@ grep -H kubepods "$PROC"/[0-9]*/cgroup 2>/dev/null |
       if (uid != "" && (pid in ns)) print pid, ns[pid], uid, (cid == "" ? "-" : cid)
     }' >"$WORK/pod-processes"
 
-# ── Namespaces: INODE PID NPROCS COMMAND, from the pass above; lsns adds nothing we need but its command names ───────
+# ── Namespaces: INODE PID NPROCS COMMAND, from the pass above (PID: the namespace's lowest) ──────────────────────────
 awk '{ n[$2]++; if (!($2 in first) || $1 + 0 < first[$2] + 0) first[$2] = $1 } END { for (i in n) print i, first[i], n[i] }' \
   "$WORK/pid-netns" | sort -n >"$WORK/netns"
 while read -r inode pid nprocs; do
@@ -127,8 +161,14 @@ while read -r inode pid nprocs; do
   printf '%s %s %s %s\n' "$inode" "$pid" "$nprocs" "${comm:--}"
 done <"$WORK/netns" >"$WORK/netns.out"
 
+# iproute2 and CNI name namespaces under /var/run/netns, which on systemd hosts is /run/netns (/var/run → /run): each
+# directory is listed once, by its real path, or every namespace would be listed twice.
+SEEN_DIRS=
 for dir in /run/netns /var/run/netns; do
   [ -d "$dir" ] || continue
+  real=$(cd -P "$dir" 2>/dev/null && pwd -P) || continue
+  case " $SEEN_DIRS " in *" $real "*) continue ;; esac
+  SEEN_DIRS="$SEEN_DIRS $real"
   for file in "$dir"/*; do
     [ -e "$file" ] || continue
     printf '%s %s\n' "$(stat -L -c %i "$file" 2>/dev/null || echo 0)" "$file"
@@ -136,8 +176,13 @@ for dir in /run/netns /var/run/netns; do
 done | sort -u -k2,2 >"$WORK/netns-files"
 
 # ── Pod sandboxes: crictl when present, pstree of the namespaces' PIDs otherwise ─────────────────────────────────────
-CRICTL=$(command -v crictl 2>/dev/null || true)
-[ -n "$CRICTL" ] || { [ -x /usr/local/bin/crictl ] && CRICTL=/usr/local/bin/crictl; }
+if [ -n "${SNAT_PROBE_CRICTL:-}" ]; then
+  CRICTL=
+  [ -x "$SNAT_PROBE_CRICTL" ] && CRICTL=$SNAT_PROBE_CRICTL
+else
+  CRICTL=$(command -v crictl 2>/dev/null || true)
+  [ -n "$CRICTL" ] || { [ -x /usr/local/bin/crictl ] && CRICTL=/usr/local/bin/crictl; }
+fi
 : >"$WORK/sandboxes"
 : >"$WORK/pstree"
 if [ -n "$CRICTL" ]; then
@@ -175,16 +220,39 @@ awk -v host="$HOST_NETNS" '$2 == host { print $1 }' "$WORK/pod-processes" | whil
   ls -l "$PROC/$pid/fd" 2>/dev/null | awk -v uid="$uid" 'match($0, /socket:\[[0-9]+\]/) { print substr($0, RSTART + 8, RLENGTH - 9), uid }'
 done >"$WORK/host-socket-owners"
 
-awk '{ if (!($2 in pid)) pid[$2] = $1 } END { for (ns in pid) print pid[ns], ns }' "$WORK/pid-netns" >"$WORK/netns-pid"
-# Rows of one kind of table (tcp tcp6, or udp udp6) of every namespace: NETNS STATE REMOTE INODE LOCAL_PORT(hex).
-read_tables() {
-  while read -r pid inode; do
-    for table in "$@"; do
-      [ -r "$PROC/$pid/net/$table" ] &&
-        awk -v ns="$inode" '$1 ~ /^[0-9]+:$/ { n = split($2, l, ":"); print ns, $4, $3, $10, l[n] }' "$PROC/$pid/net/$table"
+# Rows of every namespace's tables, TCP (tcp, tcp6) and UDP (udp, udp6) apart: NETNS STATE REMOTE INODE LOCAL_PORT(hex).
+# A namespace's tables are read through one of its processes, and one that exited since the scan above took its
+# /proc/PID/net with it: the lowest PID is tried first (in a pod, usually the pause process, which lives as long as the
+# pod), then the others. A PID counts only if it is still in that namespace after the read (a PID freed and reused
+# elsewhere would show another namespace's tables). tcp6 and udp{,6} may be missing (IPv6 disabled): tcp may not.
+sort -n "$WORK/pid-netns" | awk '{ pids[$2] = pids[$2] " " $1 } END { for (ns in pids) print ns pids[ns] }' >"$WORK/netns-pids"
+: >"$WORK/tcp-rows"
+: >"$WORK/udp-rows"
+while read -r inode pids; do
+  read_through=
+  tried=0
+  for pid in $pids; do
+    tried=$((tried + 1))
+    dir=$PROC/$pid
+    [ -r "$dir/net/tcp" ] || continue
+    set -- "$dir/net/tcp"
+    for table in tcp6 udp udp6; do
+      [ -r "$dir/net/$table" ] && set -- "$@" "$dir/net/$table"
     done
-  done <"$WORK/netns-pid"
-}
+    : >"$WORK/ns-tcp"
+    : >"$WORK/ns-udp"
+    awk -v ns="$inode" -v tcp="$WORK/ns-tcp" -v udp="$WORK/ns-udp" '
+      FNR == 1 { out = FILENAME ~ /udp6?$/ ? udp : tcp }
+      $1 ~ /^[0-9]+:$/ { n = split($2, l, ":"); print ns, $4, $3, $10, l[n] >> out }' "$@" 2>/dev/null || continue
+    [ "$(readlink "$dir/ns/net" 2>/dev/null | tr -dc '0-9')" = "$inode" ] || continue
+    cat "$WORK/ns-tcp" >>"$WORK/tcp-rows"
+    cat "$WORK/ns-udp" >>"$WORK/udp-rows"
+    read_through=$pid
+    break
+  done
+  [ -n "$read_through" ] ||
+    unavailable "sockets of netns $inode" "every process in it exited before the snapshot ($tried tried): its sockets are not counted"
+done <"$WORK/netns-pids"
 # … aggregated by namespace, state, remote endpoint and (in the host namespace) owning pod.
 aggregate_sockets() {
   awk -v host="$HOST_NETNS" -v owners="$WORK/host-socket-owners" '
@@ -196,7 +264,6 @@ aggregate_sockets() {
     END { for (k in c) { split(k, f, " "); print f[1], f[2], f[3], c[k] (f[4] == "" ? "" : " " f[4]) } }' |
     sort -k4,4nr | head -n "$MAX_SOCKET_ROWS"
 }
-read_tables tcp tcp6 >"$WORK/tcp-rows"
 # A TCP socket whose local port is one its namespace listens on was accepted: an inbound connection, which takes no
 # SNAT port (the load balancer's inbound rule or kube-proxy translated it on the way in). Those are counted per
 # namespace and listening port (NETNS PORT(hex) COUNT [POD_UID]), not per client, and the listeners themselves (0A)
@@ -214,18 +281,76 @@ awk -v host="$HOST_NETNS" -v owners="$WORK/host-socket-owners" '
   "$WORK/tcp-rows" "$WORK/tcp-rows" | sort -k3,3nr | head -n "$MAX_SOCKET_ROWS" >"$WORK/inbound"
 # Connected UDP sockets (state 01, the kernel's TCP_ESTABLISHED, which a UDP socket takes on connect()): the only
 # ones that name a destination. The load balancer gives UDP one SNAT port per destination IP.
-read_tables udp udp6 | awk '$2 == "01"' | aggregate_sockets >"$WORK/udp-sockets"
+awk '$2 == "01"' "$WORK/udp-rows" | aggregate_sockets >"$WORK/udp-sockets"
 
 }
 
 collect &
 COLLECTOR=$!
 : >"$WORK/trace"
+: >"$WORK/trace.err"
+# Seconds since boot, to a hundredth (whole seconds where /proc/uptime cannot be read).
+now() {
+  awk '{ print $1; exit }' /proc/uptime 2>/dev/null || date +%s
+}
+# The first line of tcptracer's output that says why it failed. BCC prints some causes on stdout, before its header (its
+# loader.cc writes "Unable to find kernel headers. …" with std::cout), others on stderr (libbpf.c's "cannot attach
+# kprobe, …", clang's errors), and Python then adds a traceback whose last line is only the consequence ("Exception:
+# Failed to compile BPF module <text>"). So: stdout before the header, then stderr, without the traceback's frames,
+# and with libbpf's chatter, modprobe's and warnings only when nothing else was said.
+tracer_error() {
+  awk -v out="$WORK/trace" '
+    FILENAME == out && /^(Tracing TCP|TYPE )/ { header = 1 }
+    FILENAME == out && header { next }
+    /^[ \t]*$/ || /^[ \t]/ || /^Traceback \(most recent call last\):/ || /^During handling of the above exception/ { next }
+    /^The above exception was the direct cause/ || /Possibly lost/ { next }
+    /^libbpf: / || /modprobe/ || tolower($0) ~ /warning/ { if (weak == "") weak = $0; next }
+    cause == "" { cause = $0 }
+    END { print (cause != "" ? cause : weak) }' "$WORK/trace" "$WORK/trace.err" 2>/dev/null
+}
+TRACED_SECONDS=0
 if [ -n "$TRACER" ]; then
+  STARTED=$(now)
   # -v: long type names and the NETNS column. Unbuffered, and ended by SIGINT: nothing is lost.
   PYTHONUNBUFFERED=1 timeout -s INT -k 10 "$SECONDS_ARG" "$TRACER" -v >"$WORK/trace" 2>"$WORK/trace.err"
-  if [ ! -s "$WORK/trace" ] && [ -s "$WORK/trace.err" ]; then
-    unavailable tcptracer "$(grep -v '^ *$' "$WORK/trace.err" | tail -n 1)"
+  STATUS=$?
+  # RAN: how long it ran, to a tenth, at most the capture; ENDED: "early" when it ended before the capture did. GNU
+  # timeout exits 124 when it ended the capture (137 when the tracer needed SIGKILL); any other status is the tracer's
+  # own, and a tracer that had already run the whole capture (busybox timeout passes its status on) ended with it.
+  set -- $(awk -v a="$STARTED" -v b="$(now)" -v s="$SECONDS_ARG" -v status="$STATUS" 'BEGIN {
+    e = b - a; early = (status != 124 && status != 137 && e < s)
+    if (e > s) e = s
+    if (e < 0) e = 0
+    print int(e * 10 + 0.5) / 10, (early ? "early" : "end") }')
+  RAN=$1
+  ENDED=$2
+  HEADER=$(grep -m 1 '^TYPE  *PID  *COMM' "$WORK/trace")
+  FAILED=
+  if [ -z "$HEADER" ]; then
+    if [ "$ENDED" = early ]; then
+      FAILED="exited with status $STATUS after $RAN s, before it traced anything"
+    else
+      FAILED="printed no header line (TYPE … PID … COMM) in $SECONDS_ARG s, so it never traced"
+    fi
+  else
+    case $HEADER in
+      *NETNS*)
+        TRACED_SECONDS=$RAN
+        if [ "$ENDED" = early ] && [ "$STATUS" -ne 0 ]; then
+          FAILED="exited with status $STATUS after tracing $RAN s of $SECONDS_ARG s (what it printed is kept)"
+        elif [ "$ENDED" = early ]; then
+          unavailable tcptracer "stopped on its own after $RAN s of $SECONDS_ARG s: later connects were not traced"
+        fi
+        ;;
+      *) FAILED="printed a header without the NETNS column, so it is not BCC's tcptracer -v" ;;
+    esac
+  fi
+  # A failed tracer is reported as none (tracer=no); events it printed before dying are real and kept, and
+  # traced_seconds says how long they cover.
+  if [ -n "$FAILED" ]; then
+    CAUSE=$(tracer_error | cut -c1-220)
+    unavailable tcptracer "$FAILED: ${CAUSE:-it printed no error}"
+    TRACER=
   fi
 fi
 wait "$COLLECTOR"
@@ -256,6 +381,7 @@ echo "@@ snat-doctor-probe 1"
 echo "@@ meta"
 echo "node=$(hostname 2>/dev/null | tr -dc 'A-Za-z0-9.-')"
 echo "seconds=$SECONDS_ARG"
+echo "traced_seconds=$TRACED_SECONDS"
 echo "host_netns=${HOST_NETNS:-0}"
 echo "kernel=$(uname -r 2>/dev/null | tr -dc 'A-Za-z0-9._+-')"
 echo "tracer=$([ -n "$TRACER" ] && echo yes || echo no)"

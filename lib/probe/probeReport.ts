@@ -68,6 +68,8 @@ export function parseProbeReport(text: string, expected: { node: string; seconds
 
   const meta = readMeta(sections.get('meta') ?? []);
   const hostNetns = Number(meta.get('host_netns') ?? 0);
+  // `traced_seconds` came after format 1 was out; a report without it says nothing about how long the tracer ran.
+  const tracedSeconds = readSeconds(meta.get('traced_seconds'));
   const rows = (name: string) => (sections.get(name) ?? []).filter((line) => line.trim() !== '');
 
   // PID → pod uid and netns, for processes in pod cgroups.
@@ -102,6 +104,7 @@ export function parseProbeReport(text: string, expected: { node: string; seconds
   const capture: NodeCapture = {
     node: meta.get('node') || expected.node,
     seconds: Number(meta.get('seconds') ?? expected.seconds) || expected.seconds,
+    ...(tracedSeconds === undefined ? {} : { tracedSeconds }),
     hostNetns,
     trace,
     namespaces,
@@ -123,6 +126,11 @@ function readMeta(lines: string[]): Map<string, string> {
     if (at > 0) meta.set(line.slice(0, at).trim(), line.slice(at + 1).trim());
   }
   return meta;
+}
+
+/** A non-negative number of seconds (`12`, `0.5`), or undefined for anything else. */
+function readSeconds(value: string | undefined): number | undefined {
+  return value !== undefined && /^\d+(\.\d+)?$/.test(value) ? Number(value) : undefined;
 }
 
 function readTraceStats(lines: string[]): { events: number; skipped: number; lost: number } {

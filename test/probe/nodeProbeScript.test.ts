@@ -84,6 +84,9 @@ describe('on this machine, with stand-ins for tcptracer and crictl', () => {
     expect(report.truncated).toBe(false);
     expect(report.skipped).toBe(0);
     expect(report.capture.seconds).toBe(1);
+    // The stand-in traced until SIGINT: the whole capture, and it is reported as working.
+    expect(report.capture.tracedSeconds).toBe(1);
+    expect(run.stdout).toMatch(/^tracer=yes$/m);
   });
 
   test('ends tcptracer with SIGINT, the signal on which the real one flushes and exits cleanly', () => {
@@ -138,13 +141,63 @@ describe('on this machine, with stand-ins for tcptracer and crictl', () => {
 });
 
 describe('without tcptracer and crictl', () => {
+  // Regression: with PATH alone, a host with bpfcc-tools (/usr/sbin/tcptracer-bpfcc) or cri-tools (/usr/bin/crictl)
+  // had them found. Pointing the probe's candidates at paths that do not exist leaves nothing to find.
   test('says what is missing, still snapshots the sockets, and does not wait out the capture', async () => {
-    const run = await probe(['--seconds', '300'], { SNAT_PROBE_TRACER: '', PATH: '/usr/bin:/bin' });
+    const run = await probe(['--seconds', '300'], {
+      SNAT_PROBE_TRACER: '/nonexistent/tcptracer',
+      SNAT_PROBE_CRICTL: '/nonexistent/crictl',
+      PATH: '/usr/bin:/bin',
+    });
     expect(run.code).toBe(0);
     const { capture } = parseProbeReport(run.stdout, { node: 'here', seconds: 300 });
     expect(capture.trace).toEqual([]);
-    expect(capture.unavailable.map((u) => u.what).sort()).toEqual(['crictl', 'tcptracer']);
+    expect(capture.tracedSeconds).toBe(0);
+    // pstree (psmisc) is the host's too: whether it is missing is not what this proves.
+    const missing = capture.unavailable.map((u) => u.what).filter((what) => what !== 'pstree');
+    expect(missing.sort()).toEqual(['crictl', 'tcptracer']);
     expect(capture.unavailable.find((u) => u.what === 'tcptracer')?.reason).toMatch(/churn is unknown/);
+  });
+});
+
+describe('a tcptracer that cannot trace is reported as not tracing, with the cause', () => {
+  let libbpfTools: string;
+  beforeAll(async () => {
+    // libbpf-tools' tcptracer is a compiled program: any ELF binary stands in for it (the probe never runs it).
+    libbpfTools = join(await mkdtemp(join(tmpdir(), 'libbpf-tools-')), 'tcptracer');
+    await symlink(process.execPath, libbpfTools);
+  });
+
+  test.each([
+    [
+      'BCC on a kernel without headers: the cause on stdout, not the traceback’s last line',
+      { STANDIN_MODE: 'no-kernel-headers' },
+      /^exited with status 1 after [\d.]+ s, before it traced anything: Unable to find kernel headers\. Try rebuilding kernel with CONFIG_IKHEADERS=m \(module\) or installing the kernel development package for your running kernel version\.$/,
+    ],
+    [
+      'BCC whose kprobe cannot attach: the cause on stderr, before the traceback',
+      { STANDIN_MODE: 'attach-fails' },
+      /^exited with status 1 after [\d.]+ s, before it traced anything: cannot attach kprobe, probe entry may not exist$/,
+    ],
+    [
+      'libbpf-tools’ tcptracer, whose -v is debug output and whose output has no NETNS column, is not run',
+      () => ({ SNAT_PROBE_TRACER: libbpfTools }),
+      /is a compiled program, libbpf-tools' tcptracer, not BCC's .* no NETNS column; no connect trace/,
+    ],
+  ])('%s', async (_name, env, reason) => {
+    const started = Date.now();
+    const run = await probe(['--seconds', '30'], typeof env === 'function' ? env() : env);
+    expect(Date.now() - started).toBeLessThan(15_000); // the capture is not waited out
+    expect(run.code).toBe(0);
+    const { capture } = parseProbeReport(run.stdout, { node: 'here', seconds: 30 });
+    expect(run.stdout).toMatch(/^tracer=no$/m);
+    expect(capture.seconds).toBe(30);
+    expect(capture.tracedSeconds).toBe(0);
+    expect(capture.trace).toEqual([]);
+    const tracer = capture.unavailable.filter((u) => u.what === 'tcptracer');
+    expect(tracer).toHaveLength(1);
+    expect(tracer[0]?.reason).toMatch(reason);
+    expect(tracer[0]?.reason).not.toMatch(/Traceback|Exception/);
   });
 });
 
@@ -188,6 +241,10 @@ describe('on a Kubernetes node (a /proc tree built by the test)', () => {
   const POD_UID = '6b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
   const HOSTNET_UID = '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4e';
   const SANDBOX = 'ab'.repeat(32);
+  // Two more namespaces, whose processes exit after the probe's namespace scan (the crictl stand-in removes their
+  // /proc/PID when the probe lists sandboxes, before its socket snapshot): in one the lowest PID exits, in the other all.
+  const LOWEST_EXITED_NS = 4026532300;
+  const ALL_EXITED_NS = 4026532400;
   let proc: string;
   let run: Run;
 
@@ -247,7 +304,19 @@ describe('on a Kubernetes node (a /proc tree built by the test)', () => {
       { inode: 9001, remote: '20.61.100.20', port: 443, state: 'ESTABLISHED' },
       { inode: 9002, remote: '20.61.100.20', port: 443, state: 'ESTABLISHED' },
     ]);
-    run = await probe(['--seconds', '1'], { SNAT_PROBE_PROC: proc, PATH: `${STANDINS}:/usr/bin:/bin` });
+    const workerTable = renderProcNetTcp([
+      { localIp: '10.244.1.9', localPort: 41000, remoteIp: '20.50.2.11', remotePort: 443, state: 'ESTABLISHED' },
+      { localIp: '10.244.1.9', localPort: 41001, remoteIp: '20.50.2.11', remotePort: 443, state: 'ESTABLISHED' },
+    ]).tcp;
+    await processDir(3300, LOWEST_EXITED_NS, '/system.slice/containerd.service', 'sh', [], workerTable);
+    await processDir(3301, LOWEST_EXITED_NS, '/system.slice/containerd.service', 'worker', [], workerTable);
+    await processDir(3400, ALL_EXITED_NS, '/system.slice/containerd.service', 'job', [], workerTable);
+    await processDir(3401, ALL_EXITED_NS, '/system.slice/containerd.service', 'job', [], workerTable);
+    run = await probe(['--seconds', '1'], {
+      SNAT_PROBE_PROC: proc,
+      PATH: `${STANDINS}:/usr/bin:/bin`,
+      STANDIN_EXIT: [3300, 3400, 3401].map((pid) => join(proc, String(pid))).join(' '),
+    });
   });
 
   afterAll(async () => {
@@ -276,6 +345,27 @@ describe('on a Kubernetes node (a /proc tree built by the test)', () => {
         count: 5,
       }),
     );
+  });
+
+  test('reads a namespace through another of its processes when the lowest one exited before the snapshot', () => {
+    const { capture } = parseProbeReport(run.stdout, { node: 'here', seconds: 1 });
+    expect(existsSync(join(proc, '3300'))).toBe(false); // it did exit, after the scan listed it
+    expect(capture.namespaces).toContainEqual(
+      expect.objectContaining({ inode: LOWEST_EXITED_NS, pid: 3300, nprocs: 2 }),
+    );
+    expect(capture.sockets).toContainEqual(
+      expect.objectContaining({ netns: LOWEST_EXITED_NS, remoteIp: '20.50.2.11', remotePort: 443, count: 2 }),
+    );
+    expect(capture.unavailable.some((u) => u.what.includes(String(LOWEST_EXITED_NS)))).toBe(false);
+  });
+
+  test('says whose sockets are missing when every process of a namespace exited before the snapshot', () => {
+    const { capture } = parseProbeReport(run.stdout, { node: 'here', seconds: 1 });
+    expect(capture.sockets.some((s) => s.netns === ALL_EXITED_NS)).toBe(false);
+    expect(capture.unavailable).toContainEqual({
+      what: `sockets of netns ${ALL_EXITED_NS}`,
+      reason: 'every process in it exited before the snapshot (2 tried): its sockets are not counted',
+    });
   });
 
   test("attributes host-namespace sockets to the hostNetwork pod that owns them, and leaves the host's own alone", () => {

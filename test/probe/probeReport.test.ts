@@ -109,6 +109,24 @@ describe('what the node lacked', () => {
   });
 });
 
+describe('how long the tracer traced (meta traced_seconds)', () => {
+  const node = nodeWith();
+  const full = renderProbeReport(node, 30);
+  test.each([
+    ['a tracer that ran the whole capture', 'traced_seconds=30', 30],
+    ['a tracer that died after half a second and never traced', 'traced_seconds=0', 0],
+    ['a tracer that traced 12.5 s of 30', 'traced_seconds=12.5', 12.5],
+    ['a report from before the key existed (format 1 all the same): unknown, not 0', '', undefined],
+    ['a value that is not a number of seconds: unknown', 'traced_seconds=soon', undefined],
+  ])('%s', (_name, line, expected) => {
+    const text = full.replace(/^traced_seconds=.*\n/m, '').replace('@@ meta\n', `@@ meta\n${line ? `${line}\n` : ''}`);
+    const { capture, skipped } = parseProbeReport(text, { node: node.name, seconds: 30 });
+    expect(capture.tracedSeconds).toBe(expected);
+    expect(capture.seconds).toBe(30);
+    expect(skipped).toBe(0);
+  });
+});
+
 describe('damaged reports', () => {
   const node = nodeWith();
   const full = renderProbeReport(node, 30);
