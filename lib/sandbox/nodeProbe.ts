@@ -31,6 +31,7 @@ export function renderProbeReport(node: ScenarioNode, seconds: number): string {
   const out: string[] = ['@@ snat-doctor-probe 1', '@@ meta'];
   out.push(`node=${node.name}`, `seconds=${seconds}`, `host_netns=${HOST_NETNS}`, 'kernel=5.15.0-1079-azure');
   out.push(`tracer=${tcptracer ? 'yes' : 'no'}`, `crictl=${crictl ? 'yes' : 'no'}`);
+  out.push(`traced_seconds=${tcptracer ? seconds : 0}`);
 
   out.push('@@ trace');
   const traceRows: string[] = [];

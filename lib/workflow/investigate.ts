@@ -227,6 +227,7 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
       located: found,
       pods: podResults,
       ...(host ? { host } : {}),
+      ...(nodeCapture?.tracedSeconds !== undefined ? { tracedSeconds: nodeCapture.tracedSeconds } : {}),
       steps: [...steps, { name: 'rankAndReport', status: 'succeeded' }],
       unavailable,
     };
@@ -302,8 +303,12 @@ function describeNode(located: Located): string {
 function describeCapture(capture: NodeCapture): string {
   const connects = capture.trace.filter((t) => t.type === 'connect').reduce((sum, t) => sum + t.count, 0);
   const sockets = capture.sockets.reduce((sum, s) => sum + s.count, 0);
+  const traced =
+    capture.tracedSeconds !== undefined && capture.tracedSeconds > 0 && capture.tracedSeconds < capture.seconds
+      ? ` in the ${capture.tracedSeconds} s the tracer ran`
+      : '';
   const parts = [
-    `${capture.seconds} s capture: ${connects} connects traced`,
+    `${capture.seconds} s capture: ${connects} connects traced${traced}`,
     `${sockets} sockets in ${capture.namespaces.length} network namespaces`,
   ];
   if (capture.unavailable.length > 0) parts.push(`unavailable: ${capture.unavailable.map((u) => u.what).join(', ')}`);

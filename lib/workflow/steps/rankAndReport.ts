@@ -20,6 +20,8 @@ export interface ReportInput {
   pods: PodConnections[];
   /** The node's own sockets outside any pod, from the probe (mapPods). */
   host?: Mapped['host'];
+  /** How long the node's tracer really traced, when the probe said (it may have died before the capture's end). */
+  tracedSeconds?: number;
   steps: StepOutcome[];
   unavailable: Unavailable[];
 }
@@ -37,7 +39,11 @@ export function buildReport(input: ReportInput, finishedAt: string = new Date().
       privateRanges.map((r) => r.cidr),
     );
   const ranking = rankCulprits(input.pods, {
-    captureSeconds: input.request.captureSeconds,
+    // Connects per second over the time the tracer really ran: a tracer that died after 5 s of 30 saw 5 s of connects.
+    captureSeconds:
+      input.tracedSeconds !== undefined && input.tracedSeconds > 0
+        ? Math.min(input.tracedSeconds, input.request.captureSeconds)
+        : input.request.captureSeconds,
     holdSeconds: holdAfterCloseSeconds(located?.facts.outboundType),
     ...(host ? { host } : {}),
     ...(located ? { nodeName: located.node.name } : {}),
