@@ -121,10 +121,91 @@ for candidate in "$@"; do
   fi
   [ -n "$REFUSED" ] || REFUSED=$why
 done
-if [ -z "$TRACER" ] && [ -n "$REFUSED" ]; then
-  unavailable tcptracer "$REFUSED; no connect trace, so churn is unknown"
-elif [ -z "$TRACER" ]; then
-  unavailable tcptracer "not installed (looked for /usr/share/bcc/tools/tcptracer and tcptracer-bpfcc): no connect trace, so churn is unknown; open sockets are still counted"
+# ── Else bpftrace on the sock:inet_sock_set_state tracepoint ─────────────────────────────────────────────────────────
+# Where BCC cannot run (no kernel headers, no kprobes), a tracepoint and the kernel's BTF still can: the program below
+# prints tcptracer -v's format, so the same aggregation reads it. Each TCP state change is one event: CLOSE → SYN_SENT
+# (in the connecting process: its PID and COMM are kept for the socket), SYN_SENT → ESTABLISHED a connect, SYN_SENT →
+# CLOSE a connect that FAILED (refused, timed out: what exhaustion looks like from the node, which tcptracer never
+# reports), SYN_RECV → ESTABLISHED an accept, and → CLOSE from an open state a close. An accepted socket's ports are
+# printed swapped (DPORT = the local listening port), so that inbound traffic aggregates by the port it came to, not
+# by each client's ephemeral port. The socket's network namespace is read through BTF. (TCP states:
+# include/net/tcp_states.h; the tracepoint: include/trace/events/sock.h.)
+BPFTRACE_PROGRAM='BEGIN
+{
+  printf("TYPE         PID    COMM             IP SADDR            DADDR            SPORT  DPORT  NETNS\n");
+}
+
+tracepoint:sock:inet_sock_set_state
+/args->protocol == 6/
+{
+  $sk = (struct sock *)args->skaddr;
+  $ns = $sk->__sk_common.skc_net.net->ns.inum;
+  $old = args->oldstate;
+  $new = args->newstate;
+  $type = "";
+  $pid = pid;
+  $comm = comm;
+  $sport = args->sport;
+  $dport = args->dport;
+  if ($old == 7 && $new == 2) {
+    @pid[args->skaddr] = pid;
+    @comm[args->skaddr] = comm;
+  }
+  if ($old == 2 && ($new == 1 || $new == 7)) {
+    $type = $new == 1 ? "connect" : "failed";
+    if (@pid[args->skaddr] != 0) {
+      $pid = @pid[args->skaddr];
+      $comm = @comm[args->skaddr];
+    }
+    delete(@pid[args->skaddr]);
+    delete(@comm[args->skaddr]);
+  }
+  if ($old == 3 && $new == 1) {
+    $type = "accept";
+    @accepted[args->skaddr] = 1;
+  }
+  if ($new == 7 && $old != 2 && $old != 3 && $old != 7 && $old != 10) {
+    $type = "close";
+  }
+  if (@accepted[args->skaddr] != 0) {
+    $sport = args->dport;
+    $dport = args->sport;
+    if ($type == "close") {
+      delete(@accepted[args->skaddr]);
+    }
+  }
+  if ($type != "") {
+    if (args->family == 2) {
+      printf("%s %d %s 4 %s %s %d %d %u\n", $type, $pid, $comm, ntop(args->saddr), ntop(args->daddr), $sport, $dport, $ns);
+    } else {
+      printf("%s %d %s 6 %s %s %d %d %u\n", $type, $pid, $comm, ntop(args->saddr_v6), ntop(args->daddr_v6), $sport, $dport, $ns);
+    }
+  }
+}
+
+END
+{
+  clear(@pid);
+  clear(@comm);
+  clear(@accepted);
+}
+'
+TRACER_KIND=bcc
+BCC_MISSING=
+if [ -z "$TRACER" ]; then
+  BCC_MISSING=${REFUSED:-BCC tcptracer is not installed (looked for /usr/share/bcc/tools/tcptracer and tcptracer-bpfcc)}
+  if [ -n "${SNAT_PROBE_BPFTRACE+set}" ]; then
+    candidate=$SNAT_PROBE_BPFTRACE
+  else
+    candidate=$(command -v bpftrace 2>/dev/null || true)
+    [ -n "$candidate" ] || { [ -x /usr/local/bin/bpftrace ] && candidate=/usr/local/bin/bpftrace; }
+  fi
+  if [ -n "$candidate" ] && [ -x "$candidate" ]; then
+    TRACER=$candidate
+    TRACER_KIND=bpftrace
+  else
+    unavailable tcptracer "$BCC_MISSING; bpftrace is not installed either: no connect trace, so churn is unknown; open sockets are still counted"
+  fi
 fi
 
 # Everything but the trace is collected in the background while the trace runs in the foreground: a non-interactive
@@ -304,15 +385,20 @@ tracer_error() {
     FILENAME == out && header { next }
     /^[ \t]*$/ || /^[ \t]/ || /^Traceback \(most recent call last\):/ || /^During handling of the above exception/ { next }
     /^The above exception was the direct cause/ || /Possibly lost/ { next }
-    /^libbpf: / || /modprobe/ || tolower($0) ~ /warning/ { if (weak == "") weak = $0; next }
+    /^libbpf: / || /modprobe/ || /RLIMIT_MEMLOCK/ || tolower($0) ~ /warning/ { if (weak == "") weak = $0; next }
     cause == "" { cause = $0 }
     END { print (cause != "" ? cause : weak) }' "$WORK/trace" "$WORK/trace.err" 2>/dev/null
 }
 TRACED_SECONDS=0
 if [ -n "$TRACER" ]; then
   STARTED=$(now)
-  # -v: long type names and the NETNS column. Unbuffered, and ended by SIGINT: nothing is lost.
-  PYTHONUNBUFFERED=1 timeout -s INT -k 10 "$SECONDS_ARG" "$TRACER" -v >"$WORK/trace" 2>"$WORK/trace.err"
+  if [ "$TRACER_KIND" = bpftrace ]; then
+    # Ended by SIGINT too: bpftrace then runs END and flushes what it printed.
+    timeout -s INT -k 10 "$SECONDS_ARG" "$TRACER" -e "$BPFTRACE_PROGRAM" >"$WORK/trace" 2>"$WORK/trace.err"
+  else
+    # -v: long type names and the NETNS column. Unbuffered, and ended by SIGINT: nothing is lost.
+    PYTHONUNBUFFERED=1 timeout -s INT -k 10 "$SECONDS_ARG" "$TRACER" -v >"$WORK/trace" 2>"$WORK/trace.err"
+  fi
   STATUS=$?
   # RAN: how long it ran, to a tenth, at most the capture; ENDED: "early" when it ended before the capture did. GNU
   # timeout exits 124 when it ended the capture (137 when the tracer needed SIGKILL); any other status is the tracer's
@@ -349,7 +435,11 @@ if [ -n "$TRACER" ]; then
   # traced_seconds says how long they cover.
   if [ -n "$FAILED" ]; then
     CAUSE=$(tracer_error | cut -c1-220)
-    unavailable tcptracer "$FAILED: ${CAUSE:-it printed no error}"
+    if [ "$TRACER_KIND" = bpftrace ]; then
+      unavailable tcptracer "$BCC_MISSING; bpftrace $FAILED: ${CAUSE:-it printed no error}"
+    else
+      unavailable tcptracer "$FAILED: ${CAUSE:-it printed no error}"
+    fi
     TRACER=
   fi
 fi
@@ -357,7 +447,7 @@ wait "$COLLECTOR"
 
 # COUNT TYPE SADDR DADDR DPORT NETNS PIDS COMMS — fields read from the right, since COMM may contain spaces.
 awk '
-  NF >= 9 && $1 ~ /^(connect|accept|close|unknown)$/ && $NF ~ /^[0-9]+$/ {
+  NF >= 9 && $1 ~ /^(connect|accept|close|failed|unknown)$/ && $NF ~ /^[0-9]+$/ {
     events++
     saddr = $(NF - 4); daddr = $(NF - 3); gsub(/[][]/, "", saddr); gsub(/[][]/, "", daddr)
     comm = $3; for (i = 4; i <= NF - 6; i++) comm = comm " " $i
@@ -368,7 +458,7 @@ awk '
     if (nc[k] < 3 && index("," comms[k] ",", "," comm ",") == 0) { comms[k] = (nc[k]++ ? comms[k] "," : "") comm }
     next
   }
-  /^Tracing TCP|^TYPE|^ *$/ { next }
+  /^Tracing TCP|^TYPE|^Attaching [0-9]+ probes?|^ *$/ { next }
   /Possibly lost/ { lost++; next }
   { skipped++ }
   END {
@@ -385,6 +475,7 @@ echo "traced_seconds=$TRACED_SECONDS"
 echo "host_netns=${HOST_NETNS:-0}"
 echo "kernel=$(uname -r 2>/dev/null | tr -dc 'A-Za-z0-9._+-')"
 echo "tracer=$([ -n "$TRACER" ] && echo yes || echo no)"
+echo "tracer_kind=$([ -n "$TRACER" ] && echo "$TRACER_KIND" || echo none)"
 echo "crictl=$([ -s "$WORK/sandboxes" ] && echo yes || echo no)"
 echo "@@ trace"
 sed 's/^#stats //' "$WORK/trace-stats" | sed 's/^/# /'

@@ -504,14 +504,22 @@ describe('parseNetstat properties', () => {
         expect(result.connections).toEqual(
           rows.filter((r) => r.state !== 'LISTEN').map((r) => expectedRow(r, withOwner)),
         );
+        // A connection on a port a listener has was accepted: inbound, counted per port, not a connection.
+        const listening = new Set(rows.filter((r) => r.state === 'LISTEN').map((r) => r.localPort));
         const expected = new Map<string, number>();
+        const inbound = new Map<number, number>();
         for (const c of result.connections) {
+          if (listening.has(c.localPort)) {
+            inbound.set(c.localPort, (inbound.get(c.localPort) ?? 0) + 1);
+            continue;
+          }
           const key = `${c.state} ${c.remoteIp} ${c.remotePort}`;
           expected.set(key, (expected.get(key) ?? 0) + 1);
         }
         expect(new Map(result.sockets.map((s) => [`${s.state} ${s.remoteIp} ${s.remotePort}`, s.count]))).toEqual(
           expected,
         );
+        expect(new Map(result.inbound.map((i) => [i.port, i.count]))).toEqual(inbound);
         expect(result.sockets.every((s) => s.netns === 3)).toBe(true);
       }),
     );

@@ -485,7 +485,15 @@ describe('parseSs properties', () => {
         expect(result.skipped).toBe(0);
         expect(result.lines).toBe(kept.length + frames + ignored + result.skipped);
         expect(result.connections).toEqual(kept.map((r) => expectedRow(r, stateOf(r, filter))));
-        expect(result.sockets.reduce((n, s) => n + s.count, 0)).toBe(kept.length);
+        // Every kept row once: as a connection, or as accepted on a port a LISTEN row has.
+        const listening = new Set(
+          result.connections.length === 0
+            ? []
+            : rows.filter((r) => stateOf(r, filter) === 'LISTEN').map((r) => r.localPort),
+        );
+        const accepted = result.connections.filter((c) => listening.has(c.localPort)).length;
+        expect(result.inbound.reduce((n, i) => n + i.count, 0)).toBe(accepted);
+        expect(result.sockets.reduce((n, s) => n + s.count, 0)).toBe(kept.length - accepted);
         expect(result.sockets.every((s) => s.netns === 3)).toBe(true);
       }),
     );

@@ -29,7 +29,13 @@ function probe(args: string[], env: Record<string, string> = {}): Promise<Run> {
       'sh',
       [SCRIPT, ...args],
       {
-        env: { PATH: `${STANDINS}:${process.env.PATH}`, SNAT_PROBE_TRACER: join(STANDINS, 'tcptracer'), ...env },
+        // No bpftrace unless a test asks for it: what the host has installed must not change what a test proves.
+        env: {
+          PATH: `${STANDINS}:${process.env.PATH}`,
+          SNAT_PROBE_TRACER: join(STANDINS, 'tcptracer'),
+          SNAT_PROBE_BPFTRACE: '',
+          ...env,
+        },
         maxBuffer: 8 << 20,
       },
       (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
@@ -182,7 +188,7 @@ describe('a tcptracer that cannot trace is reported as not tracing, with the cau
     [
       'libbpf-tools’ tcptracer, whose -v is debug output and whose output has no NETNS column, is not run',
       () => ({ SNAT_PROBE_TRACER: libbpfTools }),
-      /is a compiled program, libbpf-tools' tcptracer, not BCC's .* no NETNS column; no connect trace/,
+      /is a compiled program, libbpf-tools' tcptracer, not BCC's .* no NETNS column; bpftrace is not installed either: no connect trace/,
     ],
   ])('%s', async (_name, env, reason) => {
     const started = Date.now();
@@ -376,3 +382,114 @@ describe('on a Kubernetes node (a /proc tree built by the test)', () => {
     expect(host.find((s) => s.remoteIp === '52.1.2.3')?.podUid).toBeUndefined();
   });
 });
+
+// The tracer that works where BCC cannot: bpftrace on the sock:inet_sock_set_state tracepoint, run for real on this
+// kernel (BTF, no kprobes, no kernel headers). .ci/run installs bpftrace (Debian's package); the test mounts tracefs
+// when it is not, and says so plainly where the machine has no bpftrace or is not root.
+const BPFTRACE = ['/usr/bin/bpftrace', '/usr/sbin/bpftrace', '/usr/local/bin/bpftrace'].find((p) => existsSync(p));
+const ROOT = process.getuid?.() === 0;
+if (!BPFTRACE || !ROOT) {
+  console.warn(
+    `skipping the bpftrace probe test: ${!BPFTRACE ? 'bpftrace is not installed (.ci/run installs it)' : 'not root'}`,
+  );
+}
+
+(BPFTRACE && ROOT ? describe : describe.skip)(
+  'with bpftrace on this kernel instead of BCC (needs bpftrace and root)',
+  () => {
+    let run: Run;
+    let serverPort = 0;
+    let closedPort = 0;
+    let attempts = { ok: 0, failed: 0 };
+
+    beforeAll(async () => {
+      if (!existsSync('/sys/kernel/tracing/events/sock/inet_sock_set_state')) {
+        await new Promise<void>((resolve) =>
+          execFile('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing'], () => resolve()),
+        );
+      }
+      const server = createServer((s) => s.end());
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      serverPort = (server.address() as { port: number }).port;
+      // A port nobody listens on: connects to it are refused (SYN_SENT → CLOSE).
+      const probeClosed = createServer();
+      await new Promise<void>((resolve) => probeClosed.listen(0, '127.0.0.1', resolve));
+      closedPort = (probeClosed.address() as { port: number }).port;
+      await new Promise((resolve) => probeClosed.close(resolve));
+
+      const running = probe(['--seconds', '4'], {
+        SNAT_PROBE_TRACER: '/nonexistent/tcptracer',
+        SNAT_PROBE_BPFTRACE: BPFTRACE as string,
+      });
+      let done = false;
+      void running.then(() => {
+        done = true;
+      });
+      attempts = { ok: 0, failed: 0 };
+      // Connect, and fail to, until the probe has finished: whenever its tracer attached, it sees some of each.
+      while (!done) {
+        await new Promise<void>((resolve) => {
+          const ok = tcpConnect(serverPort, '127.0.0.1', () => {
+            attempts.ok++;
+            ok.destroy();
+            resolve();
+          });
+          ok.once('error', () => resolve());
+        });
+        await new Promise<void>((resolve) => {
+          const refused = tcpConnect(closedPort, '127.0.0.1');
+          refused.once('error', () => {
+            attempts.failed++;
+            resolve();
+          });
+          refused.once('connect', () => {
+            refused.destroy();
+            resolve();
+          });
+        });
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      run = await running;
+      await new Promise((resolve) => server.close(resolve));
+    }, 60_000);
+
+    test('bpftrace traced: tracer=yes, its kind, how long, and no tcptracer unavailable', () => {
+      expect(run.code).toBe(0);
+      const report = parseProbeReport(run.stdout, { node: 'here', seconds: 4 });
+      expect(run.stdout).toMatch(/^tracer=yes$/m);
+      expect(run.stdout).toMatch(/^tracer_kind=bpftrace$/m);
+      expect(report.capture.tracedSeconds).toBeGreaterThan(0);
+      expect(report.capture.unavailable.filter((u) => u.what === 'tcptracer')).toEqual([]);
+      expect(report.skipped).toBe(0);
+    });
+
+    test('connects and failed connects, by destination and this process’s network namespace and name', () => {
+      const { capture } = parseProbeReport(run.stdout, { node: 'here', seconds: 4 });
+      const rows = (type: string, port: number) =>
+        capture.trace.filter(
+          (t) => t.type === type && t.daddr === '127.0.0.1' && t.dport === port && t.netns === OWN_NETNS,
+        );
+      const connects = rows('connect', serverPort);
+      const failed = rows('failed', closedPort);
+      expect(connects.reduce((n, t) => n + t.count, 0)).toBeGreaterThan(0);
+      expect(failed.reduce((n, t) => n + t.count, 0)).toBeGreaterThan(0);
+      // Never more than were made, and a refused port never shows a connect, nor the open one a failure.
+      expect(connects.reduce((n, t) => n + t.count, 0)).toBeLessThanOrEqual(attempts.ok);
+      expect(failed.reduce((n, t) => n + t.count, 0)).toBeLessThanOrEqual(attempts.failed);
+      expect(rows('connect', closedPort)).toEqual([]);
+      expect(rows('failed', serverPort)).toEqual([]);
+      expect(connects[0]?.pids).toContain(process.pid);
+    });
+
+    test('accepts are keyed by the local listening port, not by each client port', () => {
+      const { capture } = parseProbeReport(run.stdout, { node: 'here', seconds: 4 });
+      const accepts = capture.trace.filter(
+        (t) => t.type === 'accept' && t.netns === OWN_NETNS && t.dport === serverPort,
+      );
+      // One row for all of this server's clients (keyed by client port, none would carry the server's port).
+      expect(accepts).toHaveLength(1);
+      expect(accepts[0]?.count).toBeGreaterThan(0);
+      expect(accepts[0]?.count).toBeLessThanOrEqual(attempts.ok);
+    });
+  },
+);
