@@ -27,11 +27,14 @@ export function renderProbeReport(node: ScenarioNode, seconds: number): string {
   for (const pod of node.pods) {
     processes.set(pod, { pause: pid++, containers: pod.containers.map(() => pid++) });
   }
-  const { tcptracer, crictl } = node.probe;
+  const { crictl } = node.probe;
+  // The probe's tracer chain: BCC's tcptracer where installed, else bpftrace (which also sees failed connects).
+  const kind = node.probe.tcptracer ? 'bcc' : node.probe.bpftrace ? 'bpftrace' : 'none';
+  const tcptracer = kind !== 'none';
   const out: string[] = ['@@ snat-doctor-probe 1', '@@ meta'];
   out.push(`node=${node.name}`, `seconds=${seconds}`, `host_netns=${HOST_NETNS}`, 'kernel=5.15.0-1079-azure');
   out.push(`tracer=${tcptracer ? 'yes' : 'no'}`, `crictl=${crictl ? 'yes' : 'no'}`);
-  out.push(`traced_seconds=${tcptracer ? seconds : 0}`);
+  out.push(`traced_seconds=${tcptracer ? seconds : 0}`, `tracer_kind=${kind}`);
 
   out.push('@@ trace');
   const traceRows: string[] = [];
@@ -60,12 +63,16 @@ export function renderProbeReport(node: ScenarioNode, seconds: number): string {
     for (const source of sources) {
       for (const c of source.connections) {
         const connects = Math.round(c.connectsPerSecond * seconds);
-        if (connects === 0) continue;
-        for (const type of ['connect', 'close']) {
-          events += connects;
-          traceRows.push(
-            [connects, type, source.saddr, c.ip, c.port, source.netns, source.pids, source.comms].join(' '),
-          );
+        const failed = kind === 'bpftrace' ? Math.round(c.failedPerSecond * seconds) : 0;
+        const rows: [string, number][] = [
+          ['connect', connects],
+          ['close', connects],
+          ['failed', failed],
+        ];
+        for (const [type, count] of rows) {
+          if (count === 0) continue;
+          events += count;
+          traceRows.push([count, type, source.saddr, c.ip, c.port, source.netns, source.pids, source.comms].join(' '));
         }
       }
     }
@@ -142,7 +149,7 @@ export function renderProbeReport(node: ScenarioNode, seconds: number): string {
   out.push('@@ unavailable');
   if (!tcptracer) {
     out.push(
-      'tcptracer\tnot installed (looked for /usr/share/bcc/tools/tcptracer and tcptracer-bpfcc): no connect trace, so churn is unknown; open sockets are still counted',
+      'tcptracer\tBCC tcptracer is not installed (looked for /usr/share/bcc/tools/tcptracer and tcptracer-bpfcc); bpftrace is not installed either: no connect trace, so churn is unknown; open sockets are still counted',
     );
   }
   if (!crictl) out.push('crictl\tnot installed: sandboxes are mapped with pstree instead');

@@ -96,11 +96,16 @@ const connectionSchema = z
     state: z.enum(SOCKET_STATES).default('ESTABLISHED'),
     count: count.default(1),
     connectsPerSecond: z.number().min(0).default(0),
+    /** Connects to it per second that fail (refused, timed out): seen only by the bpftrace tracer. */
+    failedPerSecond: z.number().min(0).default(0),
   })
-  .refine((c) => c.protocol === 'tcp' || (c.state === 'ESTABLISHED' && c.connectsPerSecond === 0), {
-    error:
-      'a udp connection is a connected UDP socket: its state is ESTABLISHED and it has no connectsPerSecond (the tracer sees TCP only)',
-  });
+  .refine(
+    (c) => c.protocol === 'tcp' || (c.state === 'ESTABLISHED' && c.connectsPerSecond === 0 && c.failedPerSecond === 0),
+    {
+      error:
+        'a udp connection is a connected UDP socket: its state is ESTABLISHED and it has no connectsPerSecond (the tracer sees TCP only)',
+    },
+  );
 
 const containerSchema = z.strictObject({
   name: z.string().regex(K8S_NAME, 'expected a container name (lower-case letters, digits and "-")'),
@@ -157,6 +162,11 @@ const snatSchema = z.strictObject({
 const probeSchema = z.strictObject({
   /** BCC tcptracer is installed on the node (without it the probe cannot count connects). */
   tcptracer: z.boolean().default(true),
+  /**
+   * bpftrace is installed: where BCC's tcptracer is not, the probe traces with it, and it also sees failed connects
+   * (`failedPerSecond`), which tcptracer never reports.
+   */
+  bpftrace: z.boolean().default(false),
   /** crictl is installed (without it the probe maps sandboxes with pstree). */
   crictl: z.boolean().default(true),
 });
@@ -181,7 +191,7 @@ const nodeSchema = z.strictObject({
   snat: snatSchema.default({ failedConnections: 0 }),
   /** The SNAT metrics of the node's IPv6 backend (needs `ipv6`). */
   snatIpv6: snatSchema.optional(),
-  probe: probeSchema.default({ tcptracer: true, crictl: true }),
+  probe: probeSchema.default({ tcptracer: true, bpftrace: false, crictl: true }),
   /** Processes outside any pod with connections of their own (the node's, counted apart from every pod). */
   hostProcesses: z.array(hostProcessSchema).default([]),
   pods: z.array(podSchema).default([]),
@@ -271,6 +281,7 @@ export interface ScenarioConnection {
   state: TcpState;
   count: number;
   connectsPerSecond: number;
+  failedPerSecond: number;
 }
 
 export interface ScenarioInbound {
@@ -328,7 +339,7 @@ export interface ScenarioNode {
   snat: ScenarioSnat;
   /** The IPv6 backend's SNAT metrics, when the node has `ipv6`. */
   snatIpv6?: ScenarioSnat;
-  probe: { tcptracer: boolean; crictl: boolean };
+  probe: { tcptracer: boolean; bpftrace: boolean; crictl: boolean };
   /** The Running pods (terminating ones included): each has a sandbox on the node, and the probe and exec see it. */
   pods: ScenarioPod[];
   /** Pending, Succeeded and Failed pods: the API lists them, but they have no sandbox or sockets on the node. */
@@ -475,7 +486,15 @@ function clientAddresses(from: string, count: number): string[] {
 /** A validated connection group with its destination parsed (`to` passed the schema's endpoint check). */
 function connectionOf(c: z.infer<typeof connectionSchema>): ScenarioConnection {
   const { ip, port } = parseEndpoint(c.to) as { ip: string; port: number };
-  return { protocol: c.protocol, ip, port, state: c.state, count: c.count, connectsPerSecond: c.connectsPerSecond };
+  return {
+    protocol: c.protocol,
+    ip,
+    port,
+    state: c.state,
+    count: c.count,
+    connectsPerSecond: c.connectsPerSecond,
+    failedPerSecond: c.failedPerSecond,
+  };
 }
 
 function bad(source: string, problem: string): SnatDoctorError {

@@ -283,3 +283,28 @@ describe('inbound connections', () => {
     expect(JSON.stringify(r.budget?.byDestination)).not.toContain('198.51.100');
   });
 });
+
+describe('failed connects (bpftrace)', () => {
+  test('a node with bpftrace and no BCC: failed connects reach the pod, its ports by cause, and the advice', async () => {
+    const r = await report('failing-connects');
+    expect(r.unavailable.filter((u) => u.what === 'tcptracer')).toEqual([]);
+    const retrier = r.culprits.find((c) => c.pod === 'price-retrier-5c6d7e8f9-e3f4g');
+    expect(retrier?.ports).toEqual({ held: 20, churn: 48, failed: 1200, total: 1268 }); // 40/s × 30 s failed
+    const holder = r.culprits.find((c) => c.pod === 'inventory-sync-6d7e8f9a0-b1c2d');
+    expect(holder?.ports).toEqual({ held: 900, churn: 0, failed: 0, total: 900 });
+    // Both are advised: the one holding the ports, and the one whose connects fail (and retry) against them.
+    expect(
+      advice(r)
+        .map((a) => a.title.match(/Deployment sync\/[a-z-]+/)?.[0])
+        .sort(),
+    ).toEqual(['Deployment sync/inventory-sync', 'Deployment sync/price-retrier']);
+    const fix = advice(r).find((a) => a.title.includes('price-retrier'));
+    expect(fix?.detail).toContain('1,200 failed connect(s)');
+    expect(fix?.detail).toContain('already failing');
+  });
+
+  test('the same node with BCC: failed connects are not seen (tcptracer reports only established ones)', async () => {
+    const r = await report('failing-connects', (t) => t.replace('tcptracer: false, bpftrace: true', 'tcptracer: true'));
+    expect(r.culprits.every((c) => c.ports.failed === 0)).toBe(true);
+  });
+});
