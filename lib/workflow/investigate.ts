@@ -271,7 +271,11 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
 
 function podStepOutcome(total: number, examined: number, failures: string[]): StepOutcome {
   if (failures.length === 0)
-    return { name: 'podConnections', status: 'succeeded', detail: `${examined} pods examined` };
+    return {
+      name: 'podConnections',
+      status: 'succeeded',
+      detail: `${examined} pod${examined === 1 ? '' : 's'} examined`,
+    };
   const listed = failures.slice(0, 5).join('; ') + (failures.length > 5 ? `; and ${failures.length - 5} more` : '');
   return {
     name: 'podConnections',
@@ -293,11 +297,14 @@ function describePods(pods: CandidatePod[], finished: string[], node: string): s
 }
 
 function describeNode(located: Located): string {
-  const { node, backend } = located;
+  const { node, backend, backendIpv6 } = located;
   const metrics = backend
     ? `${backend.usedPorts}/${backend.allocatedPorts} SNAT ports used, ${backend.failedConnections} failed connections`
     : 'no SNAT metrics for this node';
-  return [`${node.name} (${node.ip}): ${metrics}`, ...located.notes].join('. ');
+  const ipv6 = backendIpv6
+    ? `; IPv6 (${node.ipv6}): ${backendIpv6.usedPorts}/${backendIpv6.allocatedPorts} used, ${backendIpv6.failedConnections} failed`
+    : '';
+  return [`${node.name} (${node.ip}): ${metrics}${ipv6}`, ...located.notes].join('. ');
 }
 
 function describeCapture(capture: NodeCapture): string {
@@ -309,7 +316,7 @@ function describeCapture(capture: NodeCapture): string {
       : '';
   const parts = [
     `${capture.seconds} s capture: ${connects} connects traced${traced}`,
-    `${sockets} sockets in ${capture.namespaces.length} network namespaces`,
+    `${sockets} sockets in ${capture.namespaces.length} network namespace${capture.namespaces.length === 1 ? '' : 's'}`,
   ];
   if (capture.unavailable.length > 0) parts.push(`unavailable: ${capture.unavailable.map((u) => u.what).join(', ')}`);
   return parts.join(', ');

@@ -108,6 +108,20 @@ describe('replicas of one workload', () => {
 });
 
 describe('IPv4 and IPv6', () => {
+  test('the most exhausted node is found by either family: an IPv6 backend at 98 % beats an IPv4 one at 60 %', async () => {
+    const r = await report('dual-stack', (t) =>
+      t
+        .replace(
+          'snatIpv6: { usedPorts: 700, failedConnections: 3 }',
+          'snatIpv6: { usedPorts: 1000, failedConnections: 3 }',
+        )
+        .replace('snat: { usedPorts: 500 }', 'snat: { usedPorts: 100 }')
+        .concat('  - name: aks-nodepool1-27182818-vmss00000c\n    ip: 10.224.0.40\n    snat: { usedPorts: 620 }\n'),
+    );
+    expect(r.node?.name).toBe('aks-nodepool1-27182818-vmss000006');
+    expect(r.steps[0]?.detail).toContain('IPv6 (fd00:10:224::a): 1000/1024 used, 3 failed');
+  });
+
   test('IPv6 connections are not added to the IPv4 budget: each family has its own', async () => {
     const r = await report('dual-stack');
     expect(r.node?.ipv6).toBe('fd00:10:224::a');

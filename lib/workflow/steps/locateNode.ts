@@ -93,11 +93,20 @@ function findNode(nodes: NodeInfo[], given: string): NodeInfo {
   return found;
 }
 
-/** The node using the largest share of its SNAT ports; failed connections break ties. */
+/**
+ * The node using the largest share of its SNAT ports, in either family (a dual-stack node's IPv6 backend has its own
+ * ports); failed connections break ties.
+ */
 function mostExhausted(nodes: NodeInfo[], metrics: Map<string, BackendSnat>): NodeInfo {
+  const byCanonicalIp = new Map([...metrics.values()].map((m) => [canonicalIp(m.backendIp), m]));
+  const worst = (node: NodeInfo) =>
+    [node.ip, node.ipv6]
+      .flatMap((ip) => (ip ? [byCanonicalIp.get(canonicalIp(ip))] : []))
+      .filter((m): m is BackendSnat => m !== undefined && m.allocatedPorts > 0)
+      .sort((a, b) => b.usedPorts / b.allocatedPorts - a.usedPorts / a.allocatedPorts)[0];
   const ranked = nodes
-    .map((node) => ({ node, m: metrics.get(node.ip) }))
-    .filter((x): x is { node: NodeInfo; m: BackendSnat } => x.m !== undefined && x.m.allocatedPorts > 0)
+    .map((node) => ({ node, m: worst(node) }))
+    .filter((x): x is { node: NodeInfo; m: BackendSnat } => x.m !== undefined)
     .sort(
       (a, b) =>
         b.m.usedPorts / b.m.allocatedPorts - a.m.usedPorts / a.m.allocatedPorts ||
