@@ -3,7 +3,7 @@
 // each close) and failures, so the ranking comes from the SNAT model (snatModel.ts): what each pod adds to the
 // destinations nearest the node's allocation.
 import type { Culprit, DestinationPressure, PodConnections, Workload, WorkloadCulprit } from '../model.ts';
-import { addDemand, comparePressure, type Holder, NO_DEMAND, snatModel } from './snatModel.ts';
+import { addDemand, addToDestination, comparePressure, type Holder, NO_DEMAND, snatModel } from './snatModel.ts';
 
 export const DEFAULT_TOP_DESTINATIONS = 5;
 
@@ -138,10 +138,14 @@ function rankWorkloads(
   seconds: number,
   top: number,
 ): WorkloadCulprit[] {
-  const groups = new Map<string, Omit<WorkloadCulprit, 'rank'> & { share: number }>();
+  type Group = Omit<WorkloadCulprit, 'rank' | 'topDestinations'> & {
+    share: number;
+    destinations: Map<string, DestinationPressure>;
+  };
+  const groups = new Map<string, Group>();
   for (const { culprit: c, share, destinations } of entries) {
     const key = `${c.namespace}/${c.workload.kind}/${c.workload.name}`;
-    const group = groups.get(key) ?? {
+    const group: Group = groups.get(key) ?? {
       namespace: c.namespace,
       kind: c.workload.kind,
       name: c.workload.name,
@@ -153,7 +157,7 @@ function rankWorkloads(
       ports: NO_DEMAND,
       pressure: 0,
       share: 0,
-      topDestinations: [],
+      destinations: new Map(),
     };
     group.pods.push(c.pod);
     group.publicEstablished += c.publicEstablished;
@@ -162,35 +166,19 @@ function rankWorkloads(
     group.ports = addDemand(group.ports, c.ports);
     group.pressure += c.pressure;
     group.share += share;
-    group.topDestinations = mergeDestinations(group.topDestinations, destinations);
+    for (const d of destinations) addToDestination(group.destinations, d);
     groups.set(key, group);
   }
   return [...groups.values()]
-    .map(({ share, ...g }) => ({
+    .map(({ share, destinations, ...g }) => ({
       ...g,
       pressure: round1(g.pressure),
       connectsPerSecond: seconds > 0 ? round1(g.publicConnects / seconds) : 0,
-      topDestinations: g.topDestinations.sort(comparePressure).slice(0, top),
+      topDestinations: [...destinations.values()].sort(comparePressure).slice(0, top),
       ...(share > 0 ? { shareOfUsedPorts: round2(Math.min(1, share)) } : {}),
     }))
     .sort((a, b) => b.pressure - a.pressure || b.ports.total - a.ports.total || compareText(a.name, b.name))
     .map((g, i) => ({ rank: i + 1, ...g }));
-}
-
-function mergeDestinations(into: Culprit['topDestinations'], more: Culprit['topDestinations']) {
-  const merged = new Map(into.map((d) => [`${d.protocol} ${d.ip} ${d.port}`, { ...d }]));
-  for (const d of more) {
-    const key = `${d.protocol} ${d.ip} ${d.port}`;
-    const row = merged.get(key);
-    if (!row) merged.set(key, { ...d });
-    else {
-      row.connections += d.connections;
-      row.timeWait += d.timeWait;
-      row.connectsPerSecond = round1(row.connectsPerSecond + d.connectsPerSecond);
-      row.ports = addDemand(row.ports, d.ports);
-    }
-  }
-  return [...merged.values()];
 }
 
 function round1(value: number): number {

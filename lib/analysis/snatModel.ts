@@ -101,25 +101,17 @@ export function snatModel(holders: Holder[], captureSeconds: number, hold = HOLD
   const perHolder = holders.map((h) => {
     const rows = new Map<string, DestinationPressure>();
     for (const flow of h.flows) {
-      const key = destinationKey(flow.ip, flow.port, flow.protocol);
-      const ports = flowDemand(flow, captureSeconds, hold);
-      const rate = captureSeconds > 0 ? flow.connects / captureSeconds : 0;
-      for (const into of [rows, byDestination]) {
-        const row = into.get(key) ?? {
-          ip: flow.ip,
-          port: flow.port,
-          protocol: flow.protocol,
-          connections: 0,
-          timeWait: 0,
-          connectsPerSecond: 0,
-          ports: NO_DEMAND,
-        };
-        row.connections += flow.open;
-        row.timeWait += flow.timeWait;
-        row.connectsPerSecond = round1(row.connectsPerSecond + rate);
-        row.ports = addDemand(row.ports, ports);
-        into.set(key, row);
-      }
+      const row: DestinationPressure = {
+        ip: flow.ip,
+        port: flow.port,
+        protocol: flow.protocol,
+        connections: flow.open,
+        timeWait: flow.timeWait,
+        connectsPerSecond: captureSeconds > 0 ? flow.connects / captureSeconds : 0,
+        ports: flowDemand(flow, captureSeconds, hold),
+      };
+      addToDestination(rows, row);
+      addToDestination(byDestination, row);
     }
     return { id: h.id, rows };
   });
@@ -151,6 +143,23 @@ export function snatModel(holders: Holder[], captureSeconds: number, hold = HOLD
     result.set(h.id, { ...h, pressure: round1(h.pressure), share: all > 0 ? h.pressure / all : 0 });
   }
   return { destinations, holders: result, peak };
+}
+
+/**
+ * Adds one destination's counts into `into`, under its key: the same destination reached by several flows, holders or
+ * pods is one row with their counts summed.
+ */
+export function addToDestination(into: Map<string, DestinationPressure>, d: DestinationPressure): void {
+  const key = destinationKey(d.ip, d.port, d.protocol);
+  const row = into.get(key);
+  if (!row) {
+    into.set(key, { ...d, connectsPerSecond: round1(d.connectsPerSecond) });
+    return;
+  }
+  row.connections += d.connections;
+  row.timeWait += d.timeWait;
+  row.connectsPerSecond = round1(row.connectsPerSecond + d.connectsPerSecond);
+  row.ports = addDemand(row.ports, d.ports);
 }
 
 export function destinationKey(ip: string, port: number, protocol: Protocol): string {

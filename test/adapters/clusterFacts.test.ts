@@ -125,6 +125,16 @@ describe('privateRanges', () => {
     expect(facts.notes).toBeUndefined();
   });
 
+  test("a range ARM gives that is not a CIDR is left out and named in a note (it would fail every pod's count)", () => {
+    const facts = clusterFacts(
+      REF,
+      cluster({ agentPoolProfiles: [{ name: 'nodepool1', count: 3, vnetSubnetID: subnet('vnet-prod') }] }),
+      [read('vnet-prod', vnetBody('vnet-prod', ['30.10.0.0/16', '30.10.0.0']))],
+    );
+    expect(facts.privateRanges.map((r) => r.cidr)).toEqual(['10.244.0.0/16', '10.0.0.0/16', '30.10.0.0/16']);
+    expect(facts.notes).toEqual(['ARM gave "30.10.0.0" as a vnet range, which is not a CIDR: left out']);
+  });
+
   test('a VNet that could not be read: the ranges that could be, and its note', () => {
     const note = vnetNotReadNote(
       { name: 'vnet-prod', resourceGroup: 'rg-network', subscriptionId: SUB },

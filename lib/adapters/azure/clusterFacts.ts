@@ -2,7 +2,7 @@
 // (ClusterFacts). Pure: the calls are in lib/adapters/azure.ts.
 import type { ManagedCluster } from '@azure/arm-containerservice';
 import type { ClusterFacts, ClusterRef, OutboundType, PrivateRange } from '../../model.ts';
-import { mergePrivateRanges } from '../../privateRanges.ts';
+import { mergePrivateRanges, parseCidr } from '../../privateRanges.ts';
 
 const OUTBOUND_TYPES: readonly OutboundType[] = [
   'loadBalancer',
@@ -37,6 +37,13 @@ export function clusterFacts(ref: ClusterRef, cluster: ManagedCluster, vnets: Vn
   const location = cluster.location;
   const nodeResourceGroup = cluster.nodeResourceGroup ?? `MC_${ref.resourceGroup}_${ref.name}_${location}`;
   const pools = cluster.agentPoolProfiles ?? [];
+  const ranges = privateRangesOf({
+    podCidrs: network.podCidrs ?? (network.podCidr ? [network.podCidr] : []),
+    serviceCidrs: network.serviceCidrs ?? (network.serviceCidr ? [network.serviceCidr] : []),
+    aksManagedVnet: pools.length > 0 && vnetIdsOf(cluster).length === 0,
+    vnets,
+  });
+  const unreadable = ranges.filter((r) => parseCidr(r.cidr) === undefined);
   return {
     ref,
     location,
@@ -51,14 +58,9 @@ export function clusterFacts(ref: ClusterRef, cluster: ManagedCluster, vnets: Vn
       resolvedOutbound === 'loadBalancer' ? [outboundLoadBalancerId(ref.subscriptionId, nodeResourceGroup)] : [],
     disableRunCommand: cluster.apiServerAccessProfile?.disableRunCommand ?? false,
     aadManaged: cluster.aadProfile?.managed ?? false,
-    privateRanges: privateRangesOf({
-      podCidrs: network.podCidrs ?? (network.podCidr ? [network.podCidr] : []),
-      serviceCidrs: network.serviceCidrs ?? (network.serviceCidr ? [network.serviceCidr] : []),
-      aksManagedVnet: pools.length > 0 && vnetIdsOf(cluster).length === 0,
-      vnets,
-    }),
+    privateRanges: ranges.filter((r) => parseCidr(r.cidr) !== undefined),
     nodeCount: pools.reduce((sum, pool) => sum + (pool.count ?? 0), 0),
-    ...notesOf(vnets),
+    ...notesOf(vnets, unreadable),
   };
 }
 
@@ -212,7 +214,13 @@ export function vnetNotReadNote(
   return `${where} was not read (${said}${detail}), ${unknown}; ${instead}.`;
 }
 
-function notesOf(vnets: VnetReading[]): { notes?: string[] } {
-  const notes = vnets.flatMap((vnet) => (vnet.ok ? [] : [vnet.note]));
+function notesOf(vnets: VnetReading[], unreadable: PrivateRange[]): { notes?: string[] } {
+  const notes = [
+    ...vnets.flatMap((vnet) => (vnet.ok ? [] : [vnet.note])),
+    // Every range is classified against later (podConnections): one that is not a CIDR would fail each pod's count.
+    ...unreadable.map(
+      (r) => `ARM gave ${JSON.stringify(r.cidr.slice(0, 60))} as a ${r.source} range, which is not a CIDR: left out`,
+    ),
+  ];
   return notes.length > 0 ? { notes } : {};
 }
