@@ -127,6 +127,10 @@ export type TraceEventType = 'connect' | 'accept' | 'close' | 'failed' | 'unknow
 export interface TraceAggregate {
   type: TraceEventType;
   saddr: string;
+  /**
+   * The peer; `*` on an inbound row (an accept, or a close of a connection to a port the namespace listens on): every
+   * client together, `dport` then being the namespace's own listening port.
+   */
   daddr: string;
   dport: number;
   netns: number;
@@ -188,6 +192,34 @@ export interface InboundAggregate {
   count: number;
 }
 
+/** Exact event totals of one trace source (a namespace's address) and event type, whatever rows the probe kept. */
+export interface TraceSourceTotal {
+  netns: number;
+  saddr: string;
+  type: TraceEventType;
+  count: number;
+}
+
+/** Exact socket totals of one namespace (and, in the host's, one pod) by protocol and state. */
+export interface SocketTotal {
+  netns: number;
+  podUid?: string;
+  protocol: Protocol;
+  state: TcpState;
+  count: number;
+}
+
+/**
+ * Rows a section of the node's report left out to stay bounded: `dropped` rows holding `droppedCount` events or
+ * sockets, which the exact totals still count.
+ */
+export interface ReportCut {
+  section: string;
+  kept: number;
+  dropped: number;
+  droppedCount: number;
+}
+
 export interface Unavailable {
   what: string;
   reason: string;
@@ -210,6 +242,11 @@ export interface NodeCapture {
   sockets: SocketAggregate[];
   /** Inbound connections (to a listening port), apart from `sockets`; absent from probes that did not report them. */
   inbound?: InboundAggregate[];
+  /** Exact trace totals per source and type, and socket totals per namespace and state (absent from older probes). */
+  traceSources?: TraceSourceTotal[];
+  socketTotals?: SocketTotal[];
+  /** The report's sections that left rows out to stay bounded (each also named in `unavailable`). */
+  cuts?: ReportCut[];
   unavailable: Unavailable[];
   /** Input lines the probe or its parser could not read, counted rather than fatal. */
   skippedLines: number;

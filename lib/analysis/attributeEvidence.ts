@@ -11,6 +11,7 @@ import type {
   SandboxEntry,
   SocketAggregate,
   TraceAggregate,
+  TraceSourceTotal,
 } from '../model.ts';
 import { snatClassifier } from './snatDestination.ts';
 import { summarizeConnections } from './summarizeConnections.ts';
@@ -35,6 +36,11 @@ export interface EvidenceInput {
   shims?: ShimOfNetns[];
   podSockets?: PodSockets[];
   clusterCidrs?: string[];
+  /**
+   * Exact event totals per source (the node probe's `trace-sources`): a source they cover is counted from them, not
+   * from its rows, which the probe may have cut to the busiest destinations.
+   */
+  sourceTotals?: TraceSourceTotal[];
 }
 
 export interface AttributedSource {
@@ -43,6 +49,8 @@ export interface AttributedSource {
   connects: number;
   accepts: number;
   closes: number;
+  /** Connects that failed (bpftrace sees them; BCC tcptracer does not), when there were any. */
+  failed?: number;
   /** `namespace/name` when the source could be tied to a pod. */
   pod?: string;
   /** The pod sandbox id, when only the containerd shim (pstree) tied the namespace to one. */
@@ -72,25 +80,38 @@ export function attributeEvidence(input: EvidenceInput): Attribution {
     (t.netns > 0 ? podOfNetns.get(t.netns) : undefined) ?? podOfIp.get(t.saddr);
 
   const sources = new Map<string, AttributedSource>();
+  const sourceOf = (t: { netns: number; saddr: string }, pod: string | undefined): AttributedSource => {
+    const key = `${t.saddr} ${t.netns}`;
+    let source = sources.get(key);
+    if (!source) {
+      source = {
+        saddr: t.saddr,
+        ...(t.netns > 0 ? { netns: t.netns } : {}),
+        connects: 0,
+        accepts: 0,
+        closes: 0,
+        ...(pod ? { pod } : {}),
+        ...(!pod && sandboxOfNetns.has(t.netns) ? { sandboxId: sandboxOfNetns.get(t.netns) } : {}),
+      };
+      sources.set(key, source);
+    }
+    return source;
+  };
+  const tally = (source: AttributedSource, type: TraceAggregate['type'], count: number) => {
+    if (type === 'connect') source.connects += count;
+    else if (type === 'accept') source.accepts += count;
+    else if (type === 'close') source.closes += count;
+    else if (type === 'failed') source.failed = (source.failed ?? 0) + count;
+  };
   const traceOfPod = new Map<string, TraceAggregate[]>();
+  const totalled = new Set((input.sourceTotals ?? []).map((t) => `${t.saddr} ${t.netns}`));
   for (const t of input.trace ?? []) {
     const pod = podOf(t);
-    const key = `${t.saddr} ${t.netns}`;
-    const source = sources.get(key) ?? {
-      saddr: t.saddr,
-      ...(t.netns > 0 ? { netns: t.netns } : {}),
-      connects: 0,
-      accepts: 0,
-      closes: 0,
-      ...(pod ? { pod } : {}),
-      ...(!pod && sandboxOfNetns.has(t.netns) ? { sandboxId: sandboxOfNetns.get(t.netns) } : {}),
-    };
-    if (t.type === 'connect') source.connects += t.count;
-    else if (t.type === 'accept') source.accepts += t.count;
-    else if (t.type === 'close') source.closes += t.count;
-    sources.set(key, source);
+    const source = sourceOf(t, pod);
+    if (!totalled.has(`${t.saddr} ${t.netns}`)) tally(source, t.type, t.count);
     if (pod) traceOfPod.set(pod, [...(traceOfPod.get(pod) ?? []), t]);
   }
+  for (const total of input.sourceTotals ?? []) tally(sourceOf(total, podOf(total)), total.type, total.count);
 
   const pods = new Map<string, PodConnections>();
   const hostNetwork = new Set(sandboxes.filter((s) => s.hostNetwork).map((s) => `${s.namespace}/${s.name}`));

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import type { AttributedSource, PodSockets, ShimOfNetns } from '../analysis/attributeEvidence.ts';
 import { SnatDoctorError } from '../errors.ts';
 import type { LineStats } from '../evidence/lineStats.ts';
-import type { Culprit, NetnsEntry, SandboxEntry, TraceAggregate } from '../model.ts';
+import type { Culprit, NetnsEntry, SandboxEntry, TraceAggregate, TraceSourceTotal } from '../model.ts';
 import { badInputExit } from './badInput.ts';
 
 export interface AnalyzeOptions {
@@ -96,6 +96,7 @@ export async function analyzeEvidence(options: AnalyzeOptions): Promise<Analysis
     });
 
   let trace: TraceAggregate[] = [];
+  let sourceTotals: TraceSourceTotal[] = [];
   let events = 0;
   let seconds = options.seconds;
   if (options.tcptracer) {
@@ -186,8 +187,10 @@ export async function analyzeEvidence(options: AnalyzeOptions): Promise<Analysis
     const report = parseProbeReport(await readText(options.probeReport), { node: '', seconds: options.seconds ?? 0 });
     record('probe report', options.probeReport, report);
     trace = [...trace, ...report.capture.trace];
+    sourceTotals = [...sourceTotals, ...(report.capture.traceSources ?? [])];
     events += report.traceStats.events;
-    seconds ??= report.capture.seconds || undefined;
+    // Connect rates are per the seconds the tracer really ran (it may have died early), else per the capture.
+    seconds ??= report.capture.tracedSeconds || report.capture.seconds || undefined;
     namespaces = [...namespaces, ...report.capture.namespaces];
     notes.push(
       ...report.capture.unavailable.map((u) => `On the node, ${u.what} was unavailable: ${u.reason}.`),
@@ -211,6 +214,7 @@ export async function analyzeEvidence(options: AnalyzeOptions): Promise<Analysis
     shims,
     podSockets,
     clusterCidrs: options.clusterCidr ?? [],
+    sourceTotals,
   });
   let culprits: Culprit[] = [];
   if (attribution.pods.length > 0) {

@@ -2,30 +2,52 @@
 # snat-doctor node probe. Runs on an AKS node (Ubuntu or Azure Linux) in the host's namespaces — the probe pod starts
 # it with `nsenter -t 1 -m -u -i -n -p -- sh -c SCRIPT probe ARGS`, this text being SCRIPT (lib/probe/probePod.ts) — and
 # prints one compact, sectioned report (parsed by lib/probe/probeReport.ts):
-#   meta           node, seconds (asked for), traced_seconds (how long tcptracer really traced), tracer=yes|no, …
-#   trace          tcptracer's events for SECONDS, aggregated here (never the raw stream: runCommand output is capped)
+#   meta           node, seconds (asked for), traced_seconds (how long the tracer really traced), tracer=yes|no,
+#                  tracer_kind=bcc|bpftrace|none, …
+#   trace          the tracer's events, aggregated as they stream (never written raw): rows COUNT TYPE SADDR DADDR DPORT
+#                  NETNS PIDS COMMS [POD_UID], the largest per source first; inbound rows (accepts, and closes of
+#                  connections to a port the namespace listens on) are keyed by the local port, DADDR "*"
+#   trace-sources  exact event totals per source (NETNS SADDR TYPE COUNT), whatever the trace rows leave out
 #   netns          network namespaces: inode, lowest PID, process count, command (one pass over /proc; no lsns)
 #   netns-files    named network namespaces (/run/netns/cni-…) → inode
-#   sandboxes      pod sandbox id → pause PID → netns inode (crictl), or pstree of the namespaces' PIDs without crictl
-#   pod-processes  PID → netns, pod uid, container id, from the kubepods cgroups (attributes hostNetwork pods)
+#   sandboxes      pod sandbox id → pause PID → netns inode (crictl), or the containerd shim above each namespace's
+#                  process (pstree) without crictl
+#   pod-processes  PID → netns, pod uid, container id, one per pod, from the kubepods cgroups
 #   sockets        every namespace's TCP table (/proc/PID/net/tcp{,6}) aggregated by state and remote endpoint
 #   udp-sockets    every namespace's connected UDP sockets (/proc/PID/net/udp{,6}), the same way
+#   socket-totals  exact socket totals per namespace, protocol and state (NETNS PROTO STATE COUNT [POD_UID])
 #   inbound        accepted TCP connections (local port = one the namespace listens on), per namespace and port
 #   unavailable    what could not be used, and why
 #
+# The report is bounded whatever the node's traffic: every section keeps at most a fixed number of rows, each cut to
+# a fixed number of bytes, and a section that had to leave rows out says so in a `#cut kept=K dropped=D
+# dropped_count=C` line (C: the events or sockets in the rows left out, still in the exact totals). Rows × bytes at
+# most: trace 400 × 230, trace-sources 1,300 × 70, netns 300 × 50, netns-files 300 × 80, pstree 600 × 130 (only
+# without crictl; sandboxes, 300 × 90, is then empty), pod-processes 300 × 125, sockets 500 × 100, udp-sockets 100 ×
+# 100, socket-totals 1,000 × 66, inbound 150 × 70, unavailable 40 × 320, meta and section lines under 1.6 kB: 488,400
+# bytes, under runCommand's 512 kB ("The output for command invoke is limited to 512kB in size", AKS
+# access-private-cluster). 300 namespaces and 1,300 trace totals hold a node at AKS's 250-pod maximum.
+#
 # Arguments are validated here; nothing from them is ever evaluated as shell text.
 #   --seconds N          capture length, 1-300 (default 30)
-#   --max-trace-rows N   keep at most N aggregated trace rows, largest first (default 4000)
-#   --max-socket-rows N  keep at most N aggregated socket rows, largest first (default 4000)
-# Environment (for tests only): SNAT_PROBE_PROC (default /proc); SNAT_PROBE_TRACER and SNAT_PROBE_CRICTL, a path that
-# is then the only candidate looked at (a missing one: none is installed).
+#   --max-trace-rows N   keep at most N trace rows, 1-400 (default 400)
+#   --max-socket-rows N  keep at most N TCP socket rows, 1-500 (default 500)
+#   --max-per-source N   keep at most N destinations per source (a namespace's address and event type; a namespace's
+#                        sockets in one state), 1-500 (default 25)
+# Environment (for tests only): SNAT_PROBE_PROC (default /proc); SNAT_PROBE_TRACER, SNAT_PROBE_CRICTL and
+# SNAT_PROBE_BPFTRACE, a path that is then the only candidate looked at (a missing or empty one: none is installed);
+# SNAT_PROBE_MAX_KEYS, the distinct trace rows held in memory before the smallest are pruned (default 50000).
 set -u
 LC_ALL=C
 export LC_ALL
 
 SECONDS_ARG=30
-MAX_TRACE_ROWS=4000
-MAX_SOCKET_ROWS=4000
+MAX_TRACE_ROWS=400
+MAX_SOCKET_ROWS=500
+MAX_PER_SOURCE=25
+MAX_KEYS=${SNAT_PROBE_MAX_KEYS:-50000}
+case $MAX_KEYS in '' | *[!0-9]*) MAX_KEYS=50000 ;; esac
+[ "$MAX_KEYS" -ge 2 ] 2>/dev/null || MAX_KEYS=2
 PROC=${SNAT_PROBE_PROC:-/proc}
 
 die() {
@@ -50,16 +72,21 @@ while [ $# -gt 0 ]; do
       shift 2
       ;;
     --max-trace-rows)
-      [ $# -ge 2 ] && whole_number "$2" && [ "$2" -ge 1 ] || die "--max-trace-rows wants a whole number from 1"
+      [ $# -ge 2 ] && whole_number "$2" && [ "$2" -ge 1 ] && [ "$2" -le 400 ] || die "--max-trace-rows wants a whole number from 1 to 400"
       MAX_TRACE_ROWS=$2
       shift 2
       ;;
     --max-socket-rows)
-      [ $# -ge 2 ] && whole_number "$2" && [ "$2" -ge 1 ] || die "--max-socket-rows wants a whole number from 1"
+      [ $# -ge 2 ] && whole_number "$2" && [ "$2" -ge 1 ] && [ "$2" -le 500 ] || die "--max-socket-rows wants a whole number from 1 to 500"
       MAX_SOCKET_ROWS=$2
       shift 2
       ;;
-    *) die "unknown argument (expected --seconds N, --max-trace-rows N, --max-socket-rows N)" ;;
+    --max-per-source)
+      [ $# -ge 2 ] && whole_number "$2" && [ "$2" -ge 1 ] && [ "$2" -le 500 ] || die "--max-per-source wants a whole number from 1 to 500"
+      MAX_PER_SOURCE=$2
+      shift 2
+      ;;
+    *) die "unknown argument (expected --seconds N, --max-trace-rows N, --max-socket-rows N, --max-per-source N)" ;;
   esac
 done
 
@@ -84,6 +111,13 @@ ls -l "$PROC"/[0-9]*/ns/net 2>/dev/null |
          if (match($0, /net:\[[0-9]+\]/)) print pid, substr($0, RSTART + 5, RLENGTH - 6) }' >"$WORK/pid-netns"
 HOST_NETNS=$(readlink "$PROC/1/ns/net" 2>/dev/null | tr -dc '0-9')
 [ -n "$HOST_NETNS" ] || HOST_NETNS=$(readlink "$PROC/self/ns/net" 2>/dev/null | tr -dc '0-9')
+
+# Ports each namespace listens on (NETNS PORT(hex)), read before the trace starts: the trace's aggregation keys a close
+# on such a port as inbound, by that port, rather than by each client's ephemeral port.
+sort -n "$WORK/pid-netns" | awk '!seen[$2]++ { print $2, $1 }' | while read -r inode pid; do
+  echo "@ $inode"
+  cat "$PROC/$pid/net/tcp" "$PROC/$pid/net/tcp6" 2>/dev/null
+done | awk '/^@ / { ns = $2; next } $4 == "0A" { n = split($2, l, ":"); print ns, toupper(l[n]) }' | sort -u >"$WORK/listeners"
 
 # ── Which tracer: BCC's tcptracer, and only it ──────────────────────────────────────────────────────────────────────
 # BCC's tcptracer is a Python script (iovisor/bcc tools/tcptracer.py, "#!/usr/bin/python"); its -v means "include
@@ -126,9 +160,8 @@ done
 # prints tcptracer -v's format, so the same aggregation reads it. Each TCP state change is one event: CLOSE → SYN_SENT
 # (in the connecting process: its PID and COMM are kept for the socket), SYN_SENT → ESTABLISHED a connect, SYN_SENT →
 # CLOSE a connect that FAILED (refused, timed out: what exhaustion looks like from the node, which tcptracer never
-# reports), SYN_RECV → ESTABLISHED an accept, and → CLOSE from an open state a close. An accepted socket's ports are
-# printed swapped (DPORT = the local listening port), so that inbound traffic aggregates by the port it came to, not
-# by each client's ephemeral port. The socket's network namespace is read through BTF. (TCP states:
+# reports), SYN_RECV → ESTABLISHED an accept, and → CLOSE from an open state a close. SPORT is the local port, as in
+# BCC's accept (the aggregation keys inbound rows by it). The socket's network namespace is read through BTF. (TCP states:
 # include/net/tcp_states.h; the tracepoint: include/trace/events/sock.h.)
 BPFTRACE_PROGRAM='BEGIN
 {
@@ -162,17 +195,9 @@ tracepoint:sock:inet_sock_set_state
   }
   if ($old == 3 && $new == 1) {
     $type = "accept";
-    @accepted[args->skaddr] = 1;
   }
   if ($new == 7 && $old != 2 && $old != 3 && $old != 7 && $old != 10) {
     $type = "close";
-  }
-  if (@accepted[args->skaddr] != 0) {
-    $sport = args->dport;
-    $dport = args->sport;
-    if ($type == "close") {
-      delete(@accepted[args->skaddr]);
-    }
   }
   if ($type != "") {
     if (args->family == 2) {
@@ -187,7 +212,6 @@ END
 {
   clear(@pid);
   clear(@comm);
-  clear(@accepted);
 }
 '
 TRACER_KIND=bcc
@@ -207,6 +231,44 @@ if [ -z "$TRACER" ]; then
     unavailable tcptracer "$BCC_MISSING; bpftrace is not installed either: no connect trace, so churn is unknown; open sockets are still counted"
   fi
 fi
+
+# rank SOURCE_FIELDS COUNT_FIELD PER_SOURCE LIMIT IN OUT: IN's rows, at most PER_SOURCE per source (the rows that agree
+# on the fields SOURCE_FIELDS, e.g. "1,2") and LIMIT in all, the largest COUNT first, into OUT; what was left out is
+# counted in OUT.cut ("DROPPED DROPPED_COUNT").
+rank() {
+  awk -v sf="$1" -v cf="$2" 'BEGIN { n = split(sf, f, ",") }
+    { s = $(f[1]); for (i = 2; i <= n; i++) s = s "|" $(f[i]); print s, $cf, $0 }' "$5" |
+    sort -k1,1 -k2,2nr |
+    awk -v k="$3" -v drop="$6.drop" '
+      { if ($1 != last) { last = $1; n = 0 }
+        if (++n > k) { dropped++; dc += $2; next }
+        line = $0; sub(/^[^ ]* [^ ]* /, "", line); print line }
+      END { printf "%d %d\n", dropped, dc > drop }' |
+    sort -k"$2","$2"nr |
+    awk -v limit="$4" -v cf="$2" -v drop="$6.drop" -v cut="$6.cut" '
+      NR <= limit { print; next }
+      { dropped++; dc += $cf }
+      END {
+        if ((getline d < drop) > 0) { split(d, x, " "); dropped += x[1]; dc += x[2] }
+        printf "%d %d\n", dropped, dc > cut
+      }' >"$6"
+}
+
+# emit NAME FILE ROWS BYTES [COUNT_FIELD [PREAMBLE]]: the section, the PREAMBLE file's one line (the script's own),
+# at most ROWS rows of FILE (already in the order that keeps what matters most), each cut to BYTES bytes, and a #cut
+# line when rows were left out (FILE.cut, from rank, adds to them).
+emit() {
+  echo "@@ $1"
+  [ -n "${6:-}" ] && head -n 1 "$6" | cut -c1-200
+  awk -v rows="$3" -v bytes="$4" -v cf="${5:-0}" -v cut="$2.cut" '
+    NR <= rows { print substr($0, 1, bytes); next }
+    { dropped++; if (cf > 0) dc += $cf }
+    END {
+      kept = NR < rows ? NR : rows
+      if ((getline d < cut) > 0) { split(d, x, " "); dropped += x[1]; dc += x[2] }
+      if (dropped > 0) printf "#cut kept=%d dropped=%d dropped_count=%d\n", kept, dropped, dc
+    }' "$2"
+}
 
 # Everything but the trace is collected in the background while the trace runs in the foreground: a non-interactive
 # shell starts background commands with SIGINT ignored, and tcptracer (Python) then could not be ended by SIGINT,
@@ -232,13 +294,16 @@ grep -H kubepods "$PROC"/[0-9]*/cgroup 2>/dev/null |
       }
       if (match($0, cidre)) cid = substr($0, RSTART, RLENGTH)
       if (uid != "" && (pid in ns)) print pid, ns[pid], uid, (cid == "" ? "-" : cid)
-    }' >"$WORK/pod-processes"
+    }' | sort -n >"$WORK/pod-processes-all"
+# The report keeps one process per pod (its lowest PID: a sandbox's first); every one is used here, to attribute the
+# host namespace's sockets and trace rows to hostNetwork pods.
+awk '!seen[$3]++' "$WORK/pod-processes-all" >"$WORK/pod-processes"
 
 # ── Namespaces: INODE PID NPROCS COMMAND, from the pass above (PID: the namespace's lowest) ──────────────────────────
 awk '{ n[$2]++; if (!($2 in first) || $1 + 0 < first[$2] + 0) first[$2] = $1 } END { for (i in n) print i, first[i], n[i] }' \
   "$WORK/pid-netns" | sort -n >"$WORK/netns"
 while read -r inode pid nprocs; do
-  comm=$(tr -d '\n' <"$PROC/$pid/comm" 2>/dev/null || true)
+  comm=$(head -c 64 "$PROC/$pid/comm" 2>/dev/null | tr -d '\n' | tr ' ' '_')
   printf '%s %s %s %s\n' "$inode" "$pid" "$nprocs" "${comm:--}"
 done <"$WORK/netns" >"$WORK/netns.out"
 
@@ -257,9 +322,9 @@ for dir in /run/netns /var/run/netns; do
 done | sort -u -k2,2 >"$WORK/netns-files"
 
 # ── Pod sandboxes: crictl when present, pstree of the namespaces' PIDs otherwise ─────────────────────────────────────
-if [ -n "${SNAT_PROBE_CRICTL:-}" ]; then
+if [ -n "${SNAT_PROBE_CRICTL+set}" ]; then
   CRICTL=
-  [ -x "$SNAT_PROBE_CRICTL" ] && CRICTL=$SNAT_PROBE_CRICTL
+  [ -n "$SNAT_PROBE_CRICTL" ] && [ -x "$SNAT_PROBE_CRICTL" ] && CRICTL=$SNAT_PROBE_CRICTL
 else
   CRICTL=$(command -v crictl 2>/dev/null || true)
   [ -n "$CRICTL" ] || { [ -x /usr/local/bin/crictl ] && CRICTL=/usr/local/bin/crictl; }
@@ -268,10 +333,11 @@ fi
 : >"$WORK/pstree"
 if [ -n "$CRICTL" ]; then
   ENDPOINT=unix:///run/containerd/containerd.sock
-  if "$CRICTL" -r "$ENDPOINT" pods -q --state ready >"$WORK/sandbox-ids" 2>"$WORK/crictl.err"; then
+  if "$CRICTL" -r "$ENDPOINT" pods -q --state ready 2>"$WORK/crictl.err" | head -n 1000 >"$WORK/sandbox-ids" &&
+    [ ! -s "$WORK/crictl.err" ]; then
     while read -r id; do
       case $id in *[!0-9a-f]* | '') continue ;; esac
-      pid=$("$CRICTL" -r "$ENDPOINT" inspectp -o go-template --template '{{.info.pid}}' "$id" 2>/dev/null | tr -dc '0-9')
+      pid=$("$CRICTL" -r "$ENDPOINT" inspectp -o go-template --template '{{.info.pid}}' "$id" 2>/dev/null | head -c 32 | tr -dc '0-9')
       netns=-
       [ -n "$pid" ] && netns=$(readlink "$PROC/$pid/ns/net" 2>/dev/null | tr -dc '0-9')
       printf '%s %s %s\n' "$id" "${pid:--}" "${netns:--}"
@@ -284,10 +350,15 @@ else
 fi
 if [ ! -s "$WORK/sandboxes" ]; then
   if command -v pstree >/dev/null 2>&1; then
+    # Only the containerd shim's line is kept for each namespace, without its tree drawing and up to its -id (which
+    # names the sandbox): the rest of the tree says nothing more and would make the report grow with every process.
     while read -r inode pid rest; do
       [ "$inode" = "$HOST_NETNS" ] && continue
+      line=$(pstree -apsl "$pid" 2>/dev/null | head -n 40 |
+        sed -n 's/^[ |`-]*\(containerd-shim[^ ]* .*-id [0-9a-f][0-9a-f]*\).*/\1/p' | head -n 1)
+      [ -n "$line" ] || continue
       echo "# netns $inode pid $pid"
-      pstree -apsl "$pid" 2>/dev/null | head -n 40
+      printf '%s\n' "$line"
     done <"$WORK/netns" >"$WORK/pstree"
   else
     unavailable pstree "not installed: pod sandboxes are known only through the pod cgroups"
@@ -296,8 +367,7 @@ fi
 
 # ── Sockets of every namespace, aggregated: NETNS STATE REMOTE(hex as the kernel prints it) COUNT [POD_UID] ────────
 # Host-namespace sockets are attributed to hostNetwork pods by socket inode (their processes' fds).
-awk -v host="$HOST_NETNS" '$2 == host { print $1 }' "$WORK/pod-processes" | while read -r pid; do
-  uid=$(awk -v p="$pid" '$1 == p { print $3; exit }' "$WORK/pod-processes")
+awk -v host="$HOST_NETNS" '$2 == host { print $1, $3 }' "$WORK/pod-processes-all" | while read -r pid uid; do
   ls -l "$PROC/$pid/fd" 2>/dev/null | awk -v uid="$uid" 'match($0, /socket:\[[0-9]+\]/) { print substr($0, RSTART + 8, RLENGTH - 9), uid }'
 done >"$WORK/host-socket-owners"
 
@@ -334,23 +404,29 @@ while read -r inode pids; do
   [ -n "$read_through" ] ||
     unavailable "sockets of netns $inode" "every process in it exited before the snapshot ($tried tried): its sockets are not counted"
 done <"$WORK/netns-pids"
-# … aggregated by namespace, state, remote endpoint and (in the host namespace) owning pod.
+# … aggregated by namespace, state, remote endpoint and (in the host namespace) owning pod, with exact totals per
+# namespace, protocol, state and owning pod (PROTO NETNS STATE REMOTE INODE → PROTO and the aggregated rows).
 aggregate_sockets() {
-  awk -v host="$HOST_NETNS" -v owners="$WORK/host-socket-owners" '
+  awk -v host="$HOST_NETNS" -v owners="$WORK/host-socket-owners" -v proto="$1" -v totals="$WORK/socket-totals.all" '
     BEGIN { while ((getline line < owners) > 0) { split(line, f, " "); owner[f[1]] = f[2] } }
     {
       uid = ($1 == host && ($4 in owner)) ? owner[$4] : ""
       c[$1 " " $2 " " $3 (uid == "" ? "" : " " uid)]++
+      t[$1 " " proto " " $2 (uid == "" ? "" : " " uid)]++
     }
-    END { for (k in c) { split(k, f, " "); print f[1], f[2], f[3], c[k] (f[4] == "" ? "" : " " f[4]) } }' |
-    sort -k4,4nr | head -n "$MAX_SOCKET_ROWS"
+    END {
+      for (k in c) { split(k, f, " "); print f[1], f[2], f[3], c[k] (f[4] == "" ? "" : " " f[4]) }
+      for (k in t) { split(k, f, " "); print f[1], f[2], f[3], t[k] (f[4] == "" ? "" : " " f[4]) >> totals }
+    }'
 }
+: >"$WORK/socket-totals.all"
 # A TCP socket whose local port is one its namespace listens on was accepted: an inbound connection, which takes no
 # SNAT port (the load balancer's inbound rule or kube-proxy translated it on the way in). Those are counted per
 # namespace and listening port (NETNS PORT(hex) COUNT [POD_UID]), not per client, and the listeners themselves (0A)
 # are left out.
 awk 'FNR == NR { if ($2 == "0A") listening[$1 " " $5] = 1; next } !(($1 " " $5) in listening)' \
-  "$WORK/tcp-rows" "$WORK/tcp-rows" | aggregate_sockets >"$WORK/sockets"
+  "$WORK/tcp-rows" "$WORK/tcp-rows" | aggregate_sockets tcp >"$WORK/sockets.all"
+rank 1,2,5 4 "$MAX_PER_SOURCE" "$MAX_SOCKET_ROWS" "$WORK/sockets.all" "$WORK/sockets"
 awk -v host="$HOST_NETNS" -v owners="$WORK/host-socket-owners" '
   BEGIN { while ((getline line < owners) > 0) { split(line, f, " "); owner[f[1]] = f[2] } }
   FNR == NR { if ($2 == "0A") listening[$1 " " $5] = 1; next }
@@ -359,58 +435,124 @@ awk -v host="$HOST_NETNS" -v owners="$WORK/host-socket-owners" '
     c[$1 " " $5 (uid == "" ? "" : " " uid)]++
   }
   END { for (k in c) { split(k, f, " "); print f[1], f[2], c[k] (f[3] == "" ? "" : " " f[3]) } }' \
-  "$WORK/tcp-rows" "$WORK/tcp-rows" | sort -k3,3nr | head -n "$MAX_SOCKET_ROWS" >"$WORK/inbound"
+  "$WORK/tcp-rows" "$WORK/tcp-rows" | sort -k3,3nr >"$WORK/inbound"
 # Connected UDP sockets (state 01, the kernel's TCP_ESTABLISHED, which a UDP socket takes on connect()): the only
 # ones that name a destination. The load balancer gives UDP one SNAT port per destination IP.
-awk '$2 == "01"' "$WORK/udp-rows" | aggregate_sockets >"$WORK/udp-sockets"
-
+awk '$2 == "01"' "$WORK/udp-rows" | aggregate_sockets udp >"$WORK/udp-sockets.all"
+rank 1,2,5 4 "$MAX_PER_SOURCE" 100 "$WORK/udp-sockets.all" "$WORK/udp-sockets"
+sort -k4,4nr "$WORK/socket-totals.all" >"$WORK/socket-totals"
+rm -f "$WORK/tcp-rows" "$WORK/udp-rows" "$WORK/sockets.all" "$WORK/udp-sockets.all"
 }
 
 collect &
 COLLECTOR=$!
-: >"$WORK/trace"
+: >"$WORK/trace-rows.all"
+: >"$WORK/trace-sources"
+: >"$WORK/trace-head"
+: >"$WORK/trace-header"
 : >"$WORK/trace.err"
+echo "events=0 skipped=0 lost=0" >"$WORK/trace-stats"
 # Seconds since boot, to a hundredth (whole seconds where /proc/uptime cannot be read).
 now() {
   awk '{ print $1; exit }' /proc/uptime 2>/dev/null || date +%s
 }
-# The first line of tcptracer's output that says why it failed. BCC prints some causes on stdout, before its header (its
-# loader.cc writes "Unable to find kernel headers. …" with std::cout), others on stderr (libbpf.c's "cannot attach
+
+# The trace, aggregated as it streams (the raw events are never written anywhere). Lines before the header are kept
+# (40 at most) for tracer_error. Each event is counted exactly in its source's total (NETNS SADDR TYPE) and in its
+# row: TYPE SADDR DADDR DPORT NETNS for a connection the namespace made; for an inbound one (an accept, or a close on a
+# port the namespace listens on or accepted on), TYPE SADDR * LOCAL_PORT NETNS, every client together. BCC's accept
+# has SPORT = the local port (tools/tcptracer.py: evt4.sport = lport, evt4.dport = the peer's), and so has the
+# bpftrace program. At most MAX_KEYS rows are held: past that, the rows with the fewest events are pruned (their
+# events stay in the sources' totals), and a row kept then may count up to prune_floor events too few.
+aggregate_trace() {
+  awk -v listeners="$WORK/listeners" -v head="$WORK/trace-head" -v hdr="$WORK/trace-header" \
+    -v stats="$WORK/trace-stats" -v rows="$WORK/trace-rows.all" -v sources="$WORK/trace-sources" -v maxkeys="$MAX_KEYS" '
+    function prune(   k, target) {
+      target = int(maxkeys / 2)
+      while (nkeys > target) {
+        floor++
+        for (k in c) if (c[k] <= floor) {
+          pruned += c[k]; nkeys--
+          delete c[k]; delete pids[k]; delete np[k]; delete comms[k]; delete nc[k]
+        }
+      }
+    }
+    BEGIN { while ((getline line < listeners) > 0) inport[line] = 1 }
+    !header {
+      if ($1 == "TYPE" && $2 == "PID" && $3 == "COMM") { header = 1; print substr($0, 1, 300) > hdr; next }
+      if (nhead++ < 40) print substr($0, 1, 300) > head
+      next
+    }
+    NF >= 9 && $1 ~ /^(connect|accept|close|failed|unknown)$/ && $2 ~ /^[0-9]+$/ && $NF ~ /^[0-9]+$/ &&
+      $(NF - 1) ~ /^[0-9]+$/ && $(NF - 2) ~ /^[0-9]+$/ {
+      events++
+      type = $1; ns = $NF; sport = $(NF - 2); dport = $(NF - 1)
+      saddr = $(NF - 4); daddr = $(NF - 3); gsub(/[][]/, "", saddr); gsub(/[][]/, "", daddr)
+      if (type == "accept") inport[ns " " sprintf("%04X", sport)] = 1
+      if (type == "accept" || (type == "close" && ((ns " " sprintf("%04X", sport)) in inport))) { daddr = "*"; dport = sport }
+      comm = $3; for (i = 4; i <= NF - 6; i++) comm = comm " " $i
+      gsub(/[ ,]/, "_", comm)
+      total[ns " " saddr " " type]++
+      k = type " " saddr " " daddr " " dport " " ns
+      if (!(k in c)) { if (nkeys >= maxkeys) prune(); nkeys++ }
+      c[k]++
+      if (np[k] < 3 && index("," pids[k] ",", "," $2 ",") == 0) { pids[k] = (np[k]++ ? pids[k] "," : "") $2 }
+      if (nc[k] < 3 && index("," comms[k] ",", "," comm ",") == 0) { comms[k] = (nc[k]++ ? comms[k] "," : "") comm }
+      next
+    }
+    /^Attaching [0-9]+ probes?/ || /^[ \t]*$/ { next }
+    /Possibly lost [0-9]+ samples/ || /^Lost [0-9]+ events/ { if (match($0, /[0-9]+/)) lost += substr($0, RSTART, RLENGTH); next }
+    { skipped++ }
+    END {
+      for (k in c) print c[k], k, pids[k], comms[k] > rows
+      for (s in total) print s, total[s] > sources
+      printf "events=%d skipped=%d lost=%d pruned=%d prune_floor=%d\n", events, skipped, lost, pruned, floor > stats
+    }'
+}
+
+# The first line of the tracer's output that says why it failed. BCC prints some causes on stdout, before its header
+# (its loader.cc writes "Unable to find kernel headers. …" with std::cout), others on stderr (libbpf.c's "cannot attach
 # kprobe, …", clang's errors), and Python then adds a traceback whose last line is only the consequence ("Exception:
 # Failed to compile BPF module <text>"). So: stdout before the header, then stderr, without the traceback's frames,
 # and with libbpf's chatter, modprobe's and warnings only when nothing else was said.
 tracer_error() {
-  awk -v out="$WORK/trace" '
-    FILENAME == out && /^(Tracing TCP|TYPE )/ { header = 1 }
-    FILENAME == out && header { next }
+  { cat "$WORK/trace-head"; head -n 200 "$WORK/trace.err"; } | awk '
     /^[ \t]*$/ || /^[ \t]/ || /^Traceback \(most recent call last\):/ || /^During handling of the above exception/ { next }
-    /^The above exception was the direct cause/ || /Possibly lost/ { next }
+    /^The above exception was the direct cause/ || /Possibly lost/ || /^Tracing TCP/ || /^Attaching [0-9]+ probe/ { next }
     /^libbpf: / || /modprobe/ || /RLIMIT_MEMLOCK/ || tolower($0) ~ /warning/ { if (weak == "") weak = $0; next }
     cause == "" { cause = $0 }
-    END { print (cause != "" ? cause : weak) }' "$WORK/trace" "$WORK/trace.err" 2>/dev/null
+    END { print (cause != "" ? cause : weak) }' 2>/dev/null
 }
 TRACED_SECONDS=0
 if [ -n "$TRACER" ]; then
   STARTED=$(now)
-  if [ "$TRACER_KIND" = bpftrace ]; then
-    # Ended by SIGINT too: bpftrace then runs END and flushes what it printed.
-    timeout -s INT -k 10 "$SECONDS_ARG" "$TRACER" -e "$BPFTRACE_PROGRAM" >"$WORK/trace" 2>"$WORK/trace.err"
-  else
-    # -v: long type names and the NETNS column. Unbuffered, and ended by SIGINT: nothing is lost.
-    PYTHONUNBUFFERED=1 timeout -s INT -k 10 "$SECONDS_ARG" "$TRACER" -v >"$WORK/trace" 2>"$WORK/trace.err"
-  fi
-  STATUS=$?
+  {
+    if [ "$TRACER_KIND" = bpftrace ]; then
+      # Ended by SIGINT too: bpftrace then runs END and flushes what it printed.
+      timeout -s INT -k 10 "$SECONDS_ARG" "$TRACER" -e "$BPFTRACE_PROGRAM" 2>"$WORK/trace.err"
+    else
+      # -v: long type names and the NETNS column. Unbuffered, and ended by SIGINT: nothing is lost.
+      PYTHONUNBUFFERED=1 timeout -s INT -k 10 "$SECONDS_ARG" "$TRACER" -v 2>"$WORK/trace.err"
+    fi
+    echo $? >"$WORK/trace.status"
+  } | aggregate_trace
+  STATUS=$(tr -dc '0-9' <"$WORK/trace.status")
+  # Perf buffer losses reported on stderr (BCC: "Possibly lost N samples"; bpftrace: "Lost N events").
+  set -- $(head -n 100000 "$WORK/trace.err" | awk '/Possibly lost [0-9]+ samples/ || /Lost [0-9]+ events/ {
+      if (match($0, /[0-9]+/)) lost += substr($0, RSTART, RLENGTH) } END { print lost + 0 }')
+  [ "${1:-0}" -gt 0 ] && awk -v more="$1" '{ sub(/lost=[0-9]+/, "lost=" (substr($0, index($0, "lost=") + 5) + more)); print }' \
+    "$WORK/trace-stats" >"$WORK/trace-stats.new" && mv "$WORK/trace-stats.new" "$WORK/trace-stats"
   # RAN: how long it ran, to a tenth, at most the capture; ENDED: "early" when it ended before the capture did. GNU
   # timeout exits 124 when it ended the capture (137 when the tracer needed SIGKILL); any other status is the tracer's
   # own, and a tracer that had already run the whole capture (busybox timeout passes its status on) ended with it.
-  set -- $(awk -v a="$STARTED" -v b="$(now)" -v s="$SECONDS_ARG" -v status="$STATUS" 'BEGIN {
+  set -- $(awk -v a="$STARTED" -v b="$(now)" -v s="$SECONDS_ARG" -v status="${STATUS:-1}" 'BEGIN {
     e = b - a; early = (status != 124 && status != 137 && e < s)
     if (e > s) e = s
     if (e < 0) e = 0
     print int(e * 10 + 0.5) / 10, (early ? "early" : "end") }')
   RAN=$1
   ENDED=$2
-  HEADER=$(grep -m 1 '^TYPE  *PID  *COMM' "$WORK/trace")
+  HEADER=$(head -n 1 "$WORK/trace-header")
   FAILED=
   if [ -z "$HEADER" ]; then
     if [ "$ENDED" = early ]; then
@@ -445,57 +587,44 @@ if [ -n "$TRACER" ]; then
 fi
 wait "$COLLECTOR"
 
-# COUNT TYPE SADDR DADDR DPORT NETNS PIDS COMMS — fields read from the right, since COMM may contain spaces.
-awk '
-  NF >= 9 && $1 ~ /^(connect|accept|close|failed|unknown)$/ && $NF ~ /^[0-9]+$/ {
-    events++
-    saddr = $(NF - 4); daddr = $(NF - 3); gsub(/[][]/, "", saddr); gsub(/[][]/, "", daddr)
-    comm = $3; for (i = 4; i <= NF - 6; i++) comm = comm " " $i
-    gsub(/[ ,]/, "_", comm)
-    k = $1 " " saddr " " daddr " " $(NF - 1) " " $NF
-    c[k]++
-    if (np[k] < 3 && index("," pids[k] ",", "," $2 ",") == 0) { pids[k] = (np[k]++ ? pids[k] "," : "") $2 }
-    if (nc[k] < 3 && index("," comms[k] ",", "," comm ",") == 0) { comms[k] = (nc[k]++ ? comms[k] "," : "") comm }
-    next
-  }
-  /^Tracing TCP|^TYPE|^Attaching [0-9]+ probes?|^ *$/ { next }
-  /Possibly lost/ { lost++; next }
-  { skipped++ }
-  END {
-    for (k in c) print c[k], k, pids[k], comms[k]
-    printf "#stats events=%d skipped=%d lost=%d\n", events, skipped, lost > "/dev/stderr"
-  }' "$WORK/trace" 2>"$WORK/trace-stats" | sort -k1,1nr | head -n "$MAX_TRACE_ROWS" >"$WORK/trace-rows"
+# The trace's rows, at most MAX_PER_SOURCE per source and MAX_TRACE_ROWS in all; in the host namespace, a row's
+# PIDs name the hostNetwork pod whose cgroup holds them, appended as POD_UID.
+rank 6,3,2 1 "$MAX_PER_SOURCE" "$MAX_TRACE_ROWS" "$WORK/trace-rows.all" "$WORK/trace-rows.ranked"
+awk -v host="$HOST_NETNS" -v owners="$WORK/pod-processes-all" '
+  BEGIN { while ((getline line < owners) > 0) { split(line, f, " "); if (f[2] == host) uid[f[1]] = f[3] } }
+  {
+    owner = ""
+    if ($6 == host) { n = split($7, p, ","); for (i = 1; i <= n && owner == ""; i++) if (p[i] in uid) owner = uid[p[i]] }
+    print $0 (owner == "" ? "" : " " owner)
+  }' "$WORK/trace-rows.ranked" >"$WORK/trace-rows"
+[ -f "$WORK/trace-rows.ranked.cut" ] && mv "$WORK/trace-rows.ranked.cut" "$WORK/trace-rows.cut"
+sort -k4,4nr "$WORK/trace-sources" >"$WORK/trace-sources.sorted"
 
 # ── The report ──────────────────────────────────────────────────────────────────────────────────────────────────────
 echo "@@ snat-doctor-probe 1"
 echo "@@ meta"
-echo "node=$(hostname 2>/dev/null | tr -dc 'A-Za-z0-9.-')"
+echo "node=$(hostname 2>/dev/null | tr -dc 'A-Za-z0-9.-' | cut -c1-63)"
 echo "seconds=$SECONDS_ARG"
 echo "traced_seconds=$TRACED_SECONDS"
 echo "host_netns=${HOST_NETNS:-0}"
-echo "kernel=$(uname -r 2>/dev/null | tr -dc 'A-Za-z0-9._+-')"
+echo "kernel=$(uname -r 2>/dev/null | tr -dc 'A-Za-z0-9._+-' | cut -c1-100)"
 echo "tracer=$([ -n "$TRACER" ] && echo yes || echo no)"
 echo "tracer_kind=$([ -n "$TRACER" ] && echo "$TRACER_KIND" || echo none)"
 echo "crictl=$([ -s "$WORK/sandboxes" ] && echo yes || echo no)"
-echo "@@ trace"
-sed 's/^#stats //' "$WORK/trace-stats" | sed 's/^/# /'
-cat "$WORK/trace-rows"
-echo "@@ netns"
-cat "$WORK/netns.out"
-echo "@@ netns-files"
-cat "$WORK/netns-files"
-echo "@@ sandboxes"
-cat "$WORK/sandboxes"
-echo "@@ pstree"
-cat "$WORK/pstree"
-echo "@@ pod-processes"
-cat "$WORK/pod-processes"
-echo "@@ sockets"
-cat "$WORK/sockets"
-echo "@@ udp-sockets"
-cat "$WORK/udp-sockets"
-echo "@@ inbound"
-cat "$WORK/inbound"
-echo "@@ unavailable"
-cat "$WORK/unavailable"
+echo "max_trace_rows=$MAX_TRACE_ROWS"
+echo "max_socket_rows=$MAX_SOCKET_ROWS"
+echo "max_per_source=$MAX_PER_SOURCE"
+sed 's/^/# /' "$WORK/trace-stats" >"$WORK/trace-stats-line"
+emit trace "$WORK/trace-rows" "$MAX_TRACE_ROWS" 230 1 "$WORK/trace-stats-line"
+emit trace-sources "$WORK/trace-sources.sorted" 1300 70 4
+emit netns "$WORK/netns.out" 300 50
+emit netns-files "$WORK/netns-files" 300 80
+emit sandboxes "$WORK/sandboxes" 300 90
+emit pstree "$WORK/pstree" 600 130
+emit pod-processes "$WORK/pod-processes" 300 125
+emit sockets "$WORK/sockets" "$MAX_SOCKET_ROWS" 100 4
+emit udp-sockets "$WORK/udp-sockets" 100 100 4
+emit socket-totals "$WORK/socket-totals" 1000 66 4
+emit inbound "$WORK/inbound" 150 70 3
+emit unavailable "$WORK/unavailable" 40 320
 echo "@@ end"

@@ -15,10 +15,13 @@ import type {
   InboundAggregate,
   NetnsEntry,
   NodeCapture,
+  ReportCut,
   SandboxEntry,
   SocketAggregate,
+  SocketTotal,
   TraceAggregate,
   TraceEventType,
+  TraceSourceTotal,
   Unavailable,
 } from '../model.ts';
 
@@ -31,8 +34,12 @@ const NUMBER = /^\d+$/;
 
 export interface ProbeReport extends LineStats {
   capture: NodeCapture;
-  /** What the node's own aggregation of the trace counted (events, lines it skipped, perf buffer losses). */
-  traceStats: { events: number; skipped: number; lost: number };
+  /**
+   * What the node's own aggregation of the trace counted: events, lines it skipped, perf buffer losses, and the events
+   * it pruned from its rows to stay within memory (still in the sources' totals; a kept row may then count up to
+   * `pruneFloor` too few).
+   */
+  traceStats: { events: number; skipped: number; lost: number; pruned: number; pruneFloor: number };
   /** The report ended before `@@ end`: it was cut (runCommand keeps 512 kB) or the probe was killed. */
   truncated: boolean;
 }
@@ -41,7 +48,9 @@ export interface ProbeReport extends LineStats {
 export function parseProbeReport(text: string, expected: { node: string; seconds: number }): ProbeReport {
   const stats = emptyStats();
   const sections = new Map<string, string[]>();
+  const cuts: ReportCut[] = [];
   let current: string[] | undefined;
+  let currentName = '';
   let sawHeader = false;
   let ended = false;
   for (const line of splitLines(text)) {
@@ -51,10 +60,15 @@ export function parseProbeReport(text: string, expected: { node: string; seconds
       if (name.startsWith('snat-doctor-probe')) sawHeader = true;
       if (name === 'end') ended = true;
       current = [];
-      sections.set(name.split(' ')[0] ?? name, current);
+      currentName = name.split(' ')[0] ?? name;
+      sections.set(currentName, current);
       continue;
     }
-    if (current) current.push(line);
+    if (current && line.startsWith('#cut ')) {
+      const cut = readCut(currentName, line);
+      if (cut) cuts.push(cut);
+      else skipLine(stats, line);
+    } else if (current) current.push(line);
     else if (line.trim() !== '') skipLine(stats, line); // noise before the report (a shell's or kubectl's chatter)
   }
   const error = sections.get('error');
@@ -94,6 +108,15 @@ export function parseProbeReport(text: string, expected: { node: string; seconds
   const sandboxes = readSandboxes(rows('sandboxes'), rows('pstree'), hostNetns, podOfPid, stats);
   const unavailable = readUnavailable(rows('unavailable'), stats);
   const traceStats = readTraceStats(rows('trace'));
+  const traceSources = readTraceSources(rows('trace-sources'), stats);
+  const socketTotals = readSocketTotals(rows('socket-totals'), stats);
+  for (const cut of cuts) unavailable.push(describeCut(cut, meta));
+  if (traceStats.pruned > 0) {
+    unavailable.push({
+      what: 'trace rows pruned',
+      reason: `${traceStats.pruned} event(s) to destinations seen too rarely were pruned on the node to bound its memory (counted in the sources' totals); a row kept may count up to ${traceStats.pruneFloor} event(s) too few`,
+    });
+  }
   if (!ended) {
     unavailable.push({
       what: 'probe report',
@@ -111,6 +134,9 @@ export function parseProbeReport(text: string, expected: { node: string; seconds
     sandboxes,
     sockets,
     ...(sections.has('inbound') ? { inbound } : {}),
+    ...(sections.has('trace-sources') ? { traceSources } : {}),
+    ...(sections.has('socket-totals') ? { socketTotals } : {}),
+    ...(cuts.length > 0 ? { cuts } : {}),
     unavailable,
     skippedLines: stats.skipped + traceStats.skipped,
     // Sections come in a fixed order: the one after `sockets` proves the snapshot arrived whole.
@@ -133,13 +159,106 @@ function readSeconds(value: string | undefined): number | undefined {
   return value !== undefined && /^\d+(\.\d+)?$/.test(value) ? Number(value) : undefined;
 }
 
-function readTraceStats(lines: string[]): { events: number; skipped: number; lost: number } {
-  const header = lines.find((line) => line.startsWith('#')) ?? '';
-  const value = (key: string) => Number(new RegExp(`${key}=(\\d+)`).exec(header)?.[1] ?? 0);
-  return { events: value('events'), skipped: value('skipped'), lost: value('lost') };
+function readTraceStats(lines: string[]): ProbeReport['traceStats'] {
+  const header = lines.filter((line) => line.startsWith('#')).join(' ');
+  const value = (key: string) => Number(new RegExp(`\\b${key}=(\\d+)`).exec(header)?.[1] ?? 0);
+  return {
+    events: value('events'),
+    skipped: value('skipped'),
+    lost: value('lost'),
+    pruned: value('pruned'),
+    pruneFloor: value('prune_floor'),
+  };
 }
 
-/** `COUNT TYPE SADDR DADDR DPORT NETNS PIDS COMMS`, aggregated on the node. */
+/** `#cut kept=K dropped=D dropped_count=C`: what a section left out to keep the report bounded. */
+function readCut(section: string, line: string): ReportCut | undefined {
+  const match = /^#cut kept=(\d+) dropped=(\d+) dropped_count=(\d+)\s*$/.exec(line);
+  if (!match) return undefined;
+  return { section, kept: Number(match[1]), dropped: Number(match[2]), droppedCount: Number(match[3]) };
+}
+
+/** A cut, as the report's readers are told of it: which rows, how many, and where their counts still are. */
+function describeCut(cut: ReportCut, meta: Map<string, string>): Unavailable {
+  const perSource = meta.get('max_per_source');
+  const limit =
+    cut.section === 'trace'
+      ? meta.get('max_trace_rows')
+      : cut.section === 'sockets'
+        ? meta.get('max_socket_rows')
+        : undefined;
+  const rule = [
+    perSource && ['trace', 'sockets', 'udp-sockets'].includes(cut.section) ? `${perSource} per source` : '',
+    limit ? `${limit} in all` : '',
+  ]
+    .filter(Boolean)
+    .join(', ');
+  const counted =
+    cut.section === 'trace'
+      ? `${cut.droppedCount} event(s) in them are counted only in the sources' totals`
+      : ['sockets', 'udp-sockets'].includes(cut.section)
+        ? `${cut.droppedCount} socket(s) in them are counted only in the namespaces' totals`
+        : cut.droppedCount > 0
+          ? `${cut.droppedCount} counted in them`
+          : 'the node had more than the report holds';
+  return {
+    what: `${cut.section} rows`,
+    reason: `the node kept ${cut.kept} and left ${cut.dropped} out to bound the report${rule ? ` (${rule})` : ''}; ${counted}`,
+  };
+}
+
+/** `NETNS SADDR TYPE COUNT`: exact totals per trace source. */
+function readTraceSources(lines: string[], stats: LineStats): TraceSourceTotal[] {
+  const totals: TraceSourceTotal[] = [];
+  for (const line of lines) {
+    const [netns, saddr, type, count, extra] = line.trim().split(/\s+/);
+    const sourceIp = saddr === undefined ? undefined : unwrapMapped(saddr);
+    if (
+      !netns ||
+      !NUMBER.test(netns) ||
+      !sourceIp ||
+      !TYPES.has(type as TraceEventType) ||
+      !count ||
+      !NUMBER.test(count) ||
+      extra !== undefined
+    ) {
+      skipLine(stats, line);
+      continue;
+    }
+    totals.push({ netns: Number(netns), saddr: sourceIp, type: type as TraceEventType, count: Number(count) });
+  }
+  return totals;
+}
+
+/** `NETNS PROTO STATE COUNT [POD_UID]`: exact socket totals per namespace, protocol and state. */
+function readSocketTotals(lines: string[], stats: LineStats): SocketTotal[] {
+  const totals: SocketTotal[] = [];
+  for (const line of lines) {
+    const [netns, protocol, st, count, uid, extra] = line.trim().split(/\s+/);
+    const state = st === undefined ? undefined : TCP_STATES[st.toUpperCase()];
+    if (
+      !netns ||
+      !NUMBER.test(netns) ||
+      (protocol !== 'tcp' && protocol !== 'udp') ||
+      !state ||
+      !count ||
+      !NUMBER.test(count) ||
+      (uid !== undefined && !UID.test(uid)) ||
+      extra !== undefined
+    ) {
+      skipLine(stats, line);
+      continue;
+    }
+    totals.push({ netns: Number(netns), ...(uid ? { podUid: uid } : {}), protocol, state, count: Number(count) });
+  }
+  return totals;
+}
+
+/**
+ * `COUNT TYPE SADDR DADDR DPORT NETNS PIDS COMMS [POD_UID]`, aggregated on the node. DADDR `*` marks an inbound row
+ * (accepts, closes of accepted connections) keyed by the local listening port. POD_UID: the hostNetwork pod whose
+ * cgroup holds the row's processes, found on the node; older probes left that to PIDS and pod-processes.
+ */
 function readTrace(
   lines: string[],
   hostNetns: number,
@@ -149,9 +268,10 @@ function readTrace(
   const trace: TraceAggregate[] = [];
   for (const line of lines) {
     if (line.startsWith('#')) continue;
-    const [count, type, saddr, daddr, dport, netns, pids = '', comms = ''] = line.trim().split(/\s+/);
+    const [count, type, saddr, daddr, dport, netns, pids = '', comms = '', owner, extra] = line.trim().split(/\s+/);
     const sourceIp = saddr === undefined ? undefined : unwrapMapped(saddr);
-    const destinationIp = daddr === undefined ? undefined : unwrapMapped(daddr);
+    const inboundRow = daddr === '*' && (type === 'accept' || type === 'close');
+    const destinationIp = inboundRow ? '*' : daddr === undefined ? undefined : unwrapMapped(daddr);
     if (
       !count ||
       !NUMBER.test(count) ||
@@ -161,7 +281,9 @@ function readTrace(
       !dport ||
       !NUMBER.test(dport) ||
       !netns ||
-      !NUMBER.test(netns)
+      !NUMBER.test(netns) ||
+      (owner !== undefined && !UID.test(owner)) ||
+      extra !== undefined
     ) {
       skipLine(stats, line);
       continue;
@@ -172,7 +294,9 @@ function readTrace(
       .map(Number);
     // In the host namespace, the pod (if any) is the one whose cgroup holds the process.
     const podUid =
-      Number(netns) === hostNetns ? pidList.map((p) => podOfPid.get(p)?.uid).find((u) => u !== undefined) : undefined;
+      Number(netns) === hostNetns
+        ? (owner ?? pidList.map((p) => podOfPid.get(p)?.uid).find((u) => u !== undefined))
+        : undefined;
     trace.push({
       type: type as TraceEventType,
       saddr: sourceIp,

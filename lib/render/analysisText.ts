@@ -25,14 +25,24 @@ export function renderAnalysis(result: AnalysisResult, style: TerminalStyle = { 
 
   if (result.bySource.length > 0) {
     lines.push(paint.bold('Connections by source (as the runbook counts them: SADDR and NETNS)'));
+    // Failed connects have a column only when the tracer saw some (bpftrace does; BCC tcptracer never reports them).
+    const failed = result.bySource.some((s) => (s.failed ?? 0) > 0);
     const table = new Table({
-      head: ['Source address', 'Network namespace', 'Pod', 'Connects', 'Accepts', 'Closes'],
-      colAligns: ['left', 'right', 'left', 'right', 'right', 'right'],
+      head: [
+        'Source address',
+        'Network namespace',
+        'Pod',
+        'Connects',
+        ...(failed ? ['Failed'] : []),
+        'Accepts',
+        'Closes',
+      ],
+      colAligns: ['left', 'right', 'left', 'right', ...(failed ? (['right'] as const) : []), 'right', 'right'],
       style: { head: style.color ? ['cyan'] : [], border: style.color ? ['grey'] : [] },
     });
     for (const s of result.bySource.slice(0, SOURCES_SHOWN)) {
       const pod = s.pod ?? (s.sandboxId ? `sandbox ${s.sandboxId.slice(0, 13)}` : paint.dim('unknown'));
-      table.push([s.saddr, s.netns ?? '', pod, s.connects, s.accepts, s.closes]);
+      table.push([s.saddr, s.netns ?? '', pod, s.connects, ...(failed ? [s.failed ?? 0] : []), s.accepts, s.closes]);
     }
     lines.push(table.toString());
     if (result.bySource.length > SOURCES_SHOWN)

@@ -691,6 +691,13 @@ export function probeInvocation(spec: PodSpec): { container: string; args: strin
   return undefined;
 }
 
+/** The row options' largest values: past them the report could pass runCommand's 512 kB (node-probe.sh). */
+const ROW_LIMITS: Record<string, number> = {
+  '--max-trace-rows': 400,
+  '--max-socket-rows': 500,
+  '--max-per-source': 500,
+};
+
 /** The probe script's own argument rules (lib/probe/node-probe.sh), with its messages. */
 function parseProbeArgs(args: string[]): { seconds: number } | { error: string } {
   let seconds = 30;
@@ -702,10 +709,15 @@ function parseProbeArgs(args: string[]): { seconds: number } | { error: string }
         return { error: '--seconds wants a whole number from 1 to 300' };
       }
       seconds = Number(value);
-    } else if (flag === '--max-trace-rows' || flag === '--max-socket-rows') {
-      if (!whole(value) || Number(value) < 1) return { error: `${flag} wants a whole number from 1` };
+    } else if (flag !== undefined && flag in ROW_LIMITS) {
+      const most = ROW_LIMITS[flag] as number;
+      if (!whole(value) || Number(value) < 1 || Number(value) > most) {
+        return { error: `${flag} wants a whole number from 1 to ${most}` };
+      }
     } else {
-      return { error: 'unknown argument (expected --seconds N, --max-trace-rows N, --max-socket-rows N)' };
+      return {
+        error: 'unknown argument (expected --seconds N, --max-trace-rows N, --max-socket-rows N, --max-per-source N)',
+      };
     }
   }
   return { seconds };

@@ -308,14 +308,18 @@ function describeNode(located: Located): string {
 }
 
 function describeCapture(capture: NodeCapture): string {
-  const connects = capture.trace.filter((t) => t.type === 'connect').reduce((sum, t) => sum + t.count, 0);
-  const sockets = capture.sockets.reduce((sum, s) => sum + s.count, 0);
+  // The exact totals where the probe gave them: its rows may leave the long tail out (node-probe.sh, #cut).
+  const events = (type: string) =>
+    (capture.traceSources ?? capture.trace).filter((t) => t.type === type).reduce((sum, t) => sum + t.count, 0);
+  const connects = events('connect');
+  const failed = events('failed');
+  const sockets = (capture.socketTotals ?? capture.sockets).reduce((sum, s) => sum + s.count, 0);
   const traced =
     capture.tracedSeconds !== undefined && capture.tracedSeconds > 0 && capture.tracedSeconds < capture.seconds
       ? ` in the ${capture.tracedSeconds} s the tracer ran`
       : '';
   const parts = [
-    `${capture.seconds} s capture: ${connects} connects traced${traced}`,
+    `${capture.seconds} s capture: ${connects} connects${failed > 0 ? ` and ${failed} failed connects` : ''} traced${traced}`,
     `${sockets} sockets in ${capture.namespaces.length} network namespace${capture.namespaces.length === 1 ? '' : 's'}`,
   ];
   if (capture.unavailable.length > 0) parts.push(`unavailable: ${capture.unavailable.map((u) => u.what).join(', ')}`);

@@ -120,9 +120,15 @@ describe("this machine's own lsns, pstree, ss and /proc/net/tcp", () => {
       };
       const lsns = await capture('lsns.json', 'lsns', ['-t', 'net', '--list', '-J']);
       const pstree = await capture('pstree.txt', 'pstree', ['-apsl', String(process.pid)]);
-      const ss = await capture('ss.txt', 'ss', ['-tnp']);
+      // Only the test's own connections: what else the machine holds (other tests' namespaces and hosts run beside
+      // this one) is not this test's to count.
+      const ss = await capture('ss.txt', 'ss', ['-tnp', `( sport = :${port} or dport = :${port} )`]);
       const proc = join(dir, 'tcp.txt');
-      await writeFile(proc, execFileSync('cat', ['/proc/self/net/tcp', '/proc/self/net/tcp6'], { encoding: 'utf8' }));
+      const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')} `;
+      const tables = execFileSync('cat', ['/proc/self/net/tcp', '/proc/self/net/tcp6'], { encoding: 'utf8' })
+        .split('\n')
+        .filter((line) => /^\s*sl\s/.test(line) || line.includes(hexPort));
+      await writeFile(proc, `${tables.join('\n')}\n`);
       const result = await analyzeEvidence({
         lsns,
         pstree,

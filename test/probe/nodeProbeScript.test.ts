@@ -101,7 +101,7 @@ describe('on this machine, with stand-ins for tcptracer and crictl', () => {
 
   test('aggregates the trace on the node: COMM with spaces, IPv6 brackets, ::ffff: unwrapped, a bad line counted', () => {
     const { capture, traceStats } = parseProbeReport(run.stdout, { node: 'here', seconds: 1 });
-    expect(traceStats).toEqual({ events: 5, skipped: 1, lost: 0 });
+    expect(traceStats).toEqual({ events: 5, skipped: 1, lost: 0, pruned: 0, pruneFloor: 0 });
     expect(capture.trace).toContainEqual(
       expect.objectContaining({ type: 'connect', saddr: '10.244.1.23', daddr: '20.50.2.10', dport: 443, count: 2 }),
     );

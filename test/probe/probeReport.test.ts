@@ -181,3 +181,81 @@ describe('damaged reports', () => {
     );
   });
 });
+
+describe('a bounded report (what the node kept, what it left out, and the exact totals)', () => {
+  const UID = '6b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d';
+  const text = [
+    '@@ snat-doctor-probe 1',
+    '@@ meta',
+    'node=aks-node-1',
+    'seconds=30',
+    'traced_seconds=30',
+    'host_netns=4026531840',
+    'max_trace_rows=400',
+    'max_socket_rows=500',
+    'max_per_source=25',
+    '@@ trace',
+    '# events=1200 skipped=0 lost=0 pruned=100 prune_floor=2',
+    '700 connect 10.244.1.4 20.50.2.10 443 4026532207 3101 java',
+    '90 failed 10.244.1.4 20.50.2.11 443 4026532207 3101 java',
+    '50 accept 10.244.1.4 * 8080 4026532207 3101 java',
+    '40 connect 10.224.0.5 20.61.100.20 443 4026531840 3200 proxy-agent 0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4e',
+    '5 connect 10.244.1.4 * 443 4026532207 3101 java',
+    '#cut kept=4 dropped=120 dropped_count=220',
+    '@@ trace-sources',
+    '4026532207 10.244.1.4 connect 1000',
+    '4026532207 10.244.1.4 failed 90',
+    '4026532207 10.244.1.4 accept 50',
+    '4026531840 10.224.0.5 connect 60',
+    '4026532207 not-an-ip connect 3',
+    '@@ sockets',
+    '4026532207 01 0A023214:01BB 12',
+    '#cut kept=1 dropped=30 dropped_count=31',
+    '@@ socket-totals',
+    '4026532207 tcp 01 43',
+    `4026531840 tcp 06 7 ${UID}`,
+    '4026532207 sctp 01 1',
+    '@@ unavailable',
+    '@@ end',
+  ].join('\n');
+  const report = parseProbeReport(text, { node: 'aks-node-1', seconds: 30 });
+
+  test('inbound rows (DADDR *) keep their listening port; a * on an outbound type is malformed and skipped', () => {
+    expect(report.capture.trace).toContainEqual(
+      expect.objectContaining({ type: 'accept', daddr: '*', dport: 8080, count: 50 }),
+    );
+    expect(report.capture.trace.some((t) => t.type === 'connect' && t.daddr === '*')).toBe(false);
+    expect(report.skippedSamples).toContain('5 connect 10.244.1.4 * 443 4026532207 3101 java');
+  });
+
+  test("a host-namespace row's pod, named on the node, is taken as given", () => {
+    expect(report.capture.trace).toContainEqual(
+      expect.objectContaining({ saddr: '10.224.0.5', podUid: '0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4e' }),
+    );
+  });
+
+  test('exact totals per trace source and per namespace and state are read, malformed rows skipped', () => {
+    expect(report.capture.traceSources).toEqual([
+      { netns: 4026532207, saddr: '10.244.1.4', type: 'connect', count: 1000 },
+      { netns: 4026532207, saddr: '10.244.1.4', type: 'failed', count: 90 },
+      { netns: 4026532207, saddr: '10.244.1.4', type: 'accept', count: 50 },
+      { netns: 4026531840, saddr: '10.224.0.5', type: 'connect', count: 60 },
+    ]);
+    expect(report.capture.socketTotals).toEqual([
+      { netns: 4026532207, protocol: 'tcp', state: 'ESTABLISHED', count: 43 },
+      { netns: 4026531840, podUid: UID, protocol: 'tcp', state: 'TIME_WAIT', count: 7 },
+    ]);
+    expect(report.skipped).toBe(3);
+  });
+
+  test('every cut is kept, and said in unavailable with where its counts still are', () => {
+    expect(report.capture.cuts).toEqual([
+      { section: 'trace', kept: 4, dropped: 120, droppedCount: 220 },
+      { section: 'sockets', kept: 1, dropped: 30, droppedCount: 31 },
+    ]);
+    expect(report.traceStats).toEqual({ events: 1200, skipped: 0, lost: 0, pruned: 100, pruneFloor: 2 });
+    const reasons = Object.fromEntries(report.capture.unavailable.map((u) => [u.what, u.reason]));
+    expect(reasons['trace rows']).toMatch(/kept 4 and left 120 out .*25 per source, 400 in all.*220 event/);
+    expect(reasons['sockets rows']).toMatch(/kept 1 and left 30 out .*500 in all.*31 socket/);
+  });
+});
