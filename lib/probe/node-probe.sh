@@ -464,9 +464,15 @@ now() {
 # has SPORT = the local port (tools/tcptracer.py: evt4.sport = lport, evt4.dport = the peer's), and so has the
 # bpftrace program. At most MAX_KEYS rows are held: past that, the rows with the fewest events are pruned (their
 # events stay in the sources' totals), and a row kept then may count up to prune_floor events too few.
+# mawk (Ubuntu's awk) fills its whole input buffer before it reads a line, so the header's time would be when the
+# buffer filled or the trace ended; -W interactive makes it read line by line (gawk and busybox awk always do).
+STREAM_FLAGS=
+case $(awk -W version 2>/dev/null | head -n 1) in mawk*) STREAM_FLAGS="-W interactive" ;; esac
 aggregate_trace() {
-  awk -v listeners="$WORK/listeners" -v head="$WORK/trace-head" -v hdr="$WORK/trace-header" \
-    -v stats="$WORK/trace-stats" -v rows="$WORK/trace-rows.all" -v sources="$WORK/trace-sources" -v maxkeys="$MAX_KEYS" '
+  # shellcheck disable=SC2086 # STREAM_FLAGS is two words or none
+  awk $STREAM_FLAGS -v listeners="$WORK/listeners" -v head="$WORK/trace-head" -v hdr="$WORK/trace-header" \
+    -v stats="$WORK/trace-stats" -v rows="$WORK/trace-rows.all" -v sources="$WORK/trace-sources" -v maxkeys="$MAX_KEYS" \
+    -v traced="$WORK/trace-started" '
     function prune(   k, target) {
       target = int(maxkeys / 2)
       while (nkeys > target) {
@@ -479,7 +485,12 @@ aggregate_trace() {
     }
     BEGIN { while ((getline line < listeners) > 0) inport[line] = 1 }
     !header {
-      if ($1 == "TYPE" && $2 == "PID" && $3 == "COMM") { header = 1; print substr($0, 1, 300) > hdr; next }
+      if ($1 == "TYPE" && $2 == "PID" && $3 == "COMM") {
+        # The tracer is attached once it prints its header: the trace covers from then on (seconds since boot).
+        header = 1; print substr($0, 1, 300) > hdr
+        if ((getline up < "/proc/uptime") > 0) { split(up, u, " "); print u[1] > traced }
+        next
+      }
       if (nhead++ < 40) print substr($0, 1, 300) > head
       next
     }
@@ -545,13 +556,20 @@ if [ -n "$TRACER" ]; then
   # RAN: how long it ran, to a tenth, at most the capture; ENDED: "early" when it ended before the capture did. GNU
   # timeout exits 124 when it ended the capture (137 when the tracer needed SIGKILL); any other status is the tracer's
   # own, and a tracer that had already run the whole capture (busybox timeout passes its status on) ended with it.
-  set -- $(awk -v a="$STARTED" -v b="$(now)" -v s="$SECONDS_ARG" -v status="${STATUS:-1}" 'BEGIN {
+  # TRACED: how long it traced, from its header (printed once attached: bpftrace compiles and attaches for a second
+  # or two, BCC longer) to its end; connect rates are per this.
+  ATTACHED=$(head -c 32 "$WORK/trace-started" 2>/dev/null | tr -dc '0-9.')
+  set -- $(awk -v a="$STARTED" -v h="${ATTACHED:-}" -v b="$(now)" -v s="$SECONDS_ARG" -v status="${STATUS:-1}" 'BEGIN {
     e = b - a; early = (status != 124 && status != 137 && e < s)
     if (e > s) e = s
     if (e < 0) e = 0
-    print int(e * 10 + 0.5) / 10, (early ? "early" : "end") }')
+    t = (h == "" ? e : b - h)
+    if (t > e) t = e
+    if (t < 0) t = 0
+    print int(e * 10 + 0.5) / 10, (early ? "early" : "end"), int(t * 10 + 0.5) / 10 }')
   RAN=$1
   ENDED=$2
+  TRACED=$3
   HEADER=$(head -n 1 "$WORK/trace-header")
   FAILED=
   if [ -z "$HEADER" ]; then
@@ -563,11 +581,11 @@ if [ -n "$TRACER" ]; then
   else
     case $HEADER in
       *NETNS*)
-        TRACED_SECONDS=$RAN
+        TRACED_SECONDS=$TRACED
         if [ "$ENDED" = early ] && [ "$STATUS" -ne 0 ]; then
-          FAILED="exited with status $STATUS after tracing $RAN s of $SECONDS_ARG s (what it printed is kept)"
+          FAILED="exited with status $STATUS after tracing $TRACED s of $SECONDS_ARG s (what it printed is kept)"
         elif [ "$ENDED" = early ]; then
-          unavailable tcptracer "stopped on its own after $RAN s of $SECONDS_ARG s: later connects were not traced"
+          unavailable tcptracer "stopped on its own after tracing $TRACED s of $SECONDS_ARG s: later connects were not traced"
         fi
         ;;
       *) FAILED="printed a header without the NETNS column, so it is not BCC's tcptracer -v" ;;

@@ -90,8 +90,10 @@ describe('on this machine, with stand-ins for tcptracer and crictl', () => {
     expect(report.truncated).toBe(false);
     expect(report.skipped).toBe(0);
     expect(report.capture.seconds).toBe(1);
-    // The stand-in traced until SIGINT: the whole capture, and it is reported as working.
-    expect(report.capture.tracedSeconds).toBe(1);
+    // The stand-in traced until SIGINT, from its header (printed at once) to the capture's end: reported as working,
+    // for at most the capture.
+    expect(report.capture.tracedSeconds).toBeGreaterThan(0);
+    expect(report.capture.tracedSeconds).toBeLessThanOrEqual(1);
     expect(run.stdout).toMatch(/^tracer=yes$/m);
   });
 
@@ -204,6 +206,21 @@ describe('a tcptracer that cannot trace is reported as not tracing, with the cau
     expect(tracer).toHaveLength(1);
     expect(tracer[0]?.reason).toMatch(reason);
     expect(tracer[0]?.reason).not.toMatch(/Traceback|Exception/);
+  });
+});
+
+describe('a tracer that dies while tracing', () => {
+  test('is reported as not tracing, keeps the events it printed, and says for how long it traced', async () => {
+    const run = await probe(['--seconds', '30'], { STANDIN_MODE: 'dies-while-tracing' });
+    expect(run.code).toBe(0);
+    const { capture } = parseProbeReport(run.stdout, { node: 'here', seconds: 30 });
+    expect(run.stdout).toMatch(/^tracer=no$/m);
+    expect(capture.tracedSeconds).toBeGreaterThan(0);
+    expect(capture.tracedSeconds).toBeLessThan(30);
+    expect(capture.trace).toEqual([expect.objectContaining({ type: 'connect', daddr: '20.50.2.10', count: 2 })]);
+    expect(capture.unavailable.find((u) => u.what === 'tcptracer')?.reason).toMatch(
+      /^exited with status 1 after tracing [\d.]+ s of 30 s \(what it printed is kept\): perf_reader_poll: Bad file descriptor$/,
+    );
   });
 });
 
