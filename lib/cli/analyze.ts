@@ -32,8 +32,10 @@ export interface InputSummary extends LineStats {
 }
 
 export interface AnalysisResult {
-  /** tcptracer events read (connect, accept, close, unknown). */
+  /** Trace events read (connect, accept, close, failed, unknown). */
   events: number;
+  /** What traced them, when a probe report says (`bcc` is tcptracer, as in a --tcptracer file). */
+  tracer?: 'bcc' | 'bpftrace';
   /** Lines skipped across every input. */
   skipped: number;
   /** Seconds the capture covered: --seconds, or the trace's own timestamps. */
@@ -97,6 +99,7 @@ export async function analyzeEvidence(options: AnalyzeOptions): Promise<Analysis
 
   let trace: TraceAggregate[] = [];
   let sourceTotals: TraceSourceTotal[] = [];
+  let tracer: AnalysisResult['tracer'];
   let events = 0;
   let seconds = options.seconds;
   if (options.tcptracer) {
@@ -187,6 +190,7 @@ export async function analyzeEvidence(options: AnalyzeOptions): Promise<Analysis
     const report = parseProbeReport(await readText(options.probeReport), { node: '', seconds: options.seconds ?? 0 });
     record('probe report', options.probeReport, report);
     trace = [...trace, ...report.capture.trace];
+    tracer = report.tracer;
     sourceTotals = [...sourceTotals, ...(report.capture.traceSources ?? [])];
     events += report.traceStats.events;
     // Connect rates are per the seconds the tracer really ran (it may have died early), else per the capture.
@@ -220,6 +224,10 @@ export async function analyzeEvidence(options: AnalyzeOptions): Promise<Analysis
   if (attribution.pods.length > 0) {
     const { rankCulprits } = await import('../analysis/rankCulprits.ts');
     culprits = rankCulprits(attribution.pods, { captureSeconds: seconds ?? 0 }).culprits;
+  } else if (trace.length > 0 && options.probeReport) {
+    notes.push(
+      'No pod is known: the probe found no process in a pod cgroup (kubepods) on this node, so sources are listed by address and network namespace.',
+    );
   } else if (trace.length > 0) {
     notes.push(
       'No pod is known, so sources are listed by address and network namespace. To name the pods, add ' +
@@ -232,6 +240,7 @@ export async function analyzeEvidence(options: AnalyzeOptions): Promise<Analysis
 
   return {
     events,
+    ...(tracer ? { tracer } : {}),
     skipped: inputs.reduce((sum, i) => sum + i.skipped, 0),
     ...(seconds !== undefined ? { seconds } : {}),
     bySource: attribution.bySource.slice(0, Math.max(options.top, 1) * 4),

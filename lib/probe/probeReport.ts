@@ -42,6 +42,8 @@ export interface ProbeReport extends LineStats {
   traceStats: { events: number; skipped: number; lost: number; pruned: number; pruneFloor: number };
   /** The report ended before `@@ end`: it was cut (runCommand keeps 512 kB) or the probe was killed. */
   truncated: boolean;
+  /** Which tracer traced (meta `tracer_kind`: BCC's tcptracer or bpftrace), absent when none did or it is not said. */
+  tracer?: 'bcc' | 'bpftrace';
 }
 
 /** Parses the probe's report. Throws PROBE_FAILED only when the probe itself reported an error (bad arguments). */
@@ -142,7 +144,14 @@ export function parseProbeReport(text: string, expected: { node: string; seconds
     // Sections come in a fixed order: the one after `sockets` proves the snapshot arrived whole.
     socketsComplete: sections.has('unavailable') || ended,
   };
-  return { ...stats, capture, traceStats, truncated: !ended };
+  const kind = meta.get('tracer') === 'yes' ? meta.get('tracer_kind') : undefined;
+  return {
+    ...stats,
+    capture,
+    traceStats,
+    truncated: !ended,
+    ...(kind === 'bcc' || kind === 'bpftrace' ? { tracer: kind } : {}),
+  };
 }
 
 function readMeta(lines: string[]): Map<string, string> {

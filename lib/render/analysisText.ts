@@ -19,7 +19,7 @@ export function renderAnalysis(result: AnalysisResult, style: TerminalStyle = { 
   }
   if (result.events > 0) {
     const span = result.seconds !== undefined ? ` over ${result.seconds} s` : '';
-    lines.push(` ${result.events} tcptracer events${span}`);
+    lines.push(` ${result.events} ${result.tracer === 'bpftrace' ? 'bpftrace' : 'tcptracer'} events${span}`);
   }
   lines.push('');
 
