@@ -156,14 +156,26 @@ for candidate in "$@"; do
   [ -n "$REFUSED" ] || REFUSED=$why
 done
 # ── Else bpftrace on the sock:inet_sock_set_state tracepoint ─────────────────────────────────────────────────────────
-# Where BCC cannot run (no kernel headers, no kprobes), a tracepoint and the kernel's BTF still can: the program below
-# prints tcptracer -v's format, so the same aggregation reads it. Each TCP state change is one event: CLOSE → SYN_SENT
-# (in the connecting process: its PID and COMM are kept for the socket), SYN_SENT → ESTABLISHED a connect, SYN_SENT →
-# CLOSE a connect that FAILED (refused, timed out: what exhaustion looks like from the node, which tcptracer never
-# reports), SYN_RECV → ESTABLISHED an accept, and → CLOSE from an open state a close. SPORT is the local port, as in
-# BCC's accept (the aggregation keys inbound rows by it). The socket's network namespace is read through BTF. (TCP states:
-# include/net/tcp_states.h; the tracepoint: include/trace/events/sock.h.)
-BPFTRACE_PROGRAM='BEGIN
+# Where BCC cannot run (no kernel headers, no kprobes), a tracepoint still can. The programs below print tcptracer -v's
+# format, so the same aggregation reads them. Each TCP state change is one event: CLOSE → SYN_SENT (in the connecting
+# process: its PID and COMM are kept for the socket), SYN_SENT → ESTABLISHED a connect, SYN_SENT → CLOSE a connect that
+# FAILED (refused, timed out: what exhaustion looks like from the node, which tcptracer never reports), SYN_RECV →
+# ESTABLISHED an accept, and → CLOSE from an open state a close. SPORT is the tracepoint's sport, the socket's own
+# (local) port, as in BCC's accept. (TCP states: include/net/tcp_states.h; the tracepoint: include/trace/events/sock.h,
+# whose fields, protocol included, are there since 4.16.) Only integer tests and one literal printf per event and
+# family: no string variables or ternaries, which older bpftrace handles badly.
+#
+# Which program depends on the version (bpftrace -V: "bpftrace v0.9.4"), from bpftrace's own changelog and sources:
+#   0.12 and later   BPFTRACE_FULL, the socket's network namespace read through the kernel's BTF (used by default for
+#                    tracepoint programs since 0.12; 0.11 needs -b).
+#   0.11             BPFTRACE_FULL with -b.
+#   0.10             none: its ntop() refuses the tracepoint's address arrays ("expects an integer or array argument,
+#                    got ctx"; fixed in 0.11).
+#   0.9.x            BPFTRACE_LITE (AKS's Ubuntu and Flatcar images install 0.9.4, Azure/AgentBaker
+#                    vhdbuilder/scripts/linux/ubuntu/tool_installs_ubuntu.sh installBpftrace): its printf takes at most
+#                    6 values and it resolves no `struct sock` without headers, so NETNS is printed 0; the aggregation
+#                    then takes a connect's namespace from its process, and the workflow joins the rest by pod IP.
+BPFTRACE_FULL='BEGIN
 {
   printf("TYPE         PID    COMM             IP SADDR            DADDR            SPORT  DPORT  NETNS\n");
 }
@@ -175,35 +187,43 @@ tracepoint:sock:inet_sock_set_state
   $ns = $sk->__sk_common.skc_net.net->ns.inum;
   $old = args->oldstate;
   $new = args->newstate;
-  $type = "";
-  $pid = pid;
-  $comm = comm;
-  $sport = args->sport;
-  $dport = args->dport;
   if ($old == 7 && $new == 2) {
     @pid[args->skaddr] = pid;
     @comm[args->skaddr] = comm;
   }
   if ($old == 2 && ($new == 1 || $new == 7)) {
-    $type = $new == 1 ? "connect" : "failed";
-    if (@pid[args->skaddr] != 0) {
-      $pid = @pid[args->skaddr];
-      $comm = @comm[args->skaddr];
+    if (@pid[args->skaddr] == 0) {
+      @pid[args->skaddr] = pid;
+      @comm[args->skaddr] = comm;
+    }
+    if ($new == 1) {
+      if (args->family == 2) {
+        printf("connect %u %s 4 %s %s %u %u %u\n", @pid[args->skaddr], @comm[args->skaddr], ntop(args->saddr), ntop(args->daddr), args->sport, args->dport, $ns);
+      } else {
+        printf("connect %u %s 6 %s %s %u %u %u\n", @pid[args->skaddr], @comm[args->skaddr], ntop(args->saddr_v6), ntop(args->daddr_v6), args->sport, args->dport, $ns);
+      }
+    } else {
+      if (args->family == 2) {
+        printf("failed %u %s 4 %s %s %u %u %u\n", @pid[args->skaddr], @comm[args->skaddr], ntop(args->saddr), ntop(args->daddr), args->sport, args->dport, $ns);
+      } else {
+        printf("failed %u %s 6 %s %s %u %u %u\n", @pid[args->skaddr], @comm[args->skaddr], ntop(args->saddr_v6), ntop(args->daddr_v6), args->sport, args->dport, $ns);
+      }
     }
     delete(@pid[args->skaddr]);
     delete(@comm[args->skaddr]);
   }
   if ($old == 3 && $new == 1) {
-    $type = "accept";
+    if (args->family == 2) {
+      printf("accept %u %s 4 %s %s %u %u %u\n", pid, comm, ntop(args->saddr), ntop(args->daddr), args->sport, args->dport, $ns);
+    } else {
+      printf("accept %u %s 6 %s %s %u %u %u\n", pid, comm, ntop(args->saddr_v6), ntop(args->daddr_v6), args->sport, args->dport, $ns);
+    }
   }
   if ($new == 7 && $old != 2 && $old != 3 && $old != 7 && $old != 10) {
-    $type = "close";
-  }
-  if ($type != "") {
     if (args->family == 2) {
-      printf("%s %d %s 4 %s %s %d %d %u\n", $type, $pid, $comm, ntop(args->saddr), ntop(args->daddr), $sport, $dport, $ns);
+      printf("close %u %s 4 %s %s %u %u %u\n", pid, comm, ntop(args->saddr), ntop(args->daddr), args->sport, args->dport, $ns);
     } else {
-      printf("%s %d %s 6 %s %s %d %d %u\n", $type, $pid, $comm, ntop(args->saddr_v6), ntop(args->daddr_v6), $sport, $dport, $ns);
+      printf("close %u %s 6 %s %s %u %u %u\n", pid, comm, ntop(args->saddr_v6), ntop(args->daddr_v6), args->sport, args->dport, $ns);
     }
   }
 }
@@ -212,21 +232,99 @@ END
 {
   clear(@pid);
   clear(@comm);
+}'
+BPFTRACE_LITE='BEGIN
+{
+  printf("TYPE         PID    COMM             IP SADDR            DADDR            SPORT  DPORT  NETNS\n");
 }
-'
+
+tracepoint:sock:inet_sock_set_state
+/args->protocol == 6/
+{
+  $old = args->oldstate;
+  $new = args->newstate;
+  if ($old == 7 && $new == 2) {
+    @pid[args->skaddr] = pid;
+    @comm[args->skaddr] = comm;
+  }
+  if ($old == 2 && ($new == 1 || $new == 7)) {
+    if (@pid[args->skaddr] == 0) {
+      @pid[args->skaddr] = pid;
+      @comm[args->skaddr] = comm;
+    }
+    if ($new == 1) {
+      if (args->family == 2) {
+        printf("connect %u %s 4 %s %s %u %u 0\n", @pid[args->skaddr], @comm[args->skaddr], ntop(args->saddr), ntop(args->daddr), args->sport, args->dport);
+      } else {
+        printf("connect %u %s 6 %s %s %u %u 0\n", @pid[args->skaddr], @comm[args->skaddr], ntop(args->saddr_v6), ntop(args->daddr_v6), args->sport, args->dport);
+      }
+    } else {
+      if (args->family == 2) {
+        printf("failed %u %s 4 %s %s %u %u 0\n", @pid[args->skaddr], @comm[args->skaddr], ntop(args->saddr), ntop(args->daddr), args->sport, args->dport);
+      } else {
+        printf("failed %u %s 6 %s %s %u %u 0\n", @pid[args->skaddr], @comm[args->skaddr], ntop(args->saddr_v6), ntop(args->daddr_v6), args->sport, args->dport);
+      }
+    }
+    delete(@pid[args->skaddr]);
+    delete(@comm[args->skaddr]);
+  }
+  if ($old == 3 && $new == 1) {
+    if (args->family == 2) {
+      printf("accept %u %s 4 %s %s %u %u 0\n", pid, comm, ntop(args->saddr), ntop(args->daddr), args->sport, args->dport);
+    } else {
+      printf("accept %u %s 6 %s %s %u %u 0\n", pid, comm, ntop(args->saddr_v6), ntop(args->daddr_v6), args->sport, args->dport);
+    }
+  }
+  if ($new == 7 && $old != 2 && $old != 3 && $old != 7 && $old != 10) {
+    if (args->family == 2) {
+      printf("close %u %s 4 %s %s %u %u 0\n", pid, comm, ntop(args->saddr), ntop(args->daddr), args->sport, args->dport);
+    } else {
+      printf("close %u %s 6 %s %s %u %u 0\n", pid, comm, ntop(args->saddr_v6), ntop(args->daddr_v6), args->sport, args->dport);
+    }
+  }
+}
+
+END
+{
+  clear(@pid);
+  clear(@comm);
+}'
 TRACER_KIND=bcc
 BCC_MISSING=
 if [ -z "$TRACER" ]; then
   BCC_MISSING=${REFUSED:-BCC tcptracer is not installed (looked for /usr/share/bcc/tools/tcptracer and tcptracer-bpfcc)}
+  # Where the node images put it: PATH; /usr/local/bin (AKS Ubuntu x86_64), /usr/sbin (Ubuntu's package), /usr/bin
+  # (Azure Linux's), /opt/bin (Flatcar).
   if [ -n "${SNAT_PROBE_BPFTRACE+set}" ]; then
     candidate=$SNAT_PROBE_BPFTRACE
   else
     candidate=$(command -v bpftrace 2>/dev/null || true)
-    [ -n "$candidate" ] || { [ -x /usr/local/bin/bpftrace ] && candidate=/usr/local/bin/bpftrace; }
+    for path in /usr/local/bin/bpftrace /usr/sbin/bpftrace /usr/bin/bpftrace /opt/bin/bpftrace; do
+      [ -n "$candidate" ] || { [ -x "$path" ] && candidate=$path; }
+    done
   fi
   if [ -n "$candidate" ] && [ -x "$candidate" ]; then
-    TRACER=$candidate
-    TRACER_KIND=bpftrace
+    set -- $(timeout 10 "$candidate" -V 2>/dev/null | head -n 1 |
+      sed -n 's/^bpftrace v\{0,1\}\([0-9][0-9]*\)\.\([0-9][0-9]*\).*/\1 \2/p')
+    BPFTRACE_VERSION=${1:-?}.${2:-?}
+    BPFTRACE_PROGRAM=$BPFTRACE_FULL
+    BPFTRACE_FLAGS=
+    if [ $# -ne 2 ]; then
+      : # a version it does not say: the full program, and what bpftrace answers if it cannot run it
+    elif [ "$1" -eq 0 ] && [ "$2" -le 9 ]; then
+      BPFTRACE_PROGRAM=$BPFTRACE_LITE
+      unavailable "network namespace of trace events" "bpftrace $BPFTRACE_VERSION cannot read a socket's namespace (no BTF for tracepoint programs before 0.11, printf limited to 6 values): connects and failures are tied to pods through the connecting process, accepts and closes through the pod IP"
+    elif [ "$1" -eq 0 ] && [ "$2" -eq 10 ]; then
+      REFUSED_BPFTRACE="bpftrace 0.10 is not used: its ntop() refuses the tracepoint's address arrays (fixed in 0.11)"
+    elif [ "$1" -eq 0 ] && [ "$2" -eq 11 ]; then
+      BPFTRACE_FLAGS=-b
+    fi
+    if [ -z "${REFUSED_BPFTRACE:-}" ]; then
+      TRACER=$candidate
+      TRACER_KIND=bpftrace
+    else
+      unavailable tcptracer "$BCC_MISSING; $REFUSED_BPFTRACE: no connect trace, so churn is unknown; open sockets are still counted"
+    fi
   else
     unavailable tcptracer "$BCC_MISSING; bpftrace is not installed either: no connect trace, so churn is unknown; open sockets are still counted"
   fi
@@ -472,7 +570,7 @@ aggregate_trace() {
   # shellcheck disable=SC2086 # STREAM_FLAGS is two words or none
   awk $STREAM_FLAGS -v listeners="$WORK/listeners" -v head="$WORK/trace-head" -v hdr="$WORK/trace-header" \
     -v stats="$WORK/trace-stats" -v rows="$WORK/trace-rows.all" -v sources="$WORK/trace-sources" -v maxkeys="$MAX_KEYS" \
-    -v traced="$WORK/trace-started" '
+    -v traced="$WORK/trace-started" -v pidns="$WORK/pid-netns" '
     function prune(   k, target) {
       target = int(maxkeys / 2)
       while (nkeys > target) {
@@ -483,7 +581,10 @@ aggregate_trace() {
         }
       }
     }
-    BEGIN { while ((getline line < listeners) > 0) inport[line] = 1 }
+    BEGIN {
+      while ((getline line < listeners) > 0) inport[line] = 1
+      while ((getline line < pidns) > 0) { split(line, f, " "); nsof[f[1]] = f[2] }
+    }
     !header {
       if ($1 == "TYPE" && $2 == "PID" && $3 == "COMM") {
         # The tracer is attached once it prints its header: the trace covers from then on (seconds since boot).
@@ -498,6 +599,9 @@ aggregate_trace() {
       $(NF - 1) ~ /^[0-9]+$/ && $(NF - 2) ~ /^[0-9]+$/ {
       events++
       type = $1; ns = $NF; sport = $(NF - 2); dport = $(NF - 1)
+      # A tracer that could not read the namespace (bpftrace 0.9) prints 0: a connect happens in its process, whose
+      # namespace the scan before the trace knew (an accept or close may run in any context: left 0, joined by IP).
+      if (ns == 0 && (type == "connect" || type == "failed") && ($2 in nsof)) ns = nsof[$2]
       saddr = $(NF - 4); daddr = $(NF - 3); gsub(/[][]/, "", saddr); gsub(/[][]/, "", daddr)
       if (type == "accept") inport[ns " " sprintf("%04X", sport)] = 1
       if (type == "accept" || (type == "close" && ((ns " " sprintf("%04X", sport)) in inport))) { daddr = "*"; dport = sport }
@@ -540,7 +644,8 @@ if [ -n "$TRACER" ]; then
   {
     if [ "$TRACER_KIND" = bpftrace ]; then
       # Ended by SIGINT too: bpftrace then runs END and flushes what it printed.
-      timeout -s INT -k 10 "$SECONDS_ARG" "$TRACER" -e "$BPFTRACE_PROGRAM" 2>"$WORK/trace.err"
+      # shellcheck disable=SC2086 # BPFTRACE_FLAGS is one word or none
+      timeout -s INT -k 10 "$SECONDS_ARG" "$TRACER" $BPFTRACE_FLAGS -e "$BPFTRACE_PROGRAM" 2>"$WORK/trace.err"
     else
       # -v: long type names and the NETNS column. Unbuffered, and ended by SIGINT: nothing is lost.
       PYTHONUNBUFFERED=1 timeout -s INT -k 10 "$SECONDS_ARG" "$TRACER" -v 2>"$WORK/trace.err"
@@ -628,6 +733,7 @@ echo "host_netns=${HOST_NETNS:-0}"
 echo "kernel=$(uname -r 2>/dev/null | tr -dc 'A-Za-z0-9._+-' | cut -c1-100)"
 echo "tracer=$([ -n "$TRACER" ] && echo yes || echo no)"
 echo "tracer_kind=$([ -n "$TRACER" ] && echo "$TRACER_KIND" || echo none)"
+[ "$TRACER_KIND" = bpftrace ] && echo "tracer_version=$(printf '%s' "${BPFTRACE_VERSION:-?}" | tr -dc '0-9.?')"
 echo "crictl=$([ -s "$WORK/sandboxes" ] && echo yes || echo no)"
 echo "max_trace_rows=$MAX_TRACE_ROWS"
 echo "max_socket_rows=$MAX_SOCKET_ROWS"

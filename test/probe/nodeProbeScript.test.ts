@@ -209,6 +209,28 @@ describe('a tcptracer that cannot trace is reported as not tracing, with the cau
   });
 });
 
+describe('bpftrace 0.10, whose ntop() cannot print the tracepoint’s addresses', () => {
+  test('is not run, and the report says why', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'bpftrace-010-'));
+    const standin = join(dir, 'bpftrace');
+    await writeFile(standin, '#!/bin/sh\n[ "$1" = -V ] && { echo "bpftrace v0.10.0"; exit 0; }\necho ran >"$0.ran"\n', {
+      mode: 0o755,
+    });
+    const run = await probe(['--seconds', '2'], {
+      SNAT_PROBE_TRACER: '/nonexistent/tcptracer',
+      SNAT_PROBE_BPFTRACE: standin,
+    });
+    const ran = existsSync(`${standin}.ran`);
+    await rm(dir, { recursive: true, force: true });
+    expect(ran).toBe(false);
+    expect(run.stdout).toMatch(/^tracer=no$/m);
+    const { capture } = parseProbeReport(run.stdout, { node: 'here', seconds: 2 });
+    expect(capture.unavailable.find((u) => u.what === 'tcptracer')?.reason).toMatch(
+      /bpftrace 0\.10 is not used: its ntop\(\) refuses the tracepoint's address arrays \(fixed in 0\.11\)/,
+    );
+  });
+});
+
 describe('a tracer that dies while tracing', () => {
   test('is reported as not tracing, keeps the events it printed, and says for how long it traced', async () => {
     const run = await probe(['--seconds', '30'], { STANDIN_MODE: 'dies-while-tracing' });
@@ -497,6 +519,55 @@ if (!BPFTRACE || !ROOT) {
       expect(rows('failed', serverPort)).toEqual([]);
       expect(connects[0]?.pids).toContain(process.pid);
     });
+
+    test('bpftrace 0.9 (AKS Ubuntu images install 0.9.4) runs the program without struct access; connects and failures still land in their namespace, through the connecting process', async () => {
+      // A bpftrace that says it is 0.9.4 and is this machine's otherwise: the program 0.9.4 can run, run for real.
+      const dir = await mkdtemp(join(tmpdir(), 'bpftrace-094-'));
+      const wrapper = join(dir, 'bpftrace');
+      await writeFile(
+        wrapper,
+        `#!/bin/sh\n[ "$1" = -V ] && { echo "bpftrace v0.9.4"; exit 0; }\nexec ${BPFTRACE} "$@"\n`,
+        { mode: 0o755 },
+      );
+      const server = createServer((s) => s.end());
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const port = (server.address() as { port: number }).port;
+      const running = probe(['--seconds', '4'], {
+        SNAT_PROBE_TRACER: '/nonexistent/tcptracer',
+        SNAT_PROBE_BPFTRACE: wrapper,
+      });
+      let done = false;
+      void running.then(() => {
+        done = true;
+      });
+      while (!done) {
+        await new Promise<void>((resolve) => {
+          const c = tcpConnect(port, '127.0.0.1', () => {
+            c.destroy();
+            resolve();
+          });
+          c.once('error', () => resolve());
+        });
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const lite = await running;
+      await new Promise((resolve) => server.close(resolve));
+      await rm(dir, { recursive: true, force: true });
+      expect(lite.stdout).toMatch(/^tracer=yes$/m);
+      expect(lite.stdout).toMatch(/^tracer_version=0\.9$/m);
+      const { capture, skipped } = parseProbeReport(lite.stdout, { node: 'here', seconds: 4 });
+      expect(skipped).toBe(0);
+      const connects = capture.trace.filter((t) => t.type === 'connect' && t.dport === port);
+      expect(connects.reduce((n, t) => n + t.count, 0)).toBeGreaterThan(0);
+      expect(connects.every((t) => t.netns === OWN_NETNS)).toBe(true);
+      // Accepts are traced in whatever context the kernel is in: without the socket's namespace, NETNS 0.
+      expect(capture.trace.filter((t) => t.type === 'accept' && t.dport === port).every((t) => t.netns === 0)).toBe(
+        true,
+      );
+      expect(capture.unavailable.find((u) => u.what === 'network namespace of trace events')?.reason).toMatch(
+        /bpftrace 0\.9 cannot read a socket's namespace/,
+      );
+    }, 60_000);
 
     test('accepts are keyed by the local listening port, not by each client port', () => {
       const { capture } = parseProbeReport(run.stdout, { node: 'here', seconds: 4 });
