@@ -77,7 +77,15 @@ export function renderProbeReport(node: ScenarioNode, seconds: number): string {
       }
     }
   }
-  out.push(`# events=${events} skipped=0 lost=0`, ...traceRows);
+  out.push(`# events=${events} skipped=0 lost=0 pruned=0 prune_floor=0`, ...traceRows);
+  // Exact totals per source (NETNS SADDR TYPE COUNT), as the probe adds them up before it keeps the busiest rows.
+  const sourceTotals = new Map<string, number>();
+  for (const row of traceRows) {
+    const [count, type, saddr, , , netns] = row.split(' ');
+    const key = `${netns} ${saddr} ${type}`;
+    sourceTotals.set(key, (sourceTotals.get(key) ?? 0) + Number(count));
+  }
+  out.push('@@ trace-sources', ...[...sourceTotals].map(([key, count]) => `${key} ${count}`));
 
   out.push('@@ netns', `${HOST_NETNS} 1 ${180 + node.pods.filter((p) => p.hostNetwork).length} systemd`);
   const own = node.pods.filter((p) => !p.hostNetwork);
@@ -136,6 +144,23 @@ export function renderProbeReport(node: ScenarioNode, seconds: number): string {
     }
   }
   out.push('@@ udp-sockets', ...udpRows);
+  // Exact totals per namespace, protocol and state (NETNS PROTO STATE COUNT [POD_UID]).
+  const socketTotals = new Map<string, { head: string; owner: string; count: number }>();
+  const tcpRows = out.slice(out.indexOf('@@ sockets') + 1, out.indexOf('@@ udp-sockets'));
+  for (const [protocol, rows] of [
+    ['tcp', tcpRows],
+    ['udp', udpRows],
+  ] as const) {
+    for (const row of rows) {
+      const [netns, state, , count, uid] = row.split(' ');
+      const head = `${netns} ${protocol} ${state}`;
+      const owner = uid ? ` ${uid}` : '';
+      const total = socketTotals.get(head + owner) ?? { head, owner, count: 0 };
+      total.count += Number(count);
+      socketTotals.set(head + owner, total);
+    }
+  }
+  out.push('@@ socket-totals', ...[...socketTotals.values()].map((t) => `${t.head} ${t.count}${t.owner}`));
   // The probe counts accepted connections per namespace and listening port (node-probe.sh, "inbound").
   out.push('@@ inbound');
   for (const pod of node.pods) {
