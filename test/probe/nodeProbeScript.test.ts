@@ -75,7 +75,11 @@ describe('on this machine, with stand-ins for tcptracer and crictl', () => {
       clients.push(client);
     }
     signalFile = join(await mkdtemp(join(tmpdir(), 'probe-')), 'signal');
-    run = await probe(['--seconds', '1'], { STANDIN_SIGNAL_FILE: signalFile, STANDIN_PAUSE_PID: String(process.pid) });
+    // The most destinations per source the probe allows: this machine's other tests' connections share the namespace.
+    run = await probe(['--seconds', '1', '--max-per-source', '500'], {
+      STANDIN_SIGNAL_FILE: signalFile,
+      STANDIN_PAUSE_PID: String(process.pid),
+    });
   });
 
   afterAll(async () => {
@@ -459,7 +463,7 @@ if (!BPFTRACE || !ROOT) {
       closedPort = (probeClosed.address() as { port: number }).port;
       await new Promise((resolve) => probeClosed.close(resolve));
 
-      const running = probe(['--seconds', '4'], {
+      const running = probe(['--seconds', '4', '--max-per-source', '500'], {
         SNAT_PROBE_TRACER: '/nonexistent/tcptracer',
         SNAT_PROBE_BPFTRACE: BPFTRACE as string,
       });
@@ -535,7 +539,7 @@ if (!BPFTRACE || !ROOT) {
       const server = createServer((s) => s.end());
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       const port = (server.address() as { port: number }).port;
-      const running = probe(['--seconds', '4'], {
+      const running = probe(['--seconds', '4', '--max-per-source', '500'], {
         SNAT_PROBE_TRACER: '/nonexistent/tcptracer',
         SNAT_PROBE_BPFTRACE: wrapper,
       });
