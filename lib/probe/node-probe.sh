@@ -494,8 +494,10 @@ while read -r inode pids; do
       FNR == 1 { out = FILENAME ~ /udp6?$/ ? udp : tcp }
       $1 ~ /^[0-9]+:$/ { n = split($2, l, ":"); print ns, $4, $3, $10, l[n] >> out }' "$@" 2>/dev/null || continue
     [ "$(readlink "$dir/ns/net" 2>/dev/null | tr -dc '0-9')" = "$inode" ] || continue
-    cat "$WORK/ns-tcp" >>"$WORK/tcp-rows"
-    cat "$WORK/ns-udp" >>"$WORK/udp-rows"
+    # The kernel prints a table in pieces, one read() at a time, and a socket that moves in its hash table between two
+    # of them is printed twice: each socket is counted once, by its inode (TIME_WAIT sockets have none, inode 0).
+    awk '$4 == 0 || !seen[$4]++' "$WORK/ns-tcp" >>"$WORK/tcp-rows"
+    awk '$4 == 0 || !seen[$4]++' "$WORK/ns-udp" >>"$WORK/udp-rows"
     read_through=$pid
     break
   done
