@@ -341,14 +341,14 @@ rank() {
       { if ($1 != last) { last = $1; n = 0 }
         if (++n > k) { dropped++; dc += $2; next }
         line = $0; sub(/^[^ ]* [^ ]* /, "", line); print line }
-      END { printf "%d %d\n", dropped, dc > drop }' |
+      END { printf "%.0f %.0f\n", dropped, dc > drop }' |
     sort -k"$2","$2"nr |
     awk -v limit="$4" -v cf="$2" -v drop="$6.drop" -v cut="$6.cut" '
       NR <= limit { print; next }
       { dropped++; dc += $cf }
       END {
         if ((getline d < drop) > 0) { split(d, x, " "); dropped += x[1]; dc += x[2] }
-        printf "%d %d\n", dropped, dc > cut
+        printf "%.0f %.0f\n", dropped, dc > cut
       }' >"$6"
 }
 
@@ -364,7 +364,7 @@ emit() {
     END {
       kept = NR < rows ? NR : rows
       if ((getline d < cut) > 0) { split(d, x, " "); dropped += x[1]; dc += x[2] }
-      if (dropped > 0) printf "#cut kept=%d dropped=%d dropped_count=%d\n", kept, dropped, dc
+      if (dropped > 0) printf "#cut kept=%d dropped=%.0f dropped_count=%.0f\n", kept, dropped, dc
     }' "$2"
 }
 
@@ -623,7 +623,7 @@ aggregate_trace() {
     END {
       for (k in c) print c[k], k, pids[k], comms[k] > rows
       for (s in total) print s, total[s] > sources
-      printf "events=%d skipped=%d lost=%d pruned=%d prune_floor=%d\n", events, skipped, lost, pruned, floor > stats
+      printf "events=%.0f skipped=%.0f lost=%.0f pruned=%.0f prune_floor=%.0f\n", events, skipped, lost, pruned, floor > stats
     }'
 }
 
