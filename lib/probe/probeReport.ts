@@ -183,18 +183,23 @@ function readTraceStats(lines: string[]): ProbeReport['traceStats'] {
 /** `#cut kept=K dropped=D dropped_count=C`: what a section left out to keep the report bounded. */
 function readCut(section: string, line: string): ReportCut | undefined {
   const match = /^#cut kept=(\d+) dropped=(\d+) dropped_count=(\d+)\s*$/.exec(line);
-  if (!match) return undefined;
+  if (!match || !/^[a-z-]{1,20}$/.test(section)) return undefined;
   return { section, kept: Number(match[1]), dropped: Number(match[2]), droppedCount: Number(match[3]) };
 }
 
 /** A cut, as the report's readers are told of it: which rows, how many, and where their counts still are. */
 function describeCut(cut: ReportCut, meta: Map<string, string>): Unavailable {
-  const perSource = meta.get('max_per_source');
+  // The node's own words reach people only as the numbers they should be.
+  const number = (key: string) => {
+    const value = meta.get(key);
+    return value !== undefined && /^\d{1,6}$/.test(value) ? value : undefined;
+  };
+  const perSource = number('max_per_source');
   const limit =
     cut.section === 'trace'
-      ? meta.get('max_trace_rows')
+      ? number('max_trace_rows')
       : cut.section === 'sockets'
-        ? meta.get('max_socket_rows')
+        ? number('max_socket_rows')
         : undefined;
   const rule = [
     perSource && ['trace', 'sockets', 'udp-sockets'].includes(cut.section) ? `${perSource} per source` : '',
