@@ -310,7 +310,7 @@ if [ -z "$TRACER" ]; then
     BPFTRACE_PROGRAM=$BPFTRACE_FULL
     BPFTRACE_FLAGS=
     if [ $# -ne 2 ]; then
-      : # a version it does not say: the full program, and what bpftrace answers if it cannot run it
+      REFUSED_BPFTRACE="$candidate is not used: it does not answer -V as bpftrace does (\"bpftrace v0.9.4\")"
     elif [ "$1" -eq 0 ] && [ "$2" -le 9 ]; then
       BPFTRACE_PROGRAM=$BPFTRACE_LITE
       unavailable "network namespace of trace events" "bpftrace $BPFTRACE_VERSION cannot read a socket's namespace (no BTF for tracepoint programs before 0.11, printf limited to 6 values): connects and failures are tied to pods through the connecting process, accepts and closes through the pod IP"

@@ -238,6 +238,26 @@ describe('bpftrace 0.10, whose ntop() cannot print the tracepoint’s addresses'
   });
 });
 
+describe('a "bpftrace" that does not answer -V as bpftrace does', () => {
+  test('is only asked its version, never to trace, and the report says why', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'not-bpftrace-'));
+    const standin = join(dir, 'bpftrace');
+    await writeFile(standin, '#!/bin/sh\necho "$@" >>"$0.calls"\n', { mode: 0o755 });
+    const run = await probe(['--seconds', '2'], {
+      SNAT_PROBE_TRACER: '/nonexistent/tcptracer',
+      SNAT_PROBE_BPFTRACE: standin,
+    });
+    const calls = readFileSync(`${standin}.calls`, 'utf8');
+    await rm(dir, { recursive: true, force: true });
+    expect(calls).toBe('-V\n');
+    expect(run.stdout).toMatch(/^tracer=no$/m);
+    const { capture } = parseProbeReport(run.stdout, { node: 'here', seconds: 2 });
+    expect(capture.unavailable.find((u) => u.what === 'tcptracer')?.reason).toMatch(
+      /bpftrace is not used: it does not answer -V as bpftrace does/,
+    );
+  });
+});
+
 describe('a tracer that dies while tracing', () => {
   test('is reported as not tracing, keeps the events it printed, and says for how long it traced', async () => {
     const run = await probe(['--seconds', '30'], { STANDIN_MODE: 'dies-while-tracing' });
