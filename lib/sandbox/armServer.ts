@@ -422,8 +422,13 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
     const record = commands.get(id);
     if (!record) return cloudError(404, 'NotFound', `Command ${id} was not found.`);
     if (!record.outcome) {
+      // Still running: 202, and (as AKS answers, and the Azure CLI prints while it waits) the result so far.
       const location = `${origin}${clusterScope}/commandResults/${id}?api-version=${apiVersion}`;
-      return new HttpAnswer(202, undefined, { Location: location, 'Retry-After': '0' });
+      return new HttpAnswer(
+        202,
+        { id, properties: { provisioningState: 'Running', startedAt: record.startedAt } },
+        { Location: location, 'Retry-After': '0' },
+      );
     }
     const { outcome } = record;
     const failed = outcome.provisioningState === 'Failed';

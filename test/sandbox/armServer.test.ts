@@ -330,7 +330,11 @@ describe('runCommand, a long-running operation', () => {
       ),
     );
     expect(submitted.headers['retry-after']).toBe('0');
-    expect(await call(location)).toMatchObject({ status: 202 });
+    // Still running: AKS's 202 carries the result so far, which the Azure CLI prints while it waits.
+    const running202 = await call(location);
+    expect(running202).toMatchObject({ status: 202, body: { properties: { provisioningState: 'Running' } } });
+    const startedAt = (running202.body as { properties: { startedAt: string } }).properties.startedAt;
+    expect(new Date(startedAt).toISOString()).toBe(startedAt);
 
     release();
     await until(() => requests.length === 1);
