@@ -8,9 +8,12 @@
 // HTTPS when given the sandbox's certificate (as Slack is; the adapter then trusts that CA), plain HTTP otherwise —
 // the WebClient takes either as its slackApiUrl.
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { parse as parseYaml } from 'yaml';
+import { projectPath } from '../projectRoot.ts';
 import { readBody } from './requestBody.ts';
 import type { SandboxCertificate } from './tls.ts';
 
@@ -43,6 +46,8 @@ export interface SlackChannel {
   member?: boolean;
   /** A private channel the app is not in does not exist for it (channel_not_found, not not_in_channel). */
   private?: boolean;
+  /** A direct message (its id starts with D) or a group DM: their history needs im:history / mpim:history. */
+  kind?: 'im' | 'mpim';
   archived?: boolean;
 }
 
@@ -131,7 +136,26 @@ const MAX_CONTEXT_ELEMENTS = 10;
 /** chat.postMessage's limit on `text`. */
 const MAX_TEXT = 40_000;
 const MAX_BODY = 1024 * 1024;
-const SCOPES = 'chat:write,channels:history,groups:history,im:history,mpim:history,commands';
+/**
+ * The bot's scopes are the ones the app's manifest requests (slack-app-manifest.yaml, oauth_config.scopes.bot): the
+ * sandbox grants what a workspace installing that manifest would, and nothing more.
+ */
+export function manifestBotScopes(path = projectPath('slack-app-manifest.yaml')): string[] {
+  const manifest = parseYaml(readFileSync(path, 'utf8')) as { oauth_config?: { scopes?: { bot?: unknown } } };
+  const bot = manifest.oauth_config?.scopes?.bot;
+  return Array.isArray(bot) ? bot.filter((scope): scope is string => typeof scope === 'string') : [];
+}
+const SCOPES = manifestBotScopes();
+
+/**
+ * The scope conversations.history needs for a conversation ("Required scopes" on its reference page:
+ * channels:history, groups:history, im:history, mpim:history): by kind, else by id (D… is a direct message).
+ */
+function historyScope(id: string, channel: SlackChannel | undefined): string {
+  if (channel?.kind === 'im' || id.startsWith('D')) return 'im:history';
+  if (channel?.kind === 'mpim') return 'mpim:history';
+  return channel?.private ? 'groups:history' : 'channels:history';
+}
 
 type Params = Record<string, unknown>;
 type Body = Record<string, unknown>;
@@ -304,6 +328,13 @@ export async function startSlackServer(options: SlackServerOptions): Promise<Sla
     'conversations.history': (params) => {
       const channel = resolveChannel(params.channel, 'read');
       if ('status' in channel) return channel;
+      const needed = historyScope(
+        channel.id,
+        options.channels?.find((c) => c.id === channel.id),
+      );
+      if (!SCOPES.includes(needed)) {
+        return refuse('missing_scope', { needed, provided: SCOPES.join(',') });
+      }
       const oldest = tsValue(str(params.oldest) ?? '0') ?? 0n;
       const latest = tsValue(str(params.latest) ?? '') ?? BigInt(Number.MAX_SAFE_INTEGER) * 1_000_000n;
       const inclusive = flag(params.inclusive);
@@ -637,7 +668,7 @@ function respond(res: ServerResponse, call: RecordedSlackCall, answer: Answer): 
     'Content-Type': 'application/json; charset=utf-8',
     'Content-Length': String(payload.length),
     'X-Slack-Req-Id': randomBytes(16).toString('hex'),
-    'X-OAuth-Scopes': SCOPES,
+    'X-OAuth-Scopes': SCOPES.join(','),
     ...answer.headers,
   });
   res.end(payload);

@@ -125,6 +125,17 @@ describe('posting through the real WebClient', () => {
     });
   });
 
+  test.each([
+    ['a direct message', { id: 'D0123ABCDE', name: 'dm-with-sre', kind: 'im' as const }],
+    ['a group DM', { id: 'G0123ABCDE', name: 'mpdm-sre-oncall', kind: 'mpim' as const }],
+    ['a private channel', { id: 'C0456PRIVA', name: 'sre-private', private: true }],
+  ])('a /snat in %s: the history lookup has the scope the manifest requests for it', async (_name, channel) => {
+    const { server, slack } = await setUp({ channels: [channel] });
+    const posted = await slack.postReport(channel.id, message(), key());
+    expect(posted).toMatchObject({ channel: channel.id, reused: false });
+    expect(callsTo(server, 'conversations.history')[0]?.error).toBeUndefined();
+  });
+
   test('asks auth.test once per poster, not once per post', async () => {
     const { server, slack } = await setUp();
     await slack.postReport(CHANNEL, message(), key('progress'));

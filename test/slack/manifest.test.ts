@@ -16,11 +16,14 @@ test('the command and the buttons go to the route the slack function serves', ()
   expect(manifest.features.slash_commands[0].command).toBe('/snat');
 });
 
-test('the bot scopes are the ones posting and its duplicate check need', () => {
+test('the bot scopes are the ones posting and its duplicate check need, in every kind of conversation /snat works in', () => {
+  // conversations.history needs channels:history, groups:history, im:history or mpim:history by conversation kind.
   expect(manifest.oauth_config.scopes.bot.sort()).toEqual([
     'channels:history',
     'chat:write',
     'commands',
     'groups:history',
+    'im:history',
+    'mpim:history',
   ]);
 });
