@@ -43,6 +43,13 @@ export const ARM_API_VERSION = '2025-10-01';
 export const NETWORK_API_VERSION = '2025-07-01';
 /** The metrics batch API's only stable version. */
 export const METRICS_API_VERSION = '2024-02-01';
+/** The metrics batch API's token audience (the scope is this and `/.default`). */
+export const METRICS_AUDIENCE = 'https://metrics.monitor.azure.com';
+
+/** `/subscriptions/{id}/…` → the id, lower-cased; the whole id when it names none. */
+function subscriptionOf(resourceId: string): string {
+  return (/^\/subscriptions\/([^/]+)/i.exec(resourceId)?.[1] ?? resourceId).toLowerCase();
+}
 
 export interface AzureAdapterOptions {
   credential: TokenCredential;
@@ -102,11 +109,15 @@ export function createAzureAdapters(options: AzureAdapterOptions): AzureAdapters
   const metricsClient = (location: string): MetricsClient => {
     let client = metricsClients.get(location);
     if (!client) {
-      // The token audience stays the SDK's default, ARM's: the batch API accepts it (the REST spec names
-      // metrics.monitor.azure.com too), and one token then serves both clients.
+      // The token's audience is the one the metrics batch REST spec declares (its security scope,
+      // https://metrics.monitor.azure.com/.default), as the Java SDK's MetricsAudience.AZURE_PUBLIC_CLOUD and this
+      // SDK's own generated client (api/metricsContext.js) use; @azure/monitor-query-metrics 1.0.0's MetricsClient
+      // would override it with ARM's. Whether the service takes an ARM token too is not settled (infra/README.md).
       client = new MetricsClient(metricsEndpoint(location), credential, {
         ...clientOptions,
         apiVersion: METRICS_API_VERSION,
+        // As `credentials.scopes`: the SDK turns an `audience` into a scope without `/.default`.
+        credentials: { scopes: [`${METRICS_AUDIENCE}/.default`] },
       });
       metricsClients.set(location, client);
     }
@@ -187,7 +198,9 @@ export function createAzureAdapters(options: AzureAdapterOptions): AzureAdapters
         try {
           return await queryBackendSnat(metricsClient, batches, window, now());
         } catch (error) {
-          throw toAzureError(error, 'metrics');
+          throw toAzureError(error, 'metrics', undefined, {
+            subscriptions: [...new Set(loadBalancerIds.map((id) => subscriptionOf(id)))],
+          });
         }
       },
     },

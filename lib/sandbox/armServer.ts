@@ -13,6 +13,8 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { strFromU8, unzipSync } from 'fflate';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { allowed, metricsRefusal } from './azureRbac.ts';
+import { AUDIENCES, readToken } from './entra.ts';
 import { FaultInjector } from './faults.ts';
 import { readBody } from './requestBody.ts';
 import type { Fault, FaultTarget, Scenario } from './scenario.ts';
@@ -52,6 +54,9 @@ export interface RecordedCall {
   target: ArmCall;
   /** The bearer token the request carried. */
   token?: string;
+  /** Its audience and principal (object id), when the sandbox's Entra ID issued it. */
+  audience?: string;
+  principal?: string;
   /** The JSON body, when there was one. */
   body?: unknown;
   /** For metrics: the region of the endpoint the query was sent to. */
@@ -64,6 +69,8 @@ export interface RecordedCall {
 
 export interface ArmServerOptions {
   cert: SandboxCertificate;
+  /** The secret the sandbox's Entra ID signs its tokens with (entra.ts): a token not signed with it is refused. */
+  entraSecret: string;
   runCommand: RunCommandExecutor;
   /** The cluster user kubeconfig (YAML) to hand out; AAD-managed clusters get its users replaced by kubelogin's exec. */
   kubeconfig?: () => string;
@@ -111,6 +118,11 @@ const ACTION: Record<ArmTarget, string> = {
   'arm.runCommand': 'Microsoft.ContainerService/managedClusters/runCommand/action',
   'metrics.backendSnat': 'Microsoft.Insights/metrics/read',
 };
+const COMMAND_RESULTS_READ = 'Microsoft.ContainerService/managedClusters/commandResults/read';
+
+/** Audiences compared as Entra ID's resource ids are: without a trailing slash, case-insensitively. */
+const sameAudience = (a: string, b: string) =>
+  a.replace(/\/+$/, '').toLowerCase() === b.replace(/\/+$/, '').toLowerCase();
 
 interface CommandRecord {
   startedAt: string;
@@ -166,11 +178,18 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
    */
   const faultAnswer = (fault: Fault, target: ArmTarget, scope: string, answer: () => HttpAnswer): Outcome => {
     const message = fault.message;
+    const metrics = target === 'metrics.backendSnat';
     switch (fault.error) {
       case 'transient':
         return cloudError(503, 'ServiceUnavailable', message ?? 'The service is temporarily unavailable. Retry later.');
       case 'throttled': {
         const seconds = fault.retryAfterSeconds ?? 1;
+        if (metrics) {
+          // The metrics backend throttles with 529 (Azure Monitor docs, migrate-to-batch-api, "529 throttling errors").
+          return cloudError(529, 'TooManyRequests', message ?? 'The metrics backend is throttling requests.', {
+            'Retry-After': String(seconds),
+          });
+        }
         return cloudError(
           429,
           'SubscriptionRequestsThrottled',
@@ -182,6 +201,15 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
       case 'server-error':
         return cloudError(500, 'InternalServerError', message ?? 'An internal error occurred. Retry later.');
       case 'forbidden':
+        if (metrics) {
+          // What metrics:getBatch answers a caller without Monitoring Reader on the subscription: 401 (azureRbac.ts).
+          const refusal = metricsRefusal(
+            { ...scenario, azure: { ...scenario.azure, roleAssignments: [] } },
+            scenario.azure.principalId,
+            scope.replace(/^\/subscriptions\//, ''),
+          );
+          if (refusal) return cloudError(refusal.status, refusal.code, message ?? refusal.message);
+        }
         return cloudError(
           403,
           'AuthorizationFailed',
@@ -226,12 +254,25 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
       return cloudError(401, 'AuthenticationFailed', "Authentication failed. The 'Authorization' header is missing.");
     }
     call.token = token;
+    const claims = readToken(options.entraSecret, token);
+    if (!claims) return cloudError(401, 'InvalidAuthenticationToken', 'The access token is invalid.');
+    call.audience = claims.aud;
+    call.principal = claims.oid;
 
     const metrics = METRICS_PATH.exec(url.pathname);
+    // Each service takes tokens for its own audience only (entra.ts, AUDIENCES).
+    const accepted: readonly string[] = metrics ? AUDIENCES.metrics : AUDIENCES.arm;
+    if (!accepted.some((audience) => sameAudience(audience, claims.aud))) {
+      return cloudError(
+        401,
+        'InvalidAuthenticationTokenAudience',
+        `The access token has been obtained for wrong audience or resource '${claims.aud}'. It should exactly match with one of the allowed audiences ${accepted.map((a) => `'${a}'`).join(',')}.`,
+      );
+    }
     if (metrics) {
       call.target = 'metrics.backendSnat';
       call.region = metrics[1]?.toLowerCase();
-      return withFault('metrics.backendSnat', `/subscriptions/${metrics[2]}`, () =>
+      return withFault('metrics.backendSnat', `/subscriptions/${metrics[2]}`, call, () =>
         metricsBatch(scenario, {
           region: call.region ?? '',
           subscription: metrics[2] ?? '',
@@ -248,7 +289,7 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
       const scope = `/subscriptions/${subscription}/resourceGroups/${group}/providers/Microsoft.Network/virtualNetworks/${name}`;
       return (
         badApiVersion(call) ??
-        withFault('arm.getVirtualNetwork', scope, () => virtualNetwork(subscription, group, name))
+        withFault('arm.getVirtualNetwork', scope, call, () => virtualNetwork(subscription, group, name))
       );
     }
 
@@ -264,12 +305,13 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
       return withFault(
         'arm.getCluster',
         clusterScope,
+        call,
         () => findCluster(subscription, group, name) ?? new HttpAnswer(200, managedCluster(scenario, fqdn)),
       );
     }
     if (route === 'POST /listclusterusercredential') {
       call.target = 'arm.listClusterUserCredential';
-      return withFault('arm.listClusterUserCredential', clusterScope, () => {
+      return withFault('arm.listClusterUserCredential', clusterScope, call, () => {
         const missing = findCluster(subscription, group, name);
         if (missing) return missing;
         const text = userKubeconfig(scenario, fqdn, options.kubeconfig);
@@ -285,7 +327,10 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
     const result = /^GET \/commandresults\/([^/]+)$/.exec(route);
     if (result) {
       call.target = 'arm.getCommandResult';
-      return commandResult(subscription, group, name, result[1] ?? '', call.query['api-version']);
+      return (
+        refusedBy(COMMAND_RESULTS_READ, clusterScope, call) ??
+        commandResult(subscription, group, name, result[1] ?? '', call.query['api-version'])
+      );
     }
     return cloudError(404, 'NotFound', `No route for ${req.method} ${url.pathname}.`);
   };
@@ -309,11 +354,35 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
     return new HttpAnswer(200, virtualNetworkResource(vnet, cluster.location));
   }
 
-  /** Applies the target's latency, then its next fault (if any), else answers. */
-  async function withFault(target: ArmTarget, scope: string, answer: () => HttpAnswer): Promise<Outcome> {
+  /** Applies the target's latency, then its next fault (if any), then the caller's roles, else answers. */
+  async function withFault(
+    target: ArmTarget,
+    scope: string,
+    call: RecordedCall,
+    answer: () => HttpAnswer,
+  ): Promise<Outcome> {
     await latency(target);
     const fault = faults.take(target);
-    return fault ? faultAnswer(fault, target, scope, answer) : answer();
+    if (fault) return faultAnswer(fault, target, scope, answer);
+    if (target === 'metrics.backendSnat') {
+      const refusal = metricsRefusal(scenario, call.principal ?? '', scope.replace(/^\/subscriptions\//, ''));
+      if (refusal) return cloudError(refusal.status, refusal.code, refusal.message);
+      return answer();
+    }
+    // A subscription the identity holds no role in is one ARM does not show it: SubscriptionNotFound (answer()).
+    if (!scope.toLowerCase().startsWith(`/subscriptions/${cluster.subscriptionId}`)) return answer();
+    return refusedBy(ACTION[target], scope, call) ?? answer();
+  }
+
+  /** ARM's 403 for a caller whose role assignments do not grant `action` on `scope` (azureRbac.ts). */
+  function refusedBy(action: string, scope: string, call: RecordedCall): HttpAnswer | undefined {
+    const principal = call.principal ?? '';
+    if (allowed(scenario, principal, action, scope)) return undefined;
+    return cloudError(
+      403,
+      'AuthorizationFailed',
+      `The client '${principal}' with object id '${principal}' does not have authorization to perform action '${action}' over scope '${scope}' or the scope is invalid. If access was recently granted, please refresh your credentials.`,
+    );
   }
 
   async function startCommand(subscription: string, group: string, name: string, call: RecordedCall): Promise<Outcome> {
@@ -321,6 +390,8 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
     // `failed`, `pending` and `truncated` shape the command's result (runExecutor); the rest fail the submission.
     const shapesResult = fault?.error === 'failed' || fault?.error === 'pending' || fault?.error === 'truncated';
     if (fault && !shapesResult) return faultAnswer(fault, 'arm.runCommand', clusterScope, () => new HttpAnswer(202));
+    const refused = refusedBy(ACTION['arm.runCommand'], clusterScope, call);
+    if (refused) return refused;
     const missing = findCluster(subscription, group, name);
     if (missing) return missing;
     if (cluster.disableRunCommand) {

@@ -14,6 +14,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { stringify as toYaml } from 'yaml';
+import { AKS_SERVER_APP_ID } from './armServer.ts';
+import { readToken } from './entra.ts';
 import {
   badRequest,
   type ExecOutcome,
@@ -374,11 +376,17 @@ function sendError(res: ServerResponse, error: unknown): void {
   sendStatus(res, error instanceof KubeStatusError ? error : internal(error));
 }
 
+/**
+ * The kubeconfig's own token, or (an Entra ID cluster's users authenticate so) a token the sandbox's Entra ID issued
+ * for the AKS server app, which the API server's webhook accepts.
+ */
 function authorized(req: IncomingMessage, token: string): boolean {
   const header = req.headers.authorization ?? '';
   const expected = Buffer.from(`Bearer ${token}`);
   const given = Buffer.from(header);
-  return given.length === expected.length && timingSafeEqual(given, expected);
+  if (given.length === expected.length && timingSafeEqual(given, expected)) return true;
+  const bearer = /^Bearer (.+)$/.exec(header)?.[1];
+  return bearer !== undefined && readToken(token, bearer)?.aud === AKS_SERVER_APP_ID;
 }
 
 function unauthorized(): KubeStatusError {

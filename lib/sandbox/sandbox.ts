@@ -7,6 +7,7 @@ import { createAzureAdapters } from '../adapters/azure.ts';
 import { realPorts } from '../adapters/ports.ts';
 import type { Ports } from '../ports.ts';
 import { type ArmServer, startArmServer } from './armServer.ts';
+import { issueToken } from './entra.ts';
 import { type KubeApiServer, startKubeApiServer } from './kubeApiServer.ts';
 import { runCommandExecutor } from './runCommandExecutor.ts';
 import { SandboxCluster } from './sandboxCluster.ts';
@@ -31,7 +32,10 @@ export interface SandboxConnection {
   /** The metrics endpoint of a region is `${metricsBase}/regions/<location>`. */
   metricsBase: string;
   ca: string;
+  /** The Kubernetes API's bearer token, and the secret the sandbox's Entra ID signs ARM and metrics tokens with. */
   token: string;
+  /** The object id the sandbox's credential signs in as (the scenario's `azure.principalId`); default the sandbox's. */
+  principalId?: string;
 }
 
 export interface RunningSandbox {
@@ -60,6 +64,7 @@ export async function startSandbox(scenario: Scenario, options: SandboxOptions =
   const context = scenario.cluster.name;
   const arm = await startArmServer(scenario, {
     cert,
+    entraSecret: token,
     // Sandbox time: each 2 s poll of the probe pod takes 100 ms, so its 100 s wait budget lasts 5 s.
     runCommand: runCommandExecutor(cluster, { pollMs: options.latency ? 100 : 0, sleep }),
     kubeconfig: () => kube.kubeconfig(context),
@@ -68,7 +73,14 @@ export async function startSandbox(scenario: Scenario, options: SandboxOptions =
   });
   const ports = () =>
     sandboxPorts(
-      { cluster: scenario.cluster, armUrl: arm.url, metricsBase: arm.url, ca: cert.cert, token },
+      {
+        cluster: scenario.cluster,
+        armUrl: arm.url,
+        metricsBase: arm.url,
+        ca: cert.cert,
+        token,
+        principalId: scenario.azure.principalId,
+      },
       { timeoutMs: options.timeoutMs, pollIntervalMs: options.pollIntervalMs ?? (options.latency ? 200 : 1) },
     );
   return {
@@ -89,6 +101,7 @@ export async function startSandbox(scenario: Scenario, options: SandboxOptions =
       metricsBase: arm.url,
       ca: cert.cert,
       token,
+      principalId: scenario.azure.principalId,
     }),
     async close() {
       await Promise.all([arm.close(), kube.close()]);
@@ -101,9 +114,12 @@ export function sandboxPorts(
   connection: SandboxConnection,
   options: { timeoutMs?: number; pollIntervalMs?: number } = {},
 ): Ports {
-  // The sandbox's own stand-in for Entra ID: a fixed token, accepted by both endpoints.
+  // The sandbox's own stand-in for Entra ID: a token for the scope asked for, which its endpoints check (entra.ts).
   const credential: TokenCredential = {
-    getToken: async () => ({ token: connection.token, expiresOnTimestamp: Date.now() + 3600_000 }),
+    getToken: async (scopes) => ({
+      token: issueToken(connection.token, [scopes].flat()[0] ?? '', connection.principalId),
+      expiresOnTimestamp: Date.now() + 3600_000,
+    }),
   };
   const pollIntervalMs = options.pollIntervalMs ?? 200;
   return realPorts({

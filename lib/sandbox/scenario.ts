@@ -12,6 +12,14 @@ import { snatClassifier } from '../analysis/snatDestination.ts';
 import { SnatDoctorError } from '../errors.ts';
 import type { NodeOs, OutboundType, TcpState, Workload } from '../model.ts';
 import { projectPath } from '../projectRoot.ts';
+import {
+  DEFAULT_ROLE_ASSIGNMENTS,
+  ROLE_SCOPES,
+  type RoleScope,
+  SCENARIO_ROLES,
+  type ScenarioRole,
+} from './azureRbac.ts';
+import { SANDBOX_PRINCIPAL_ID } from './entra.ts';
 import { scenarioPrivateRanges } from './virtualNetworks.ts';
 
 export const DEFAULT_SCENARIO_PATH = projectPath('lib', 'sandbox', 'scenarios', 'default.yaml');
@@ -37,11 +45,11 @@ export type FaultTarget = (typeof FAULT_TARGETS)[number];
 /**
  * What an injected fault does (docs/sandbox.md has the table):
  *   transient       a fault worth retrying, whatever its form (served as HTTP 503 by the endpoints)
- *   throttled       HTTP 429 with `Retry-After: retryAfterSeconds`
+ *   throttled       HTTP 429 with `Retry-After: retryAfterSeconds` (529 from the metrics batch API)
  *   server-error    HTTP 500
  *   timeout         no answer at all: the client's own timeout ends the call
  *   failed          a definite failure: runCommand `provisioningState: Failed` with `reason`; the probe exits non-zero
- *   forbidden       HTTP 403: the identity lacks a role
+ *   forbidden       HTTP 403: the identity lacks a role (401 from the metrics batch API, as Azure Monitor answers)
  *   truncated       runCommand's output cut (as at its 512 kB limit) at `bytes`
  *   pending         the probe pod never leaves Pending (unschedulable)
  *   stream-dropped  the exec WebSocket closes before the command's output is complete
@@ -260,10 +268,25 @@ const clusterSchema = z.strictObject({
   disableRunCommand: z.boolean().default(false),
 });
 
+const roleAssignmentSchema = z.strictObject({
+  role: z.enum(SCENARIO_ROLES as [ScenarioRole, ...ScenarioRole[]]),
+  scope: z.enum(ROLE_SCOPES),
+});
+
+/** The app's identity in Azure: who it is, the roles it holds where, and whether Azure Monitor is registered. */
+const azureSchema = z.strictObject({
+  principalId: z.string().regex(SUBSCRIPTION_ID, 'expected an object id (a GUID)').default(SANDBOX_PRINCIPAL_ID),
+  /** Default: what infra/ assigns (azureRbac.ts, DEFAULT_ROLE_ASSIGNMENTS). */
+  roleAssignments: z.array(roleAssignmentSchema).max(20).optional(),
+  /** The Microsoft.Insights resource provider in the cluster's subscription; NotRegistered: metrics answer 403. */
+  insightsProvider: z.enum(['Registered', 'NotRegistered']).default('Registered'),
+});
+
 const scenarioSchema = z.strictObject({
   name: z.string().min(1).max(100),
   description: z.string().optional(),
   cluster: clusterSchema,
+  azure: azureSchema.default({ principalId: SANDBOX_PRINCIPAL_ID, insightsProvider: 'Registered' }),
   nodes: z.array(nodeSchema).min(1, 'a scenario needs at least one node'),
   /** Milliseconds each call takes (applied when the sandbox runs with latency on, as the CLI does). */
   latencies: z.partialRecord(z.enum(FAULT_TARGETS), z.int().min(0).max(600_000)).default({}),
@@ -365,10 +388,21 @@ export interface ScenarioVnet {
   peerings: { name: string; resourceGroup: string; addressSpace: string[]; state: (typeof PEERING_STATES)[number] }[];
 }
 
+export interface ScenarioRoleAssignment {
+  role: ScenarioRole;
+  scope: RoleScope;
+}
+
 export interface Scenario {
   name: string;
   description?: string;
   source: string;
+  /** The app's identity: its object id, its role assignments (default: infra/'s), the Insights provider's state. */
+  azure: {
+    principalId: string;
+    roleAssignments: ScenarioRoleAssignment[];
+    insightsProvider: 'Registered' | 'NotRegistered';
+  };
   cluster: {
     subscriptionId: string;
     resourceGroup: string;
@@ -426,6 +460,8 @@ export function parseScenario(text: string, source: string): Scenario {
 const KNOWN_FIELDS = [
   scenarioSchema,
   clusterSchema,
+  azureSchema,
+  roleAssignmentSchema,
   vnetSchema,
   vnetPeeringSchema,
   nodeSchema,
@@ -670,6 +706,11 @@ function resolve(doc: ScenarioDocument, source: string): Scenario {
     description: doc.description,
     source,
     cluster,
+    azure: {
+      principalId: doc.azure.principalId.toLowerCase(),
+      roleAssignments: doc.azure.roleAssignments ?? DEFAULT_ROLE_ASSIGNMENTS,
+      insightsProvider: doc.azure.insightsProvider,
+    },
     nodes,
     latencies: doc.latencies,
     faults: doc.faults,

@@ -2,12 +2,14 @@
 // scenario's latencies and injected faults. (Issue #4 serves the same scenario over the real protocols on loopback
 // and puts the real SDK adapters in front of it.)
 
+import { AzureHttpFailure, toAzureError } from '../adapters/azure/azureFailures.ts';
 import { vnetNotReadNote } from '../adapters/azure/clusterFacts.ts';
 import { workloadOf } from '../analysis/workloadOf.ts';
 import { type ErrorCode, SnatDoctorError, TransientError } from '../errors.ts';
 import type { BackendSnat, ClusterFacts, ClusterRef, NodeInfo, PodInfo } from '../model.ts';
 import type { KubernetesApi, Ports } from '../ports.ts';
 import { parseProbeReport } from '../probe/probeReport.ts';
+import { metricsRefusal } from './azureRbac.ts';
 import { FaultInjector, type FaultSubject } from './faults.ts';
 import { renderProbeReport } from './nodeProbe.ts';
 import { execInPod } from './podExec.ts';
@@ -123,7 +125,32 @@ export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}):
     },
     metrics: {
       async backendSnat(loadBalancerIds) {
-        await call('metrics.backendSnat');
+        await wait('metrics.backendSnat');
+        // What the endpoint answers (armServer.ts) for a fault, or for the identity's roles and the Insights provider
+        // (azureRbac.ts), and what the adapter makes of that answer: the same errors in-process as over HTTP.
+        const fault = faults.take('metrics.backendSnat');
+        const refused =
+          fault?.error === 'forbidden'
+            ? metricsRefusal(
+                { ...scenario, azure: { ...scenario.azure, roleAssignments: [] } },
+                scenario.azure.principalId,
+                cluster.subscriptionId,
+              )
+            : fault?.error === 'throttled'
+              ? { status: 529, code: 'TooManyRequests', message: 'The metrics backend is throttling requests.' }
+              : fault
+                ? undefined
+                : metricsRefusal(scenario, scenario.azure.principalId, cluster.subscriptionId);
+        if (refused) {
+          const retryAfter = fault?.error === 'throttled' ? (fault.retryAfterSeconds ?? 1) : undefined;
+          throw toAzureError(
+            new AzureHttpFailure(refused.status, refused.code, fault?.message ?? refused.message, retryAfter),
+            'metrics',
+            undefined,
+            { subscriptions: [cluster.subscriptionId] },
+          );
+        }
+        if (fault) throw faultError(fault);
         if (!loadBalancerIds.some((id) => id.toLowerCase() === loadBalancerId.toLowerCase())) return [];
         // Each backend IP has its own row: a dual-stack node's IPv6 address has its own SNAT ports.
         return scenario.nodes

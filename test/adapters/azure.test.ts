@@ -18,6 +18,7 @@ import {
   type RunCommandRequest,
   startArmServer,
 } from '../../lib/sandbox/armServer.ts';
+import { audienceOf, issueToken, readToken } from '../../lib/sandbox/entra.ts';
 import type { Scenario } from '../../lib/sandbox/scenario.ts';
 import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
 import { createSandboxCertificate, type SandboxCertificate } from '../../lib/sandbox/tls.ts';
@@ -26,6 +27,8 @@ import { scenarioWith, withFaults } from '../support/scenarios.ts';
 type Credential = AzureAdapterOptions['credential'];
 
 const ARM_SCOPE = 'https://management.azure.com/.default';
+/** The metrics batch REST spec's security scope. */
+const METRICS_SCOPE = 'https://metrics.monitor.azure.com/.default';
 const AKS_SCOPE = '6dae42f8-4368-4678-94ff-3960e28e3630/.default';
 const TIMEOUT_MS = 250;
 
@@ -40,7 +43,10 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
-/** A TokenCredential that records the scopes it is asked for and issues a token naming the scope. */
+/** The secret the sandbox's Entra ID signs with (entra.ts): the servers check the tokens issued with it. */
+const SECRET = 'azure-adapter-test-secret';
+
+/** A TokenCredential that records the scopes it is asked for and issues the sandbox's token for the first one. */
 function recordingCredential(): { credential: Credential; scopes: string[] } {
   const scopes: string[] = [];
   return {
@@ -49,7 +55,7 @@ function recordingCredential(): { credential: Credential; scopes: string[] } {
       async getToken(scope) {
         const asked = Array.isArray(scope) ? scope : [scope];
         scopes.push(...asked);
-        return { token: `token:${asked.join(',')}`, expiresOnTimestamp: Date.now() + 3_600_000 };
+        return { token: issueToken(SECRET, asked[0] ?? ''), expiresOnTimestamp: Date.now() + 3_600_000 };
       },
     },
   };
@@ -58,7 +64,13 @@ function recordingCredential(): { credential: Credential; scopes: string[] } {
 const echoExecutor: RunCommandExecutor = async (request) => ({ exitCode: 0, logs: `ran: ${request.command}` });
 
 async function sandbox(scenario: Scenario, executor: RunCommandExecutor = echoExecutor, kubeconfig?: () => string) {
-  const server = await startArmServer(scenario, { cert, runCommand: executor, kubeconfig, sleep: async () => {} });
+  const server = await startArmServer(scenario, {
+    cert,
+    entraSecret: SECRET,
+    runCommand: executor,
+    kubeconfig,
+    sleep: async () => {},
+  });
   servers.push(server);
   const { credential, scopes } = recordingCredential();
   const adapters = createAzureAdapters({
@@ -221,7 +233,7 @@ describe("the node pools' VNet (bring-your-own)", () => {
       ],
     ]);
     // Through the same pipeline as the SDK calls: the ARM token, nothing else asked for.
-    expect(read[0]?.token).toBe(`token:${ARM_SCOPE}`);
+    expect(read[0]?.audience).toBe(audienceOf(ARM_SCOPE));
     expect(new Set(scopes)).toEqual(new Set([ARM_SCOPE]));
   });
 
@@ -511,7 +523,7 @@ describe('runCommand', () => {
 });
 
 describe('Entra ID: the tokens and scopes asked for', () => {
-  test('ARM and metrics with the ARM audience; runCommand and the kubeconfig with the AKS server app', async () => {
+  test('ARM with the ARM audience, metrics with the metrics audience, runCommand and the kubeconfig with the AKS server app', async () => {
     const scenario = scenarioWith((doc) => {
       Object.assign(doc.cluster as object, { aadManaged: true });
     });
@@ -522,16 +534,63 @@ describe('Entra ID: the tokens and scopes asked for', () => {
     });
     const facts = await adapters.clusters.getCluster(ref);
     await adapters.metrics.backendSnat(facts.loadBalancerIds, { minutes: 5 });
-    expect(new Set(scopes)).toEqual(new Set([ARM_SCOPE]));
+    expect(new Set(scopes)).toEqual(new Set([ARM_SCOPE, METRICS_SCOPE]));
 
     await adapters.runCommand(ref, { command: 'x', contextFiles: {}, aadManaged: facts.aadManaged });
-    expect(requests[0]?.clusterToken).toBe(`token:${AKS_SCOPE}`);
+    expect(requests[0]?.clusterToken && readToken(SECRET, requests[0].clusterToken)?.aud).toBe(audienceOf(AKS_SCOPE));
     const kubeconfig = await adapters.kubeconfig(ref);
-    expect(kubeconfig).toContain(`token: token:${AKS_SCOPE}`);
+    const userToken = /token: (\S+)/.exec(kubeconfig)?.[1] ?? '';
+    expect(readToken(SECRET, userToken)?.aud).toBe(audienceOf(AKS_SCOPE));
     expect(kubeconfig).not.toContain('kubelogin');
-    expect(new Set(scopes)).toEqual(new Set([ARM_SCOPE, AKS_SCOPE]));
-    // Every ARM and metrics request carried the ARM-audience token.
-    expect(server.calls.every((c) => c.token === `token:${ARM_SCOPE}`)).toBe(true);
+    expect(new Set(scopes)).toEqual(new Set([ARM_SCOPE, METRICS_SCOPE, AKS_SCOPE]));
+    // Each service got a token for its own audience, and accepted it (the sandbox refuses any other: below).
+    for (const c of server.calls) {
+      expect(c.audience).toBe(audienceOf(c.target === 'metrics.backendSnat' ? METRICS_SCOPE : ARM_SCOPE));
+      expect(c.status).toBeLessThan(400);
+    }
+  });
+
+  test.each([
+    ['an ARM token on the metrics API', 'metrics', ARM_SCOPE],
+    ['a metrics token on ARM', 'arm', 'https://metrics.monitor.azure.com/.default'],
+    ['a token for another resource on ARM', 'arm', 'https://storage.azure.com/.default'],
+  ])('%s is refused as Azure refuses it: 401 InvalidAuthenticationTokenAudience', async (_name, service, scope) => {
+    const scenario = scenarioWith();
+    const server = await startArmServer(scenario, {
+      cert,
+      entraSecret: SECRET,
+      runCommand: echoExecutor,
+      sleep: async () => {},
+    });
+    servers.push(server);
+    const wrong: Credential = {
+      getToken: async () => ({ token: issueToken(SECRET, scope), expiresOnTimestamp: Date.now() + 3_600_000 }),
+    };
+    const adapters = createAzureAdapters({
+      credential: {
+        // The right token for every call but the one under test.
+        getToken: async (asked, options) =>
+          (service === 'metrics') === [asked].flat().includes(METRICS_SCOPE)
+            ? wrong.getToken(asked, options)
+            : { token: issueToken(SECRET, [asked].flat()[0] ?? ''), expiresOnTimestamp: Date.now() + 3_600_000 },
+      },
+      subscriptionId: scenario.cluster.subscriptionId,
+      armEndpoint: server.url,
+      metricsEndpoint: server.metricsEndpoint,
+      tlsCa: cert.cert,
+      timeoutMs: TIMEOUT_MS,
+      pollIntervalMs: 1,
+    });
+    const ref = refOf(scenario);
+    const attempt =
+      service === 'metrics'
+        ? adapters.clusters.getCluster(ref).then((f) => adapters.metrics.backendSnat(f.loadBalancerIds, { minutes: 5 }))
+        : adapters.clusters.getCluster(ref);
+    const error = await failure(attempt);
+    expect(error.code).toBe('FORBIDDEN');
+    expect(error.message).toMatch(/InvalidAuthenticationTokenAudience/);
+    expect(error.message).toMatch(/did not accept the (token|credential)/);
+    expect(server.calls.at(-1)?.status).toBe(401);
   });
 
   test('a cluster without Entra ID: its kubeconfig as ARM gave it, and no cluster token', async () => {
@@ -549,6 +608,87 @@ describe('Entra ID: the tokens and scopes asked for', () => {
     await adapters.runCommand(ref, { command: 'x', contextFiles: {}, aadManaged: false });
     expect(requests[0]?.clusterToken).toBeUndefined();
     expect(scopes.every((s) => s === ARM_SCOPE)).toBe(true);
+  });
+});
+
+describe('Azure Monitor answers as its docs say (migrate-to-batch-api, "Troubleshooting")', () => {
+  const metricsOf = async (scenario: Scenario) => {
+    const { adapters, ref, server } = await sandbox(scenario);
+    const facts = await adapters.clusters.getCluster(ref);
+    return { attempt: adapters.metrics.backendSnat(facts.loadBalancerIds, { minutes: 5 }), server };
+  };
+  const inProcess = (scenario: Scenario) =>
+    scenarioPorts(scenario).metrics.backendSnat([lbIdOf(scenario)], { minutes: 5 });
+
+  test('Monitoring Reader on the node resource group only: 401, and the message says it must be on the subscription', async () => {
+    const scenario = scenarioWith((doc) => {
+      doc.azure = {
+        roleAssignments: [
+          { role: 'snat-doctor cluster investigator', scope: 'cluster' },
+          { role: 'Monitoring Reader', scope: 'nodeResourceGroup' },
+        ],
+      };
+    });
+    const { attempt, server } = await metricsOf(scenario);
+    const error = await failure(attempt);
+    expect(server.calls.find((c) => c.target === 'metrics.backendSnat')?.status).toBe(401);
+    expect(error.code).toBe('FORBIDDEN');
+    expect(error.message).toContain(
+      `needs Monitoring Reader on subscription ${scenario.cluster.subscriptionId} itself`,
+    );
+    expect(error.message).toContain(
+      `--role "Monitoring Reader" --scope /subscriptions/${scenario.cluster.subscriptionId}`,
+    );
+    // In-process, the same error.
+    expect((await failure(inProcess(scenario))).message).toBe(error.message);
+  });
+
+  test('with it on the subscription (what infra/ grants, the scenario default): the metrics come', async () => {
+    const { attempt } = await metricsOf(scenarioWith());
+    expect((await attempt).length).toBeGreaterThan(0);
+  });
+
+  test('the Microsoft.Insights provider not registered: 403, and the message says how to register it', async () => {
+    const scenario = scenarioWith((doc) => {
+      doc.azure = { insightsProvider: 'NotRegistered' };
+    });
+    const { attempt, server } = await metricsOf(scenario);
+    const error = await failure(attempt);
+    expect(server.calls.find((c) => c.target === 'metrics.backendSnat')?.status).toBe(403);
+    expect(error.code).toBe('FORBIDDEN');
+    expect(error.message).toContain(
+      `az provider register --namespace Microsoft.Insights --subscription ${scenario.cluster.subscriptionId}`,
+    );
+    expect(error.message).not.toMatch(/Monitoring Reader/);
+    expect((await failure(inProcess(scenario))).message).toBe(error.message);
+  });
+
+  test('throttled by the metrics backend: 529, a TransientError with its Retry-After, to retry with backoff', async () => {
+    const scenario = withFaults({ target: 'metrics.backendSnat', error: 'throttled', retryAfterSeconds: 9 });
+    const { attempt, server } = await metricsOf(scenario);
+    const error = await failure(attempt);
+    expect(server.calls.find((c) => c.target === 'metrics.backendSnat')?.status).toBe(529);
+    expect(error).toBeInstanceOf(TransientError);
+    expect(error.message).toMatch(/throttling/);
+    expect((error as TransientError).retryAfterSeconds).toBe(9);
+    const local = await failure(
+      inProcess(withFaults({ target: 'metrics.backendSnat', error: 'throttled', retryAfterSeconds: 9 })),
+    );
+    expect(local).toBeInstanceOf(TransientError);
+    expect(local.message).toBe(error.message);
+  });
+
+  test('without the investigator role on the cluster: ARM refuses runCommand with AuthorizationFailed, naming the action', async () => {
+    const scenario = scenarioWith((doc) => {
+      doc.azure = { roleAssignments: [{ role: 'Monitoring Reader', scope: 'subscription' }] };
+    });
+    const { adapters, ref, server } = await sandbox(scenario);
+    // Monitoring Reader's */read reads the cluster; it runs nothing.
+    await expect(adapters.clusters.getCluster(ref)).resolves.toMatchObject({ nodeCount: 3 });
+    const error = await failure(adapters.runCommand(ref, { command: 'x', contextFiles: {}, aadManaged: false }));
+    expect(server.calls.find((c) => c.target === 'arm.runCommand')?.status).toBe(403);
+    expect(error.code).toBe('FORBIDDEN');
+    expect(error.message).toContain('Microsoft.ContainerService/managedClusters/runCommand/action');
   });
 });
 

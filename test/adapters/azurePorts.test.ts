@@ -7,6 +7,7 @@ import { azurePorts } from '../../lib/adapters/azurePorts.ts';
 import { VirtualClock } from '../../lib/local/durableHost.ts';
 import { startLocalRuntime } from '../../lib/local/runtime.ts';
 import type { Report } from '../../lib/model.ts';
+import { issueToken } from '../../lib/sandbox/entra.ts';
 import { type RunningSandbox, startSandbox } from '../../lib/sandbox/sandbox.ts';
 import { startOrJoin } from '../../lib/workflow/start.ts';
 import { requestFor } from '../support/runtime.ts';
@@ -20,13 +21,14 @@ afterAll(async () => {
   await sandbox.close();
 });
 
-test('an investigation through the per-subscription adapters, asking the credential for ARM tokens only', async () => {
+test('an investigation through the per-subscription adapters, asking the credential for ARM and metrics tokens only', async () => {
   const { token, armUrl, metricsBase, ca } = sandbox.connection();
   const scopes: string[] = [];
   const credential: TokenCredential = {
     getToken: async (scope) => {
       scopes.push(...[scope].flat());
-      return { token, expiresOnTimestamp: Date.now() + 3600_000 };
+      // The sandbox's Entra ID: a token for the scope asked for, which its endpoints check.
+      return { token: issueToken(token, [scope].flat()[0] ?? ''), expiresOnTimestamp: Date.now() + 3600_000 };
     },
   };
   const ports = azurePorts({
@@ -44,6 +46,8 @@ test('an investigation through the per-subscription adapters, asking the credent
   const report = (await host.waitForCompletion(instanceId)).output as Report;
   expect(report.steps.map((s) => s.status)).toEqual(Array(5).fill('succeeded'));
   expect(report.culprits[0]?.pod).toMatch(/^checkout-api-/);
-  expect(new Set(scopes)).toEqual(new Set(['https://management.azure.com/.default']));
+  expect(new Set(scopes)).toEqual(
+    new Set(['https://management.azure.com/.default', 'https://metrics.monitor.azure.com/.default']),
+  );
   expect(sandbox.cluster.leftoverPods()).toEqual([]);
 });

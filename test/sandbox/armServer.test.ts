@@ -12,6 +12,7 @@ import {
   type RunCommandRequest,
   startArmServer,
 } from '../../lib/sandbox/armServer.ts';
+import { issueToken } from '../../lib/sandbox/entra.ts';
 import type { Scenario } from '../../lib/sandbox/scenario.ts';
 import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
 import { createSandboxCertificate, type SandboxCertificate } from '../../lib/sandbox/tls.ts';
@@ -28,9 +29,15 @@ afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
 
+/** The secret the servers' Entra ID signs with: the tests' tokens are issued with it (entra.ts). */
+const SECRET = 'arm-server-test-secret';
+const ARM_TOKEN = issueToken(SECRET, 'https://management.azure.com/.default');
+const METRICS_TOKEN = issueToken(SECRET, 'https://metrics.monitor.azure.com/.default');
+
 async function serve(scenario: Scenario, options: Partial<ArmServerOptions> = {}): Promise<ArmServer> {
   const server = await startArmServer(scenario, {
     cert,
+    entraSecret: SECRET,
     runCommand: async () => ({ exitCode: 0, logs: 'done' }),
     sleep: async () => {},
     ...options,
@@ -55,7 +62,11 @@ function call(url: string, options: { method?: string; body?: unknown; token?: s
         method: options.method ?? 'GET',
         ca: cert.cert,
         headers: {
-          ...(options.token === null ? {} : { Authorization: `Bearer ${options.token ?? 'test-token'}` }),
+          ...(options.token === null
+            ? {}
+            : {
+                Authorization: `Bearer ${options.token ?? (new URL(url).pathname.startsWith('/regions/') ? METRICS_TOKEN : ARM_TOKEN)}`,
+              }),
           ...(payload ? { 'Content-Type': 'application/json' } : {}),
         },
       },
@@ -86,8 +97,8 @@ function lbIdOf(scenario: Scenario): string {
 function metricsClient(server: ArmServer, location = 'westeurope'): MetricsClient {
   return new MetricsClient(
     server.metricsEndpoint(location),
-    { getToken: async () => ({ token: 't', expiresOnTimestamp: Date.now() + 3_600_000 }) },
-    { tlsOptions: { ca: cert.cert }, retryOptions: { maxRetries: 0 } },
+    { getToken: async () => ({ token: METRICS_TOKEN, expiresOnTimestamp: Date.now() + 3_600_000 }) },
+    { tlsOptions: { ca: cert.cert }, retryOptions: { maxRetries: 0 }, audience: 'https://metrics.monitor.azure.com' },
   );
 }
 
@@ -410,6 +421,7 @@ describe('runCommand, a long-running operation', () => {
     let aborted = false;
     const server = await startArmServer(scenario, {
       cert,
+      entraSecret: SECRET,
       sleep: async () => {},
       runCommand: (_, signal) =>
         new Promise((_resolve, reject) => {

@@ -258,7 +258,13 @@ describe('watchTick on a sandbox fleet', () => {
     expect(result.errors).toEqual([
       { cluster: missing, message: expect.stringMatching(/^Reading the cluster: No AKS cluster aks-gone/) },
       { cluster: clusters[1], message: expect.stringMatching(/^Listing the nodes: .*403 Forbidden/) },
-      { cluster: clusters[2], message: expect.stringMatching(/^SNAT metrics of subscription .*403 Forbidden/) },
+      {
+        cluster: clusters[2],
+        // What the metrics batch API answers a caller without Monitoring Reader on the subscription (azureRbac.ts).
+        message: expect.stringMatching(
+          /^SNAT metrics of subscription .*HTTP 401.*needs Monitoring Reader on subscription .* itself/,
+        ),
+      },
     ]);
     expect(actions(result)).toEqual({
       'aks-ok/vmss000000': 'started',

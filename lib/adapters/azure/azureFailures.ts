@@ -127,7 +127,10 @@ export const OPERATIONS = {
   metrics: {
     describe: 'Querying the load balancer SNAT metrics',
     action: 'Microsoft.Insights/metrics/read',
-    role: 'Monitoring Reader on the subscription (or the node resource group)',
+    // The batch API checks the subscription itself: "Even if users have Monitoring Reader on all the resources being
+    // queried in the batch API, the request fails if the user doesn't have Monitoring Reader on the subscription
+    // itself" (Azure Monitor docs, migrate-to-batch-api, "401 authorization errors").
+    role: 'Monitoring Reader on the subscription itself (not only on the load balancer or node resource group)',
   },
 } as const;
 export type AzureOperation = keyof typeof OPERATIONS;
@@ -151,14 +154,23 @@ const CREDENTIAL_ERRORS = new Set(['CredentialUnavailableError', 'Authentication
  * The one normaliser at the Azure edge. `ref` names the cluster in messages (absent for metrics); an abort the caller
  * asked for is returned unchanged.
  */
-export function toAzureError(error: unknown, operation: AzureOperation, ref?: ClusterRef): Error {
+export function toAzureError(
+  error: unknown,
+  operation: AzureOperation,
+  ref?: ClusterRef,
+  context: { subscriptions?: string[] } = {},
+): Error {
   if (error instanceof SnatDoctorError) return error;
   const { describe, action, role } = OPERATIONS[operation];
   const where = ref ? ` for cluster ${ref.name}` : '';
   if (error instanceof AzureTimeout) {
     return new TransientError(`${describe}${where}: ${error.message}.`, { cause: error });
   }
-  if (error instanceof AzureHttpFailure) return fromHttp(error, operation, ref);
+  if (error instanceof AzureHttpFailure) {
+    return operation === 'metrics'
+      ? fromMetricsHttp(error, context.subscriptions ?? [])
+      : fromHttp(error, operation, ref);
+  }
   if (error instanceof Error && CREDENTIAL_ERRORS.has(error.name)) {
     return new SnatDoctorError(
       'FORBIDDEN',
@@ -219,10 +231,70 @@ function fromHttp(failure: AzureHttpFailure, operation: AzureOperation, ref: Clu
   if (operation === 'runCommand' && (status === 400 || status === 409) && disablesRunCommand(failure)) {
     return runCommandDisabled(ref, failure);
   }
-  if (operation === 'metrics') {
-    return new SnatDoctorError('NO_METRICS', `${describe}: Azure Monitor answered ${said}`, { cause: failure });
-  }
   return new SnatDoctorError('INTERNAL', `${describe}${where}: Azure answered ${said}`, { cause: failure });
+}
+
+/** Codes that say the token itself was refused (expired, malformed, for another audience), not the principal's roles. */
+const TOKEN_REFUSED =
+  /^(InvalidAuthenticationToken\w*|ExpiredAuthenticationToken|AuthenticationFailed|InvalidAudience)$/i;
+
+/**
+ * The metrics batch API's failures, as the Azure Monitor docs give them (migrate-to-batch-api, "Troubleshooting"):
+ * 401 is a caller without Monitoring Reader on the subscription itself, 403 a subscription whose Microsoft.Insights
+ * resource provider is not registered, 529 the metrics backend throttling ("implement an exponential backoff retry
+ * scheme": a TransientError, which the workflow retries with backoff).
+ */
+function fromMetricsHttp(failure: AzureHttpFailure, subscriptions: string[]): Error {
+  const { describe, action } = OPERATIONS.metrics;
+  const said = `HTTP ${failure.status}${failure.code ? ` ${failure.code}` : ''}: ${firstLine(failure.message)}`;
+  const where = subscriptions.length > 0 ? subscriptions.join(', ') : "the load balancers' subscription";
+  const { status } = failure;
+  if (status === 529) {
+    return new TransientError(
+      `${describe}: the metrics backend is throttling requests (${said}); retry with backoff.`,
+      {
+        cause: failure,
+        retryAfterSeconds: failure.retryAfterSeconds,
+      },
+    );
+  }
+  if (status === 429 || status === 408 || status >= 500) {
+    return new TransientError(`${describe}: Azure Monitor answered ${said}`, {
+      cause: failure,
+      retryAfterSeconds: failure.retryAfterSeconds,
+    });
+  }
+  if (status === 401 && failure.code !== undefined && TOKEN_REFUSED.test(failure.code)) {
+    return new SnatDoctorError(
+      'FORBIDDEN',
+      `${describe}: Azure Monitor did not accept the token (${said}). Sign in again (\`az login\`) or check the app's managed identity.`,
+      { cause: failure },
+    );
+  }
+  if (status === 401) {
+    const grant = subscriptions
+      .map(
+        (s) =>
+          `\`az role assignment create --assignee <the app's principal id> --role "Monitoring Reader" --scope /subscriptions/${s}\``,
+      )
+      .join(' and ');
+    return new SnatDoctorError(
+      'FORBIDDEN',
+      `${describe} was refused (${said}): the identity needs Monitoring Reader on subscription ${where} itself — the batch metrics API is a subscription-level API, and the role on the load balancer or the node resource group is not enough. ${grant ? `Grant it on the subscription: ${grant}.` : 'Grant it on the subscription.'}`,
+      { cause: failure, context: { action } },
+    );
+  }
+  if (status === 403) {
+    const register = (subscriptions.length > 0 ? subscriptions : ['<subscription>'])
+      .map((s) => `\`az provider register --namespace Microsoft.Insights --subscription ${s}\``)
+      .join(' and ');
+    return new SnatDoctorError(
+      'FORBIDDEN',
+      `${describe} was refused (${said}): the Microsoft.Insights resource provider is not registered for subscription ${where}. Register it: ${register}.`,
+      { cause: failure, context: { action: 'Microsoft.Insights/register/action' } },
+    );
+  }
+  return new SnatDoctorError('NO_METRICS', `${describe}: Azure Monitor answered ${said}`, { cause: failure });
 }
 
 /**
