@@ -3,8 +3,15 @@
 // Application Insights, the Durable Task Scheduler and task hub (host.json), a Key Vault holding the Slack secrets
 // (read through Key Vault references), and an optional metric alert whose action group calls alertHook.
 //
-// The cluster-side permissions (a custom role with the AKS actions, Monitoring Reader on the node resource groups)
-// live outside this resource group: infra/roles.bicep (subscription scope) and the commands in infra/README.md.
+// The cluster-side permissions live outside this resource group: infra/roles.bicep, deployed once per subscription
+// that holds watched clusters with this deployment's IDENTITY_PRINCIPAL_ID output as its principalId, creates the
+// custom role with the AKS actions and gives the identity Monitoring Reader on that *subscription* (metrics:getBatch is
+// a subscription-level API: Monitoring Reader on the node resource group or on the load balancer is not enough); the
+// custom role is then assigned per cluster with the commands in infra/README.md.
+//
+// test/infra/bicep.test.ts compiles this file and infra/roles.bicep with the real Bicep compiler (tools/bicep.mjs
+// fetches it) and checks the ARM JSON: zero errors, zero linter warnings, the role assignments, the app settings and
+// the outputs below.
 //
 // Every app setting the code reads is in `appSettings` below and in local.settings.sample.json;
 // test/infra/settings.test.ts checks that the three agree.
@@ -79,6 +86,7 @@ param alertHookKey string = ''
 @description('Object id of a person (user) who may read the Durable Task Scheduler dashboard: every investigation\'s history. azd fills in whoever runs it (AZURE_PRINCIPAL_ID); empty: no one.')
 param dashboardPrincipalId string = ''
 
+@description('Tags for every resource (the function app also gets azd-service-name: api).')
 param tags object = {}
 
 var suffix = uniqueString(subscription().id, resourceGroup().id, namePrefix)
@@ -464,12 +472,14 @@ resource snatAlert 'Microsoft.Insights/metricAlerts@2018-03-01' = if (enableSnat
           name: 'FailedSnatConnections'
           metricNamespace: 'Microsoft.Network/loadBalancers'
           metricName: 'SnatConnectionCount'
+          // Azure Load Balancer docs, "Outbound availability alerting": SNAT connection count filtered to
+          // Connection State = Failed, Total aggregation, split by backend IP address, threshold greater than zero.
           dimensions: [
             {
               name: 'ConnectionState'
               operator: 'Include'
               values: [
-                'failed'
+                'Failed'
               ]
             }
             {

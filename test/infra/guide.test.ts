@@ -15,6 +15,7 @@ const readme = read('README.md');
 const bicep = read('infra/main.bicep');
 const roles = read('infra/roles.bicep');
 const params = all(bicep, /^param (\w+)/gm);
+const roleParams = all(roles, /^param (\w+)/gm);
 const outputs = all(bicep, /^output (\w+)/gm);
 
 /** The fenced shell blocks of a markdown text. */
@@ -40,12 +41,26 @@ describe('the deployment guide names only what exists', () => {
     expect(files.filter((file) => !existsSync(join(ROOT, file)))).toEqual([]);
   });
 
-  test('the parameters passed to az deployment are main.bicep parameters', () => {
-    // name=value pairs in the shell blocks (lower-case first: Bicep parameters, not the shell's own variables)
-    const passed = all(shellBlocks(guide), /(?:^|\s)([a-z][A-Za-z]+)=(?:["'$]|[a-z0-9])/gm);
-    passed.push(...all(guide, /plus\s+(.*)$/gm).flatMap((rest) => all(rest, /([a-z][A-Za-z]+)=/g)));
-    expect(passed).toEqual(expect.arrayContaining(['namePrefix', 'watchedClustersJson', 'enableSnatAlert']));
-    expect(passed.filter((name) => !params.includes(name))).toEqual([]);
+  test('the parameters passed to az deployment are parameters of the file it deploys', () => {
+    // name=value pairs in the shell commands (lower-case first: Bicep parameters, not the shell's own variables);
+    // a command deploying infra/roles.bicep passes roles.bicep's, every other one main.bicep's.
+    const commands = shellBlocks(guide).replace(/\\\n/g, ' ').split('\n');
+    const passed = commands.flatMap((command) =>
+      all(command, /(?:^|\s)([a-z][A-Za-z]+)=(?:["'$]|[a-z0-9])/g).map((name) => ({
+        name,
+        file: command.includes('infra/roles.bicep') ? 'roles.bicep' : 'main.bicep',
+      })),
+    );
+    passed.push(
+      ...all(guide, /plus\s+(.*)$/gm).flatMap((rest) =>
+        all(rest, /([a-z][A-Za-z]+)=/g).map((name) => ({ name, file: 'main.bicep' })),
+      ),
+    );
+    expect(passed.map(({ name }) => name)).toEqual(
+      expect.arrayContaining(['namePrefix', 'watchedClustersJson', 'enableSnatAlert', 'principalId']),
+    );
+    const unknown = passed.filter(({ name, file }) => !(file === 'roles.bicep' ? roleParams : params).includes(name));
+    expect(unknown).toEqual([]);
   });
 
   test('azd asks for exactly the parameters with no default that its parameter file does not fill', () => {
@@ -79,6 +94,17 @@ describe('the deployment guide names only what exists', () => {
     const created = roles.match(/param roleName string = '([^']+)'/)?.[1];
     // Assigned twice: on the cluster, and (optionally) on a VNet the cluster brings.
     expect([...new Set(assigned)]).toEqual([created]);
+  });
+
+  test('Monitoring Reader is given on the subscription, never on a resource group (metrics:getBatch)', () => {
+    const commands = [shellBlocks(guide), shellBlocks(readme)].join('\n').replace(/\\\n/g, ' ').split('\n');
+    const monitoringReader = commands.filter((command) => command.includes('--role "Monitoring Reader"'));
+    expect(monitoringReader.length).toBeGreaterThan(0);
+    for (const command of monitoringReader) {
+      expect(command).toMatch(/--scope "\/subscriptions\/[^/"]+"(\s|$)/);
+    }
+    // roles.bicep does the same when given the identity: its deployment command passes principalId.
+    expect(commands.filter((command) => command.includes('-f infra/roles.bicep')).join('\n')).toContain('principalId=');
   });
 
   test('the Slack manifest the guide points at sends to the endpoint the app serves', () => {
