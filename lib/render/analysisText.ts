@@ -1,7 +1,7 @@
 // `snat-doctor analyze` for a terminal: what was read, the sources by connects (the runbook's count), and the ranked
 // pods when the evidence named them. Pure: a string out.
 import Table from 'cli-table3';
-import type { AnalysisResult } from '../cli/analyze.ts';
+import type { AnalysisResult } from '../analysis/analyzeEvidence.ts';
 import { culpritTable, painter, type TerminalStyle } from './terminal.ts';
 
 const SOURCES_SHOWN = 15;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from '@jest/globals';
-import { analyzeEvidence } from '../../lib/cli/analyze.ts';
+import { analyzeEvidence } from '../../lib/analysis/analyzeEvidence.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/snat-doctor.js', import.meta.url));
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/runbook/${name}`, import.meta.url));
