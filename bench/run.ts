@@ -6,7 +6,12 @@
 // runs RUNS times, interleaved; the median wall time counts. Peak memory is the CLI's maximum RSS (GNU time), at 1M
 // and at 3M events: streaming means it must not grow with the file.
 //
-//   npm run bench            (BENCH_EVENTS=N and BENCH_RUNS=N change the size and the repetitions)
+// Analysis shapes (issue 13, analysisShapes.ts): the same CLI against the runbook pipeline on 1,000,000-event captures
+// with 5, 50, 500 and 5,000 distinct destinations and with every event its own flow: per shape the time ratio, the
+// peak memory, and PASS/MISS against the targets (speed-up ≥ 2×, goal 3×; < 150 MB at 1,000,000 distinct flows).
+//
+//   npm run bench            (BENCH_EVENTS=N and BENCH_RUNS=N change the size and the repetitions; BENCH_SHAPES,
+//                             BENCH_SHAPE_EVENTS and BENCH_SHAPE_RUNS the shapes: see analysisShapes.ts)
 import { spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -15,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { writeTcptracerCapture } from './generateTcptracer.ts';
 import { median } from './median.ts';
 
+const benchStarted = performance.now();
 const EVENTS = Number(process.env.BENCH_EVENTS ?? 1_000_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const BIN = fileURLToPath(new URL('../bin/snat-doctor.js', import.meta.url));
@@ -95,6 +101,9 @@ lines.push(
 );
 process.stdout.write(`${lines.join('\n')}\n`);
 
+const { analysisShapeFigures, formatShapeFigures } = await import('./analysisShapes.ts');
+process.stdout.write(`\n${formatShapeFigures(await analysisShapeFigures()).join('\n')}\n`);
+
 const { workflowFigures } = await import('./workflow.ts');
 const workflow = await workflowFigures();
 const out: string[] = [
@@ -129,3 +138,4 @@ watchOut.push(
   `Cold start: a fresh process importing dist/functions.js ${cold.entryMs.toFixed(0)} ms, importing nothing ${cold.bareMs.toFixed(0)} ms (the app adds ${(cold.entryMs - cold.bareMs).toFixed(0)} ms; median of ${RUNS})`,
 );
 process.stdout.write(`${watchOut.join('\n')}\n`);
+process.stdout.write(`\nThe bench took ${((performance.now() - benchStarted) / 1000).toFixed(0)} s.\n`);
