@@ -1,6 +1,30 @@
 #!/usr/bin/env node
 // The CLI runs from its bundle (dist/, built by `npm run build`, which npm ci, start, test and bench run first).
+// Started by a Node older than the project's (the system's `node`, as `./bin/snat-doctor.js` or an `npm link`ed
+// `snat-doctor` finds it), it runs itself again under the Node 22 the project installs (the `node` npm package), so
+// the fast ways of starting it need nothing on PATH; `npx snat-doctor` gets that Node from npm, at ~2 s a command.
+import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { constants } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+const REQUIRED_MAJOR = 22;
+const projectNode = fileURLToPath(new URL('../node_modules/node/bin/node', import.meta.url));
+if (Number(process.versions.node.split('.')[0]) < REQUIRED_MAJOR && existsSync(projectNode)) {
+  const child = spawn(projectNode, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  // Ctrl-C reaches the child from the terminal already: this process waits for it to clean up (a probe pod) and
+  // exits with it. A SIGTERM or SIGHUP sent to this process alone is passed on.
+  process.on('SIGINT', () => {});
+  for (const signal of ['SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  const [code, signal] = await new Promise((resolve) => {
+    child.on('error', (error) => {
+      process.stderr.write(`snat-doctor: cannot run the project's Node (${projectNode}): ${error.message}\n`);
+      resolve([1, null]);
+    });
+    child.on('exit', (exitCode, exitSignal) => resolve([exitCode, exitSignal]));
+  });
+  process.exit(code ?? 128 + (constants.signals[signal] ?? 0));
+}
 
 const bundle = new URL('../dist/cli.js', import.meta.url);
 if (!existsSync(bundle)) {
