@@ -2,7 +2,7 @@
 // (scaled down 10×, so the run takes seconds: runCommand's tens of seconds become 3 s, exec's hundreds of ms 30 ms),
 // real clock, through the app's registrations, the in-memory Durable host, and the real adapters talking HTTPS and
 // WebSocket to the sandbox on 127.0.0.1. The critical path is what cannot overlap: the cluster read, the slower of the
-// node list and the metrics query, the probe, the pod list, and the pod examinations in waves of POD_CONCURRENCY.
+// node list and the metrics query, the probe, the pod list, and the pod examinations, POD_CONCURRENCY at a time.
 // Target: wall time ≤ 1.2× the critical path.
 import { installFunctionsCore } from '../lib/local/installFunctionsCore.ts';
 

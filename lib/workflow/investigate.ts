@@ -22,6 +22,7 @@ export { ORCHESTRATOR_NAME } from './instanceId.ts';
 
 import type { Located } from './steps/locateNode.ts';
 import type { Mapped } from './steps/mapPods.ts';
+import type { PodsInput } from './steps/podConnections.ts';
 import { buildReport, type ReportInput } from './steps/rankAndReport.ts';
 import type { StoreEvidenceInput } from './steps/storeEvidence.ts';
 
@@ -30,6 +31,11 @@ export const RETRY_POLICY = { firstRetryIntervalInMilliseconds: 2_000, maxNumber
 
 /** Pods examined at once: bounds the exec load put on the API server and the node. */
 export const POD_CONCURRENCY = 10;
+/**
+ * Pods per podConnections activity: a chunk's pods slide through POD_CONCURRENCY slots; between chunks the progress
+ * is reported (and a pod that failed transiently is retried), so a chunk is several windows long.
+ */
+export const POD_CHUNK = 50;
 
 const STEP_ORDER: StepName[] = ['locateNode', 'captureNode', 'mapPods', 'podConnections', 'rankAndReport'];
 
@@ -166,31 +172,26 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
   const { pods, finished, host } = mapped.value;
   steps.push({ name: 'mapPods', status: 'succeeded', detail: describePods(pods, finished, node.name) });
 
-  // 4. Each pod's connections, a bounded number at a time. A pod whose activity hit a transient fault is tried again
-  // after the batch (after its back-off, or its Retry-After), up to the attempt limit.
+  // 4. Each pod's connections: POD_CHUNK pods per activity, which examines them POD_CONCURRENCY at a time through a
+  // sliding window (steps/podConnections.ts). A pod that hit a transient fault is tried again after the chunk (after
+  // its back-off, or its Retry-After), up to the attempt limit.
   const results: PodConnections[] = [];
   const podFailures: string[] = [];
-  for (let start = 0; start < pods.length; start += POD_CONCURRENCY) {
+  for (let start = 0; start < pods.length; start += POD_CHUNK) {
     yield* status('podConnections', `Counting connections of ${pods.length} pods`, {
       node: node.name,
       pods: { done: start, total: pods.length },
     });
-    let round = pods.slice(start, start + POD_CONCURRENCY);
+    let round = pods.slice(start, start + POD_CHUNK);
     for (let attempt = 1; round.length > 0; attempt++) {
-      const tasks = round.map((pod) =>
-        context.df.callActivity('podConnections', {
-          cluster: request.cluster,
-          pod,
-          privateRanges: facts.privateRanges.map((r) => r.cidr),
-        }),
-      );
-      let outcomes: StepResult<PodConnections>[];
-      try {
-        // podConnections returns even its transient faults as data, so one pod cannot fail the batch.
-        outcomes = (yield context.df.Task.all(tasks)) as StepResult<PodConnections>[];
-      } catch (error) {
-        outcomes = round.map(() => failure('INTERNAL', firstLine(error)));
-      }
+      const examined = yield* call<StepResult<PodConnections>[]>('podConnections', {
+        cluster: request.cluster,
+        pods: round,
+        privateRanges: facts.privateRanges.map((r) => r.cidr),
+        concurrency: POD_CONCURRENCY,
+      } satisfies PodsInput);
+      // The activity returns each pod's outcome, transient faults included; if it failed as a whole, every pod did.
+      const outcomes = examined.ok ? examined.value : round.map((): StepResult<PodConnections> => examined);
       const retry: CandidatePod[] = [];
       const waits: number[] = [];
       outcomes.forEach((result, i) => {

@@ -33,18 +33,44 @@ describe('investigate on the default sandbox scenario', () => {
     expect(scheduled.at(-1)).toBe('rankAndReport');
   });
 
-  test('fans podConnections out over every pod on the node, at most POD_CONCURRENCY at a time', async () => {
-    const { status, report } = await investigateOn(scenarioWith());
-    const timeline = activityTimeline(status.history).filter((e) => e.name === 'podConnections');
-    const pods = timeline.filter((e) => e.event === 'scheduled').length;
-    expect(pods).toBeGreaterThanOrEqual(25);
-    expect(report.podsExamined).toBe(pods);
+  test('examines every pod through a sliding window of POD_CONCURRENCY: one pod stuck holds up only its own slot', async () => {
+    // Every pod is examined by exec (the probe fails). One pod's exec answers only once every other pod is done: with
+    // fixed batches its batch would wait for it, and the next batch never start — this would never finish.
+    const scenario = withFaults({ target: 'probe.capture', error: 'failed' });
+    const ports = scenarioPorts(scenario);
+    const total = scenario.nodes[1]?.pods.length ?? 0;
+    const stuck = `${scenario.nodes[1]?.pods[0]?.namespace}/${scenario.nodes[1]?.pods[0]?.name}`;
     let inFlight = 0;
     let peak = 0;
-    for (const e of timeline) {
-      inFlight += e.event === 'scheduled' ? 1 : -1;
-      peak = Math.max(peak, inFlight);
-    }
+    let done = 0;
+    let releaseStuck: () => void = () => {};
+    const stuckReleased = new Promise<void>((resolve) => {
+      releaseStuck = resolve;
+    });
+    const kubernetes = ports.kubernetes;
+    ports.kubernetes = (cluster) => {
+      const api = kubernetes(cluster);
+      return {
+        ...api,
+        async exec(target, argv) {
+          inFlight++;
+          peak = Math.max(peak, inFlight);
+          try {
+            if (`${target.namespace}/${target.name}` === stuck) await stuckReleased;
+            return await api.exec(target, argv);
+          } finally {
+            inFlight--;
+            if (++done === total - 1) releaseStuck();
+          }
+        },
+      };
+    };
+    const { host } = await startLocalRuntime({ ports, clock: new VirtualClock() });
+    const { instanceId } = await startOrJoin(host, requestFor(scenario));
+    const report = (await host.waitForCompletion(instanceId)).output as { podsExamined: number };
+    expect(total).toBeGreaterThan(POD_CONCURRENCY);
+    expect(report.podsExamined).toBe(total);
+    expect(done).toBe(total);
     expect(peak).toBe(POD_CONCURRENCY);
   });
 
