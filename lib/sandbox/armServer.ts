@@ -260,7 +260,9 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
     call.principal = claims.oid;
 
     const metrics = METRICS_PATH.exec(url.pathname);
-    // Each service takes tokens for its own audience only (entra.ts, AUDIENCES).
+    // Each service takes tokens for its own audience only (entra.ts, AUDIENCES). The code and message are ARM's, word
+    // for word as public reports quote it (e.g. Azure-Samples/active-directory-dotnetcore-daemon-v2#145); what the
+    // metrics batch API itself answers a wrong audience is not documented, so it gets the same.
     const accepted: readonly string[] = metrics ? AUDIENCES.metrics : AUDIENCES.arm;
     if (!accepted.some((audience) => sameAudience(audience, claims.aud))) {
       return cloudError(
@@ -493,7 +495,8 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
     const record = commands.get(id);
     if (!record) return cloudError(404, 'NotFound', `Command ${id} was not found.`);
     if (!record.outcome) {
-      // Still running: 202, and (as AKS answers, and the Azure CLI prints while it waits) the result so far.
+      // Still running: 202, and the result so far, which the Azure CLI reads while it waits (Azure/azure-cli, acs
+      // module custom.py, _aks_command_result_in_progess_helper: properties.provisioningState and startedAt).
       const location = `${origin}${clusterScope}/commandResults/${id}?api-version=${apiVersion}`;
       return new HttpAnswer(
         202,

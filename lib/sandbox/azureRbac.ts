@@ -9,7 +9,8 @@ import type { Scenario, ScenarioRoleAssignment } from './scenario.ts';
 
 /** The built-in and custom roles a scenario may assign, with the actions of their definitions. */
 export const ROLE_ACTIONS = {
-  // Built-in role 43d0d8ad-25c7-4714-9337-8ba259a9fe05 (Azure built-in roles, "Monitoring Reader").
+  // Built-in role 43d0d8ad-25c7-4714-9337-8ba259a9fe05: learn.microsoft.com, "Azure built-in roles for Monitor",
+  // Monitoring Reader.
   'Monitoring Reader': ['*/read', 'Microsoft.OperationalInsights/workspaces/search/action', 'Microsoft.Support/*'],
   // Built-in role acdd72a7-3385-48ef-bd42-f606fba81ae7.
   Reader: ['*/read'],

@@ -148,8 +148,10 @@ export function manifestBotScopes(path = projectPath('slack-app-manifest.yaml'))
 const SCOPES = manifestBotScopes();
 
 /**
- * The scope conversations.history needs for a conversation ("Required scopes" on its reference page:
- * channels:history, groups:history, im:history, mpim:history): by kind, else by id (D… is a direct message).
+ * The scope conversations.history needs for a conversation, by kind, else by id (D… is a direct message): Slack's scope
+ * pages (docs.slack.dev/reference/scopes/channels.history, groups.history, im.history, mpim.history) each name
+ * conversations.history for their kind of conversation. A missing one is `missing_scope` with `needed` and `provided`
+ * (the fields of @slack/web-api's ConversationsHistoryResponse).
  */
 function historyScope(id: string, channel: SlackChannel | undefined): string {
   if (channel?.kind === 'im' || id.startsWith('D')) return 'im:history';

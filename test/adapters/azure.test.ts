@@ -46,8 +46,14 @@ afterEach(async () => {
 /** The secret the sandbox's Entra ID signs with (entra.ts): the servers check the tokens issued with it. */
 const SECRET = 'azure-adapter-test-secret';
 
-/** A TokenCredential that records the scopes it is asked for and issues the sandbox's token for the first one. */
-function recordingCredential(): { credential: Credential; scopes: string[] } {
+/**
+ * A TokenCredential that records the scopes it is asked for and issues the sandbox's token for the first one (or, to
+ * test a wrong audience, for the scope `issueFor` names instead).
+ */
+function recordingCredential(issueFor: (asked: string) => string = (asked) => asked): {
+  credential: Credential;
+  scopes: string[];
+} {
   const scopes: string[] = [];
   return {
     scopes,
@@ -55,7 +61,7 @@ function recordingCredential(): { credential: Credential; scopes: string[] } {
       async getToken(scope) {
         const asked = Array.isArray(scope) ? scope : [scope];
         scopes.push(...asked);
-        return { token: issueToken(SECRET, asked[0] ?? ''), expiresOnTimestamp: Date.now() + 3_600_000 };
+        return { token: issueToken(SECRET, issueFor(asked[0] ?? '')), expiresOnTimestamp: Date.now() + 3_600_000 };
       },
     },
   };
@@ -63,7 +69,12 @@ function recordingCredential(): { credential: Credential; scopes: string[] } {
 
 const echoExecutor: RunCommandExecutor = async (request) => ({ exitCode: 0, logs: `ran: ${request.command}` });
 
-async function sandbox(scenario: Scenario, executor: RunCommandExecutor = echoExecutor, kubeconfig?: () => string) {
+async function sandbox(
+  scenario: Scenario,
+  executor: RunCommandExecutor = echoExecutor,
+  kubeconfig?: () => string,
+  issueFor?: (asked: string) => string,
+) {
   const server = await startArmServer(scenario, {
     cert,
     entraSecret: SECRET,
@@ -72,7 +83,7 @@ async function sandbox(scenario: Scenario, executor: RunCommandExecutor = echoEx
     sleep: async () => {},
   });
   servers.push(server);
-  const { credential, scopes } = recordingCredential();
+  const { credential, scopes } = recordingCredential(issueFor);
   const adapters = createAzureAdapters({
     credential,
     subscriptionId: scenario.cluster.subscriptionId,
@@ -555,33 +566,10 @@ describe('Entra ID: the tokens and scopes asked for', () => {
     ['a metrics token on ARM', 'arm', 'https://metrics.monitor.azure.com/.default'],
     ['a token for another resource on ARM', 'arm', 'https://storage.azure.com/.default'],
   ])('%s is refused as Azure refuses it: 401 InvalidAuthenticationTokenAudience', async (_name, service, scope) => {
-    const scenario = scenarioWith();
-    const server = await startArmServer(scenario, {
-      cert,
-      entraSecret: SECRET,
-      runCommand: echoExecutor,
-      sleep: async () => {},
-    });
-    servers.push(server);
-    const wrong: Credential = {
-      getToken: async () => ({ token: issueToken(SECRET, scope), expiresOnTimestamp: Date.now() + 3_600_000 }),
-    };
-    const adapters = createAzureAdapters({
-      credential: {
-        // The right token for every call but the one under test.
-        getToken: async (asked, options) =>
-          (service === 'metrics') === [asked].flat().includes(METRICS_SCOPE)
-            ? wrong.getToken(asked, options)
-            : { token: issueToken(SECRET, [asked].flat()[0] ?? ''), expiresOnTimestamp: Date.now() + 3_600_000 },
-      },
-      subscriptionId: scenario.cluster.subscriptionId,
-      armEndpoint: server.url,
-      metricsEndpoint: server.metricsEndpoint,
-      tlsCa: cert.cert,
-      timeoutMs: TIMEOUT_MS,
-      pollIntervalMs: 1,
-    });
-    const ref = refOf(scenario);
+    // The right token for every call but the one under test.
+    const { adapters, server, ref } = await sandbox(scenarioWith(), echoExecutor, undefined, (asked) =>
+      (service === 'metrics') === (asked === METRICS_SCOPE) ? scope : asked,
+    );
     const attempt =
       service === 'metrics'
         ? adapters.clusters.getCluster(ref).then((f) => adapters.metrics.backendSnat(f.loadBalancerIds, { minutes: 5 }))
