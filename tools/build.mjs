@@ -1,14 +1,32 @@
 #!/usr/bin/env node
-// Bundles the CLI into dist/ with esbuild: our TypeScript becomes plain JavaScript chunks, so a command starts
-// without type-stripping dozens of files, and each command still loads only its own code (dynamic imports become
-// separate chunks). Packages stay external: node_modules is loaded as usual, and the functions-core stand-in
-// (lib/local/functionsCore.cjs) keeps one registry per process however many times it is loaded.
+// Bundles the CLI and the Functions app into dist/ with esbuild, as two builds:
+//
+// - The CLI (dist/cli.js, chunks in dist/chunks/): our TypeScript becomes plain JavaScript chunks, so a command starts
+//   without type-stripping dozens of files, and each command still loads only its own code (dynamic imports become
+//   separate chunks). Its packages stay external: node_modules is loaded as usual.
+// - The Functions app (dist/functions.js, package.json "main", chunks in dist/functions-chunks/): its production
+//   dependencies are bundled too, so the worker loads 15 files at start instead of our 25 and 538 of node_modules
+//   (durable-functions with lodash, validator and moment, axios, @azure/functions, zod). It is split as well:
+//   what the app imports on first use (the Azure SDKs, @kubernetes/client-node, Bolt) stays in chunks loaded then.
+//   Bundled CommonJS code calls `require` (Node's built-ins, the externals below): the banner gives every file a real
+//   one, from `createRequire`. The Functions worker answers `@azure/functions-core` by proxying
+//   `Module.prototype.require`, which that `require` goes through; locally installFunctionsCore's resolve hook and
+//   jest's moduleNameMapper reach it too. esbuild leaves the few `require`s of computed names as they are (moment's
+//   locale files, express's view engines): the app uses neither.
+//   Two more entries share the app's chunks, so their modules are the very instances dist/functions.js runs:
+//   dist/functions-local/runtime.js (the in-memory Durable host and `usePorts`) and dist/functions-local/sandbox.js
+//   (the sandbox, and the real adapters pointed at it). test/functions/bundle.test.ts runs investigations through the
+//   bundle with them; the host never loads them.
+//
+// The functions-core stand-in (lib/local/functionsCore.cjs) keeps one registry per process however many times it is
+// loaded (by the CLI's bundle, by this one, by the tests' sources).
 //
 //   npm run build        (npm ci, npm start, npm test and npm run bench run it first)
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 
 const outdir = new URL('../dist/', import.meta.url).pathname;
+const source = (path) => new URL(`../${path}`, import.meta.url).pathname;
 let build;
 try {
   ({ build } = await import('esbuild'));
@@ -23,27 +41,76 @@ try {
   console.error('snat-doctor: esbuild is not installed and dist/ is not built: run `npm ci` (with dev dependencies).');
   process.exit(1);
 }
+
+// What the Functions bundle leaves to be loaded at run time, and why; every other package is bundled.
+const FUNCTIONS_EXTERNAL = [
+  // The Functions worker's own module: no package provides it (bundling fails: esbuild cannot resolve it), and the
+  // app must register with the worker's instance, not a copy. Locally lib/local/functionsCore.cjs stands in for it.
+  '@azure/functions-core',
+  // ws's optional native add-ons, not installed here: ws require()s them in a try/catch and falls back to plain
+  // JavaScript. Bundled, an installed one would load its fallback silently (node-gyp-build(__dirname) throws in an
+  // ES module bundle); left external, it loads its native code from node_modules.
+  'bufferutil',
+  'utf-8-validate',
+];
+
 await rm(outdir, { recursive: true, force: true });
-const result = await build({
-  entryPoints: {
-    cli: new URL('../lib/cli/main.ts', import.meta.url).pathname,
-    // The Functions app's entry (package.json "main"): the host loads plain JavaScript.
-    functions: new URL('../functions/index.ts', import.meta.url).pathname,
-  },
+const common = {
+  absWorkingDir: new URL('../', import.meta.url).pathname,
   outdir,
   bundle: true,
   splitting: true,
   format: 'esm',
   platform: 'node',
   target: 'node22',
-  packages: 'external',
   sourcemap: 'linked',
-  chunkNames: 'chunks/[name]-[hash]',
   logLevel: 'warning',
   metafile: true,
-});
+};
+const [cli, functions] = await Promise.all([
+  build({
+    ...common,
+    entryPoints: { cli: source('lib/cli/main.ts') },
+    packages: 'external',
+    chunkNames: 'chunks/[name]-[hash]',
+  }),
+  build({
+    ...common,
+    entryPoints: {
+      // The Functions app's entry (package.json "main"): the host loads plain JavaScript.
+      functions: source('functions/index.ts'),
+      // Never loaded by the host: the app's own module instances, for test/functions/bundle.test.ts (see above).
+      'functions-local/runtime': source('lib/local/runtime.ts'),
+      'functions-local/sandbox': source('lib/sandbox/sandbox.ts'),
+    },
+    external: FUNCTIONS_EXTERNAL,
+    chunkNames: 'functions-chunks/[name]-[hash]',
+    banner: {
+      js: "import { createRequire as __bundleCreateRequire } from 'node:module'; const require = __bundleCreateRequire(import.meta.url);",
+    },
+  }),
+]);
 // Quiet when another script builds first (prestart, pretest, prebench, prepare): its own output is what matters.
 if (process.env.npm_lifecycle_event === 'build') {
-  const files = Object.keys(result.metafile.outputs).filter((f) => f.endsWith('.js'));
-  console.log(`built ${files.length} files into dist/`);
+  const files = [cli, functions].flatMap((r) => Object.keys(r.metafile.outputs)).filter((f) => f.endsWith('.js'));
+  const { bytes, count } = loadedAtStart(functions.metafile, 'functions/index.ts');
+  console.log(
+    `built ${files.length} files into dist/; dist/functions.js loads ${count} of them at start, ${(bytes / 1e6).toFixed(1)} MB`,
+  );
+}
+
+/** The output files an entry imports statically (what a cold start reads), and their bytes. */
+function loadedAtStart(metafile, entryPoint) {
+  const outputs = metafile.outputs;
+  const entry = Object.keys(outputs).find((file) => outputs[file].entryPoint === entryPoint);
+  const seen = new Set();
+  const visit = (file) => {
+    if (seen.has(file)) return;
+    seen.add(file);
+    for (const i of outputs[file].imports) if (i.kind === 'import-statement' && !i.external) visit(i.path);
+  };
+  visit(entry);
+  let bytes = 0;
+  for (const file of seen) bytes += outputs[file].bytes;
+  return { bytes, count: seen.size };
 }

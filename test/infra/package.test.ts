@@ -1,11 +1,9 @@
 // The Functions app's deployment package: what .funcignore keeps (azd deploy and `func azure functionapp publish`
-// apply it), and that the bundle the host loads needs nothing a production install (`npm install --omit=dev`, the
-// remote build) lacks.
+// apply it).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from '@jest/globals';
 
@@ -63,60 +61,6 @@ describe('.funcignore', () => {
   });
 });
 
-describe('the bundle the host loads', () => {
-  /** Every bare module the entry and the chunks it reaches import, statically or dynamically. */
-  function bareImports(entry: string, options: { staticOnly?: boolean } = {}): Set<string> {
-    const seen = new Set<string>();
-    const modules = new Set<string>();
-    const visit = (file: string) => {
-      if (seen.has(file)) return;
-      seen.add(file);
-      const text = readFileSync(file, 'utf8');
-      const specifiers = [
-        ...text.matchAll(/\bfrom\s*["']([^"']+)["']/g),
-        ...(options.staticOnly ? [] : text.matchAll(/\bimport\s*\(\s*["']([^"']+)["']\s*\)/g)),
-        ...text.matchAll(/^\s*import\s*["']([^"']+)["']/gm),
-      ].map((match) => match[1] as string);
-      for (const specifier of specifiers) {
-        if (specifier.startsWith('.')) visit(resolve(dirname(file), specifier));
-        else modules.add(specifier);
-      }
-    };
-    visit(join(ROOT, entry));
-    return modules;
-  }
-
-  const packageName = (specifier: string) =>
-    specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : (specifier.split('/')[0] as string);
-
-  test('imports only dependencies (not dev dependencies), Node built-ins and the worker-provided functions-core', () => {
-    const imports = bareImports(pkg.main);
-    expect(imports.size).toBeGreaterThan(3); // the scan finds the imports at all
-    const builtins = new Set(builtinModules);
-    const missing = [...imports]
-      .filter((specifier) => !specifier.startsWith('node:') && !builtins.has(specifier))
-      .map(packageName)
-      .filter((name) => name !== '@azure/functions-core' && !(name in pkg.dependencies));
-    expect(missing).toEqual([]);
-    expect([...imports].map(packageName)).toEqual(expect.arrayContaining(['@azure/functions', 'durable-functions']));
-  });
-
-  test('loads the SDKs and the CLI-only libraries lazily: none is imported when the entry loads (cold start)', () => {
-    const loadedAtStart = [...bareImports(pkg.main, { staticOnly: true })].map(packageName);
-    expect(loadedAtStart).toEqual(expect.arrayContaining(['@azure/functions', 'durable-functions']));
-    const lazy = [
-      '@azure/arm-containerservice',
-      '@azure/identity',
-      '@azure/monitor-query-metrics',
-      '@azure/storage-blob',
-      '@kubernetes/client-node',
-      '@slack/bolt',
-      '@slack/web-api',
-      'cli-table3',
-      'commander',
-      'selfsigned',
-      'yaml',
-    ];
-    expect(loadedAtStart.filter((name) => lazy.includes(name))).toEqual([]);
-  });
-});
+// What the bundle imports, and what it loads at start, is checked in test/functions/bundle.test.ts ("the bundle on
+// disk"): dist/functions.js now carries its production dependencies, so it imports only Node built-ins and the
+// worker's @azure/functions-core.
