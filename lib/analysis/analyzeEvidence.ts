@@ -87,11 +87,33 @@ export async function analyzeEvidence(options: AnalyzeOptions): Promise<Analysis
   let events = 0;
   let seconds = options.seconds;
   if (options.tcptracer) {
-    const { summarizeTcptracerFile } = await import('../evidence/tcptracer.ts');
+    const { summarizeTcptracerFile, MAX_SOURCES, ROWS_REPORTED } = await import('../evidence/tcptracer.ts');
     const summary = await summarizeTcptracerFile(await readable(options.tcptracer));
     record('tcptracer', options.tcptracer, summary);
     trace = summary.aggregates;
+    // The exact per-source totals: the rows are only each source's busiest destinations.
+    sourceTotals = summary.bySource.flatMap((s) =>
+      (['connect', 'accept', 'close'] as const).map((type) => ({
+        saddr: s.saddr,
+        netns: s.netns ?? 0,
+        type,
+        count: type === 'connect' ? s.connects : type === 'accept' ? s.accepts : s.closes,
+      })),
+    );
     events = summary.events;
+    const cut = summary.cut;
+    if (cut && cut.unreportedEvents > 0) {
+      notes.push(
+        `Per destination, each source's ${ROWS_REPORTED} busiest are kept: ${cut.unreportedEvents} connect(s) to ` +
+          "others count in the sources' totals only" +
+          (cut.undercount > 0 ? `, and a kept destination's count may be low by up to ${cut.undercount}.` : '.'),
+      );
+    }
+    if (cut && cut.unsourcedEvents > 0) {
+      notes.push(
+        `${cut.unsourcedEvents} event(s) came from sources past the first ${MAX_SOURCES}: counted in the total only.`,
+      );
+    }
     if (seconds === undefined && summary.firstTime !== undefined && summary.lastTime !== undefined) {
       const span = summary.lastTime - summary.firstTime;
       if (span > 0) seconds = Math.round(span * 10) / 10;

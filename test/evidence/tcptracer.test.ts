@@ -25,6 +25,7 @@ import {
   parseLostSamples,
   parseTcptracerHeader,
   parseTcptracerLine,
+  ROWS_REPORTED,
   type SourceCount,
   summarizeTcptracer,
   summarizeTcptracerFile,
@@ -344,20 +345,17 @@ describe('summarizeTcptracer on the research captures', () => {
       firstTime: -0.0000015,
       lastTime: 12345.678901234,
     });
+    // Samples are the source's: its first three distinct pids and thread names, in the order seen.
+    const samples = { pids: [18627, 4194304, 748], comms: ['curl', '.NET TP Worker', 'java'] };
     expect(summary.bySource).toEqual([
-      { saddr: '10.244.1.23', netns: NETNS, connects: 2, accepts: 0, closes: 2, total: 4 },
-      { saddr: '::1', netns: 4026531840, connects: 0, accepts: 1, closes: 0, total: 1 },
+      { saddr: '10.244.1.23', netns: NETNS, connects: 2, accepts: 0, closes: 2, total: 4, ...samples },
+      { saddr: '::1', netns: 4026531840, connects: 0, accepts: 1, closes: 0, total: 1, pids: [28817], comms: ['nc'] },
     ]);
+    // Rows are the connects' (the SNAT model reads no other); accepts and closes are in the sources' totals.
     expect(summary.aggregates).toEqual(
-      [
-        row({}),
-        row({ type: 'close', comms: ['.NET TP Worker'] }),
-        row({ daddr: '2603:1030:20e:3::23c', pids: [4194304], comms: ['java'] }),
-        row({ type: 'close', daddr: '52.1.2.3', dport: 80, pids: [748] }),
-        // An accept is counted by the port that accepted (here 80), not by the client's ephemeral port.
-        row({ type: 'accept', saddr: '::1', daddr: '::1', dport: 80, netns: 4026531840, pids: [28817], comms: ['nc'] }),
-      ].sort(compareTraceAggregates),
+      [row(samples), row({ daddr: '2603:1030:20e:3::23c', ...samples })].sort(compareTraceAggregates),
     );
+    expect(summary.cut).toBeUndefined();
   });
 
   test.each([
@@ -373,19 +371,24 @@ describe('summarizeTcptracer on the research captures', () => {
   test('without NETNS, aggregates say netns 0 and sources carry none', async () => {
     const summary = await summarizeTcptracer(`${DEFAULT_MODE.join('\n')}\n`);
     expect(summary.aggregates.every((aggregate) => aggregate.netns === 0)).toBe(true);
-    expect(summary.bySource[0]).toEqual({ saddr: '10.244.1.23', connects: 2, accepts: 0, closes: 2, total: 4 });
+    expect(summary.bySource[0]).toEqual({
+      saddr: '10.244.1.23',
+      connects: 2,
+      accepts: 0,
+      closes: 2,
+      total: 4,
+      pids: [18627, 4194304, 748],
+      comms: ['curl', '.NET TP Worker', 'java'],
+    });
   });
 
   test('the runbook sample: redacted times still count, as the runbook counted them (8 events of 1.2.3.4)', async () => {
     const summary = await summarizeTcptracer(RUNBOOK);
     expect(summary).toMatchObject({ lines: 10, events: 8, skipped: 0, firstTime: 0, lastTime: 0 });
-    expect(summary.bySource).toEqual([
-      { saddr: '1.2.3.4', netns: NETNS, connects: 4, accepts: 0, closes: 4, total: 8 },
+    expect(summary.bySource).toMatchObject([
+      { saddr: '1.2.3.4', netns: NETNS, connects: 4, accepts: 0, closes: 4, total: 8, pids: [18627, 18629, 18631] },
     ]);
-    expect(summary.aggregates.find((a) => a.type === 'connect' && a.daddr === '9.10.11.12')).toMatchObject({
-      count: 2,
-      pids: [18629, 18631],
-    });
+    expect(summary.aggregates.find((a) => a.daddr === '9.10.11.12')).toMatchObject({ type: 'connect', count: 2 });
   });
 
   test('without a header, the first event gives the mode', async () => {
@@ -478,7 +481,7 @@ describe('TcptracerAggregator: lines at the edges of the input', () => {
   });
 });
 
-describe('TcptracerAggregator: what it keeps per aggregate', () => {
+describe('TcptracerAggregator: what it keeps per source', () => {
   const line = (fields: Partial<TcptracerLineFields>): string =>
     formatTcptracerLine(
       {
@@ -501,56 +504,39 @@ describe('TcptracerAggregator: what it keeps per aggregate', () => {
     const pids = [5, 5, 3, 9, 3, 7, 1];
     const comms = ['b', 'a', 'b', 'c', 'd', 'a', 'e'];
     const text = pids.map((pid, i) => `${line({ pid, comm: comms[i]!, sport: 40000 + i })}\n`).join('');
-    const [aggregate] = (await summarizeTcptracer(text)).aggregates;
-    expect(aggregate).toMatchObject({ count: 7, pids: [5, 3, 9], comms: ['b', 'a', 'c'] });
+    const summary = await summarizeTcptracer(text);
+    expect(summary.bySource[0]).toMatchObject({ connects: 7, pids: [5, 3, 9], comms: ['b', 'a', 'c'] });
+    expect(summary.aggregates).toMatchObject([{ count: 7, pids: [5, 3, 9], comms: ['b', 'a', 'c'] }]);
   });
 
-  test('accepts are counted by the accepting port, and so are closes of accepted connections once seen', async () => {
+  test('accepts and closes are counted per source, and only connects have rows', async () => {
     const text = [
-      // A close before any accept on that port: not known to be inbound yet.
-      line({ type: 'close', saddr: '10.244.1.40', sport: 8080, daddr: '10.244.2.7', dport: 50001 }),
       line({ type: 'accept', saddr: '10.244.1.40', sport: 8080, daddr: '10.244.2.7', dport: 50002 }),
-      line({ type: 'accept', saddr: '10.244.1.40', sport: 8080, daddr: '10.244.2.7', dport: 50003 }),
       line({ type: 'close', saddr: '10.244.1.40', sport: 8080, daddr: '10.244.2.7', dport: 50002 }),
-      line({ type: 'close', saddr: '10.244.1.40', sport: 8080, daddr: '10.244.2.7', dport: 50003 }),
-      // Same port on another address is another listener.
-      line({ type: 'close', saddr: '10.244.1.41', sport: 8080, daddr: '10.244.2.7', dport: 50004 }),
+      line({ type: 'unknown', saddr: '10.244.1.40', sport: 8080, daddr: '10.244.2.7', dport: 50003 }),
+      line({ type: 'connect', saddr: '10.244.1.40', daddr: '20.50.2.10', dport: 443 }),
     ]
       .map((l) => `${l}\n`)
       .join('');
     const summary = await summarizeTcptracer(text);
-    const key = (a: TraceAggregate): string => `${a.type} ${a.saddr} ${a.daddr}:${a.dport} x${a.count}`;
-    expect(summary.aggregates.map(key).sort()).toEqual(
-      [
-        'accept 10.244.1.40 10.244.2.7:8080 x2',
-        'close 10.244.1.40 10.244.2.7:8080 x2',
-        'close 10.244.1.40 10.244.2.7:50001 x1',
-        'close 10.244.1.41 10.244.2.7:50004 x1',
-      ].sort(),
-    );
+    expect(summary.bySource).toMatchObject([{ saddr: '10.244.1.40', connects: 1, accepts: 1, closes: 1, total: 4 }]);
+    expect(summary.aggregates).toMatchObject([{ type: 'connect', daddr: '20.50.2.10', dport: 443, count: 1 }]);
   });
 
-  test('a close seen again after its port turned out to be a listener is counted as inbound from then on', async () => {
-    const close = (timeNs: number): string =>
-      line({ type: 'close', timeNs, saddr: '10.244.1.40', sport: 8080, daddr: '10.244.2.7', dport: 50001 });
-    const accept = line({ type: 'accept', saddr: '10.244.1.40', sport: 8080, daddr: '10.244.2.7', dport: 50002 });
-    const text = `${[close(1), close(2), accept, close(3), close(4)].join('\n')}\n`;
-    const summary = await summarizeTcptracer(text);
-    expect(summary).toEqual(referenceSummary(text));
-    expect(summary.aggregates.map((a) => `${a.type}:${a.dport}x${a.count}`).sort()).toEqual([
-      'accept:8080x1',
-      'close:50001x2',
-      'close:8080x2',
-    ]);
-  });
-
-  test('thousands of distinct aggregates (the table grows) are all kept', async () => {
+  test(`a source's ${ROWS_REPORTED} busiest destinations are reported, the rest only counted`, async () => {
+    // 3,000 destinations, destination i met i % 7 + 1 times: counts are exact (all rows fit), the report is cut.
     const lines = Array.from({ length: 3000 }, (_, i) =>
-      line({ daddr: `20.${i >> 8}.${i & 255}.1`, dport: 443 + (i % 3), sport: 40000 + i }),
-    );
-    const text = `${[...lines, ...lines].join('\n')}\n`;
+      Array.from({ length: (i % 7) + 1 }, () => line({ daddr: `20.${i >> 8}.${i & 255}.1`, sport: 40000 + i })),
+    ).flat();
+    const text = `${lines.join('\n')}\n`;
     const summary = await summarizeTcptracer(text);
-    expect(summary.aggregates).toHaveLength(3000);
+    expect(summary.aggregates).toHaveLength(ROWS_REPORTED);
+    expect(summary.aggregates.every((a) => a.count === 7)).toBe(true);
+    expect(summary.cut).toEqual({
+      unreportedEvents: lines.length - 7 * ROWS_REPORTED,
+      undercount: 0,
+      unsourcedEvents: 0,
+    });
     expect(summary).toEqual(referenceSummary(text));
   });
 
@@ -601,7 +587,10 @@ describe('TcptracerAggregator: what it keeps per aggregate', () => {
 // ---------------------------------------------------------------------------------------------------------------
 // Properties: a reference aggregator built on the careful per-line parser, and generated captures.
 
-/** The summary computed the slow, obvious way: split, parseTcptracerLine, a Map keyed by strings. */
+/**
+ * The summary computed the slow, obvious way: split, parseTcptracerLine, Maps keyed by strings, every row kept; then
+ * each source's ROWS_REPORTED busiest connect rows reported, as the aggregator does.
+ */
 function referenceSummary(input: string): TcptracerSummary {
   const text = Buffer.from(input, 'utf8').toString('utf8'); // lone surrogates, as any byte stream carries them
   const lines = text.split('\n');
@@ -624,8 +613,8 @@ function referenceSummary(input: string): TcptracerSummary {
     summary.skipped++;
     if (summary.skippedSamples.length < MAX_SKIPPED_SAMPLES) summary.skippedSamples.push(line.slice(0, 200));
   };
-  const rows = new Map<string, TraceAggregate>();
-  const listeners = new Set<string>();
+  const sources = new Map<string, SourceCount>();
+  const rows = new Map<string, TraceAggregate[]>();
   let first = Number.POSITIVE_INFINITY;
   let last = Number.NEGATIVE_INFINITY;
   for (const [index, line] of lines.entries()) {
@@ -654,50 +643,55 @@ function referenceSummary(input: string): TcptracerSummary {
         last = Math.max(last, parsed.time);
       }
       const netns = parsed.netns ?? 0;
-      const endpoint = `${parsed.saddr}|${netns}|${parsed.sport}`;
-      if (parsed.type === 'accept') listeners.add(endpoint);
-      const port =
-        parsed.type === 'accept' || (parsed.type === 'close' && listeners.has(endpoint)) ? parsed.sport : parsed.dport;
-      const key = `${parsed.type}|${parsed.saddr}|${parsed.daddr}|${port}|${netns}`;
-      let aggregate = rows.get(key);
-      if (!aggregate) {
-        aggregate = {
-          type: parsed.type,
+      const key = `${parsed.saddr}|${netns}`;
+      let source = sources.get(key);
+      if (!source) {
+        source = {
           saddr: parsed.saddr,
-          daddr: parsed.daddr,
-          dport: port,
-          netns,
-          count: 0,
+          ...(netns ? { netns } : {}),
+          connects: 0,
+          accepts: 0,
+          closes: 0,
+          total: 0,
           pids: [],
           comms: [],
         };
-        rows.set(key, aggregate);
+        sources.set(key, source);
+        rows.set(key, []);
       }
-      aggregate.count++;
-      if (aggregate.pids.length < MAX_TRACE_SAMPLES && !aggregate.pids.includes(parsed.pid))
-        aggregate.pids.push(parsed.pid);
-      if (aggregate.comms.length < MAX_TRACE_SAMPLES && !aggregate.comms.includes(parsed.comm))
-        aggregate.comms.push(parsed.comm);
+      source.total++;
+      if (parsed.type === 'accept') source.accepts++;
+      if (parsed.type === 'close') source.closes++;
+      if (source.pids.length < MAX_TRACE_SAMPLES && !source.pids.includes(parsed.pid)) source.pids.push(parsed.pid);
+      if (source.comms.length < MAX_TRACE_SAMPLES && !source.comms.includes(parsed.comm))
+        source.comms.push(parsed.comm);
+      if (parsed.type !== 'connect') continue;
+      source.connects++;
+      const mine = rows.get(key) ?? [];
+      const row = mine.find((r) => r.daddr === parsed.daddr && r.dport === parsed.dport);
+      if (row) row.count++;
+      else
+        mine.push({
+          type: 'connect',
+          saddr: parsed.saddr,
+          daddr: parsed.daddr,
+          dport: parsed.dport,
+          netns,
+          count: 1,
+          pids: [],
+          comms: [],
+        });
     }
   }
-  summary.aggregates = [...rows.values()].sort(compareTraceAggregates);
-  const sources = new Map<string, SourceCount>();
-  for (const a of summary.aggregates) {
-    const key = `${a.saddr}|${a.netns}`;
-    const source = sources.get(key) ?? {
-      saddr: a.saddr,
-      ...(a.netns ? { netns: a.netns } : {}),
-      connects: 0,
-      accepts: 0,
-      closes: 0,
-      total: 0,
-    };
-    sources.set(key, source);
-    if (a.type === 'connect') source.connects += a.count;
-    if (a.type === 'accept') source.accepts += a.count;
-    if (a.type === 'close') source.closes += a.count;
-    source.total += a.count;
+  let unreported = 0;
+  for (const [key, mine] of rows) {
+    const source = sources.get(key)!;
+    mine.sort(compareTraceAggregates);
+    for (const row of mine.slice(ROWS_REPORTED)) unreported += row.count;
+    for (const row of mine.slice(0, ROWS_REPORTED))
+      summary.aggregates.push({ ...row, pids: [...source.pids], comms: [...source.comms] });
   }
+  summary.aggregates.sort(compareTraceAggregates);
   summary.bySource = [...sources.values()].sort(
     (a, b) =>
       b.connects - a.connects ||
@@ -705,6 +699,7 @@ function referenceSummary(input: string): TcptracerSummary {
       (a.saddr < b.saddr ? -1 : a.saddr > b.saddr ? 1 : 0) ||
       (a.netns ?? 0) - (b.netns ?? 0),
   );
+  if (unreported > 0) summary.cut = { unreportedEvents: unreported, undercount: 0, unsourcedEvents: 0 };
   if (first <= last) {
     summary.firstTime = first;
     summary.lastTime = last;
@@ -858,7 +853,11 @@ describe('properties', () => {
               summary.blankLines +
               summary.lostLines,
           ).toBe(summary.lines);
-          expect(summary.aggregates.reduce((n, a) => n + a.count, 0)).toBe(summary.events);
+          const sum = (values: number[]): number => values.reduce((n, v) => n + v, 0);
+          expect(sum(summary.bySource.map((s) => s.total)) + (summary.cut?.unsourcedEvents ?? 0)).toBe(summary.events);
+          expect(sum(summary.aggregates.map((a) => a.count)) + (summary.cut?.unreportedEvents ?? 0)).toBe(
+            sum(summary.bySource.map((s) => s.connects)),
+          );
         },
       ),
       { numRuns: 1000 },
@@ -883,7 +882,7 @@ describe('properties', () => {
     );
   });
 
-  test('on realistic generated captures (templates, caches, glued times), the fast aggregator agrees too', () => {
+  test('on realistic generated captures (glued times, 7-digit PIDs, IPv4-mapped), the fast aggregator agrees too', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 1000 }), fc.array(fc.nat(), { maxLength: 6 }), (seed, cuts) => {
         const text = [...generateTcptracer(2000, seed)].join('');
@@ -893,7 +892,7 @@ describe('properties', () => {
     );
   });
 
-  test('repeated lines with a damaged copy in between: the template cache never vouches for a changed byte', () => {
+  test('repeated lines with a damaged copy in between: the byte reader never takes the damaged one', () => {
     fc.assert(
       fc.property(
         printed(format),
@@ -911,4 +910,76 @@ describe('properties', () => {
       { numRuns: 2000 },
     );
   });
+  test('the byte reader takes every line tcptracer prints with IPv4 or IPv4-mapped addresses, in every mode', () => {
+    fc.assert(
+      fc.property(fc.array(printed(format), { minLength: 1, maxLength: 30 }), (lines) => {
+        const text = `${lines.join('\n')}\n`;
+        const aggregator = new TcptracerAggregator();
+        aggregator.push(Buffer.from(text));
+        const summary = aggregator.end();
+        const ipv4 = (line: string): boolean => {
+          const event = parseTcptracerLine(line);
+          return typeof event === 'object' && !event.saddr.includes(':') && !event.daddr.includes(':');
+        };
+        // COMM is the kernel's: at most 15 bytes (longer is not what tcptracer prints, and goes the careful way).
+        const expected = lines.filter((line) => ipv4(line) && Buffer.byteLength(line) - line.length <= 0).length;
+        expect(aggregator.bytePathLines).toBeGreaterThanOrEqual(expected);
+        expect(summary).toEqual(referenceSummary(text));
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  test('past the memory bound, counts are low by at most the stated undercount, and no busier row is lost', () => {
+    const held = 3;
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 10_000 }), fc.integer({ min: 200, max: 3000 }), (seed, events) => {
+        const text = [...generateTcptracer(events, seed)].join('');
+        const aggregator = new TcptracerAggregator(held);
+        aggregator.push(text);
+        const summary = aggregator.end();
+        const exact = referenceSummary(text);
+        // Per-source totals are exact whatever was pruned.
+        expect(summary.bySource).toEqual(exact.bySource);
+        const connects = exact.bySource.reduce((n, s) => n + s.connects, 0);
+        const undercount = summary.cut?.undercount ?? 0;
+        expect(undercount).toBeLessThanOrEqual(connects / (held + 1));
+        const key = (a: TraceAggregate): string => `${a.saddr} ${a.netns} ${a.daddr}:${a.dport}`;
+        const got = new Map(summary.aggregates.map((a) => [key(a), a.count]));
+        const all = new Map<string, number>();
+        for (const a of referenceSummaryUncut(text)) all.set(key(a), a.count);
+        for (const [row, count] of got) {
+          const truth = all.get(row) ?? 0;
+          expect(count).toBeLessThanOrEqual(truth);
+          expect(count).toBeGreaterThanOrEqual(truth - undercount);
+        }
+        for (const [row, truth] of all) if (truth > undercount) expect(got.has(row)).toBe(true);
+      }),
+      { numRuns: 40 },
+    );
+  });
 });
+
+/** Every connect row of a capture with its true count (no report cut), from the careful parser. */
+function referenceSummaryUncut(text: string): TraceAggregate[] {
+  const rows = new Map<string, TraceAggregate>();
+  for (const line of text.split('\n')) {
+    const event = parseTcptracerLine(line);
+    if (typeof event !== 'object' || event.type !== 'connect') continue;
+    const key = `${event.saddr} ${event.netns ?? 0} ${event.daddr}:${event.dport}`;
+    const row = rows.get(key);
+    if (row) row.count++;
+    else
+      rows.set(key, {
+        type: 'connect',
+        saddr: event.saddr,
+        daddr: event.daddr,
+        dport: event.dport,
+        netns: event.netns ?? 0,
+        count: 1,
+        pids: [],
+        comms: [],
+      });
+  }
+  return [...rows.values()];
+}
