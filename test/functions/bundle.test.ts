@@ -305,7 +305,7 @@ describe('the bundle on disk', () => {
     };
     const atStart = packagesIn(filesOf('static'));
     expect([...atStart]).toEqual(expect.arrayContaining(['@azure/functions', 'durable-functions']));
-    const lazy = [
+    const sdks = [
       '@azure/arm-containerservice',
       '@azure/identity',
       '@azure/monitor-query-metrics',
@@ -313,23 +313,10 @@ describe('the bundle on disk', () => {
       '@kubernetes/client-node',
       '@slack/bolt',
       '@slack/web-api',
-      'cli-table3',
-      'commander',
-      'selfsigned',
-      'yaml',
     ];
+    const lazy = [...sdks, 'cli-table3', 'commander', 'selfsigned', 'yaml'];
     expect(lazy.filter((name) => atStart.has(name))).toEqual([]);
     // …and the SDKs are in the bundle, in the chunks the app imports on first use.
-    expect([...packagesIn(filesOf('all'))]).toEqual(
-      expect.arrayContaining([
-        '@azure/arm-containerservice',
-        '@azure/identity',
-        '@azure/monitor-query-metrics',
-        '@azure/storage-blob',
-        '@kubernetes/client-node',
-        '@slack/bolt',
-        '@slack/web-api',
-      ]),
-    );
+    expect([...packagesIn(filesOf('all'))]).toEqual(expect.arrayContaining(sdks));
   });
 });
