@@ -247,6 +247,8 @@ export interface NodeCapture {
   socketTotals?: SocketTotal[];
   /** The report's sections that left rows out to stay bounded (each also named in `unavailable`). */
   cuts?: ReportCut[];
+  /** Probe pods an interrupted earlier run left on the cluster, deleted before this probe ran. */
+  sweptProbePods?: string[];
   unavailable: Unavailable[];
   /** Input lines the probe or its parser could not read, counted rather than fatal. */
   skippedLines: number;

@@ -17,6 +17,8 @@ export interface AzurePortsOptions {
   slackToken?: string;
   /** Where evidence blobs go (SNAT_DOCTOR_EVIDENCE_CONTAINER_URL), written with the same credential. */
   evidenceContainerUrl?: string;
+  /** Aborted when the process stops (the CLI on SIGINT or SIGTERM): see NodeProbeOptions.signal. */
+  signal?: AbortSignal;
 }
 
 export function azurePorts(options: AzurePortsOptions = {}): Ports {
@@ -33,6 +35,7 @@ export function azurePorts(options: AzurePortsOptions = {}): Ports {
           azure: createAzureAdapters({ ...options.endpoints, credential, subscriptionId }),
           kubernetes: options.kubernetes,
           probeImage: options.probeImage,
+          ...(options.signal ? { signal: options.signal } : {}),
         });
       })();
       bySubscription.set(key, ports);

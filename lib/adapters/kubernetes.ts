@@ -30,7 +30,7 @@ import { workloadOf } from '../analysis/workloadOf.ts';
 import { type ErrorCode, SnatDoctorError, TransientError } from '../errors.ts';
 import type { NodeInfo, PodInfo, PodPhase } from '../model.ts';
 import type { ExecResult, KubernetesApi } from '../ports.ts';
-import { PROBE_NAMESPACE, probePodManifest } from '../probe/probePod.ts';
+import { PROBE_LABEL, PROBE_NAMESPACE, PROBE_POD_NAME, probePodManifest } from '../probe/probePod.ts';
 import type { ProbePodClient } from './nodeProbe.ts';
 
 export interface KubernetesAdapterOptions {
@@ -57,6 +57,8 @@ export interface ProbePodRun {
 
 export interface KubernetesAdapter extends KubernetesApi, ProbePodClient {
   runProbePod(node: string, run: ProbePodRun): Promise<string>;
+  sweepProbePods(namespace?: string): Promise<string[]>;
+  deleteProbePod(name: string, namespace?: string): Promise<void>;
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -203,6 +205,19 @@ export function kubernetesAdapter(kubeconfig: string, options: KubernetesAdapter
       return execInPod(config, pod, argv, timeoutMs);
     },
 
+    sweepProbePods: (namespace) => sweepProbePods(namespace),
+
+    async deleteProbePod(name, namespace = PROBE_NAMESPACE) {
+      checked(namespace, DNS_LABEL, 'namespace', 'a Kubernetes namespace');
+      checked(name, PROBE_POD_NAME, 'probe pod name', 'snat-doctor-probe- and 8 letters or digits');
+      const leftover = await deleteProbePod(namespace, name);
+      if (leftover)
+        throw new SnatDoctorError(
+          'PROBE_FAILED',
+          `The probe pod ${namespace}/${name} could not be deleted: ${leftover}`,
+        );
+    },
+
     async runProbePod(node: string, run: ProbePodRun): Promise<string> {
       const namespace = checked(run.namespace ?? PROBE_NAMESPACE, DNS_LABEL, 'namespace', 'a Kubernetes namespace');
       if (!Number.isInteger(run.deadlineSeconds) || run.deadlineSeconds < run.seconds || run.deadlineSeconds > 3600) {
@@ -267,6 +282,40 @@ export function kubernetesAdapter(kubeconfig: string, options: KubernetesAdapter
       }
     },
   };
+
+  /**
+   * Deletes the probe pods (by their label) in `namespace` that are past their own activeDeadlineSeconds and the grace
+   * we wait after it: pods an interrupted run left behind (a killed CLI, a crashed worker). A live probe pod is always
+   * younger than that, so another investigation's probe is never touched. Returns the names deleted.
+   */
+  async function sweepProbePods(namespace = PROBE_NAMESPACE): Promise<string[]> {
+    checked(namespace, DNS_LABEL, 'namespace', 'a Kubernetes namespace');
+    const pods = await listAll(
+      { verb: 'list', resource: 'pods', namespace, notFound: internalNotFound, failed: 'INTERNAL' },
+      (cont, o) =>
+        core.listNamespacedPod(
+          {
+            namespace,
+            labelSelector: Object.entries(PROBE_LABEL)
+              .map(([key, value]) => `${key}=${value}`)
+              .join(','),
+            limit: PAGE,
+            ...(cont ? { _continue: cont } : {}),
+          },
+          o,
+        ),
+    );
+    const deleted: string[] = [];
+    for (const pod of pods) {
+      const name = pod.metadata?.name ?? '';
+      const created = pod.metadata?.creationTimestamp ? new Date(pod.metadata.creationTimestamp).getTime() : Number.NaN;
+      const deadline = pod.spec?.activeDeadlineSeconds;
+      if (!name || Number.isNaN(created) || deadline === undefined) continue;
+      if (now() < created + (deadline + DEADLINE_GRACE_SECONDS) * 1000) continue;
+      if ((await deleteProbePod(namespace, name)) === undefined) deleted.push(name);
+    }
+    return deleted;
+  }
 
   /** Polls the pod until it ends (or its deadline passes), then reads its logs. */
   async function waitAndRead(namespace: string, name: string, node: string, run: ProbePodRun): Promise<string> {

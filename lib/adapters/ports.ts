@@ -12,6 +12,8 @@ export interface RealPortsOptions {
   slack?: SlackApi;
   kubernetes?: KubernetesAdapterOptions;
   probeImage?: string;
+  /** Aborted when the process stops: see NodeProbeOptions.signal. */
+  signal?: AbortSignal;
 }
 
 export function realPorts(options: RealPortsOptions): Ports {
@@ -32,12 +34,19 @@ export function realPorts(options: RealPortsOptions): Ports {
     listPodsOnNode: async (node) => (await adapterFor(ref)).listPodsOnNode(node),
     exec: async (pod, argv) => (await adapterFor(ref)).exec(pod, argv),
     runProbePod: async (node, probe) => (await adapterFor(ref)).runProbePod(node, probe),
+    sweepProbePods: async (namespace) => (await adapterFor(ref)).sweepProbePods(namespace),
+    deleteProbePod: async (name, namespace) => (await adapterFor(ref)).deleteProbePod(name, namespace),
   });
   return {
     clusters: options.azure.clusters,
     metrics: options.azure.metrics,
     kubernetes: (ref): KubernetesApi => kubernetes(ref),
-    probe: nodeProbe({ runCommand: options.azure, pods: kubernetes, image: options.probeImage }),
+    probe: nodeProbe({
+      runCommand: options.azure,
+      pods: kubernetes,
+      image: options.probeImage,
+      ...(options.signal ? { signal: options.signal } : {}),
+    }),
     ...(options.slack ? { slack: options.slack } : {}),
   };
 }

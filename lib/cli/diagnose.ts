@@ -1,5 +1,6 @@
 // `snat-doctor diagnose`: one investigation through the local runtime, with progress and the ranked report — on the
 // sandbox (served on 127.0.0.1 and reached through the real SDK clients) or on a real AKS cluster.
+import { constants } from 'node:os';
 import { SnatDoctorError } from '../errors.ts';
 import { RealClock } from '../local/durableHost.ts';
 import { startLocalRuntime } from '../local/runtime.ts';
@@ -34,23 +35,43 @@ interface Target {
   close(): Promise<void>;
 }
 
+/** How long an interrupted run waits for its probe pod to be deleted before it leaves anyway. */
+const CLEANUP_WAIT_MS = 60_000;
+
 export async function diagnose(options: DiagnoseOptions): Promise<number> {
+  // SIGINT or SIGTERM: stop, delete the probe pod if one is running (its wait is aborted, and its cleanup runs), and
+  // leave with 128 + the signal's number. A second signal leaves at once. SIGKILL cannot be caught: the pod's
+  // activeDeadlineSeconds stops it, and the next investigation on the cluster deletes it (lib/adapters/nodeProbe.ts).
+  const stop = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    const code = 128 + (constants.signals[signal] ?? 0);
+    if (stop.signal.aborted) process.exit(code);
+    process.stderr.write(
+      `\n${signal}: stopping; a running probe pod is deleted first (${signal} again to leave now).\n`,
+    );
+    stop.abort(new SnatDoctorError('INTERNAL', `snat-doctor was stopped (${signal})`, { context: { code } }));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     const captureSeconds = validateCaptureSeconds(options.seconds);
     if (options.node !== undefined) parseNodeSelector(options.node);
     const privateRanges = flagRanges(options.privateRange ?? []);
-    const target = await targetOf(options);
+    const target = await targetOf(options, stop.signal);
     try {
-      return await investigate(target, { captureSeconds, privateRanges }, options);
+      return await investigate(target, { captureSeconds, privateRanges }, options, stop.signal);
     } finally {
       await target.close();
     }
   } catch (error) {
     return badInputExit(error);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
   }
 }
 
-async function targetOf(options: DiagnoseOptions): Promise<Target> {
+async function targetOf(options: DiagnoseOptions, signal: AbortSignal): Promise<Target> {
   const real = [options.subscription, options.resourceGroup, options.cluster];
   if (real.some((v) => v !== undefined)) {
     if (real.some((v) => v === undefined) || options.sandbox !== undefined) {
@@ -66,7 +87,7 @@ async function targetOf(options: DiagnoseOptions): Promise<Target> {
     });
     const { azurePorts } = await import('../adapters/azurePorts.ts');
     return {
-      ports: azurePorts({ probeImage: options.probeImage }),
+      ports: azurePorts({ probeImage: options.probeImage, signal }),
       cluster,
       header: `Cluster ${cluster.name} in resource group ${cluster.resourceGroup} (DefaultAzureCredential)`,
       close: async () => {},
@@ -84,7 +105,7 @@ async function targetOf(options: DiagnoseOptions): Promise<Target> {
     const { sandboxPorts } = await import('../sandbox/sandbox.ts');
     const connection = await readConnection(options.connect);
     return {
-      ports: sandboxPorts(connection),
+      ports: sandboxPorts(connection, { signal }),
       cluster: connection.cluster,
       header: `Sandbox at ${new URL(connection.armUrl).host}: cluster ${connection.cluster.name}`,
       close: async () => {},
@@ -97,7 +118,7 @@ async function targetOf(options: DiagnoseOptions): Promise<Target> {
   const sandbox = await startSandbox(scenario, { latency: true });
   const { subscriptionId, resourceGroup, name } = scenario.cluster;
   return {
-    ports: sandbox.ports(),
+    ports: sandbox.ports({ signal }),
     cluster: { subscriptionId, resourceGroup, name },
     header: `Sandbox scenario "${scenario.name}": cluster ${name}, served on ${new URL(sandbox.arm.url).host} (ARM) and ${new URL(sandbox.kube.url).host} (Kubernetes)`,
     close: () => sandbox.close(),
@@ -122,8 +143,22 @@ async function investigate(
   target: Target,
   given: { captureSeconds: number; privateRanges: PrivateRange[] },
   options: DiagnoseOptions,
+  signal: AbortSignal,
 ): Promise<number> {
-  const { host } = await startLocalRuntime({ ports: target.ports, clock: new RealClock() });
+  // The probe runs this process knows of: an interrupted run waits for them to end (their pods deleted).
+  const probing = new Set<Promise<unknown>>();
+  const ports: Ports = {
+    ...target.ports,
+    probe: {
+      capture(...args) {
+        const run = target.ports.probe.capture(...args);
+        const settled = run.catch(() => undefined).finally(() => probing.delete(settled));
+        probing.add(settled);
+        return run;
+      },
+    },
+  };
+  const { host } = await startLocalRuntime({ ports, clock: new RealClock() });
   const request: InvestigationRequest = {
     cluster: target.cluster,
     node: options.node,
@@ -136,8 +171,23 @@ async function investigate(
   // The CLI is not the app: its ranges are the flag's, not the app setting's.
   const { instanceId } = await startOrJoin(host, request, []);
   const stop = progress?.follow(host, instanceId);
-  const status = await host.waitForCompletion(instanceId);
+  const interrupted = new Promise<'interrupted'>((resolve) =>
+    signal.addEventListener('abort', () => resolve('interrupted'), { once: true }),
+  );
+  const status = await Promise.race([host.waitForCompletion(instanceId), interrupted]);
   stop?.();
+  if (status === 'interrupted') {
+    const cleanup = Promise.allSettled([...probing]);
+    await Promise.race([cleanup, new Promise((resolve) => setTimeout(resolve, CLEANUP_WAIT_MS).unref())]);
+    process.stderr.write(
+      probing.size === 0
+        ? `Stopped: investigation ${instanceId} left unfinished; no probe pod is left running.\n`
+        : `Stopped: investigation ${instanceId} left unfinished; a probe pod was still being deleted after ${CLEANUP_WAIT_MS / 1000} s: check kubectl get pods -n kube-system -l app.kubernetes.io/name=snat-doctor-probe\n`,
+    );
+    await target.close();
+    // The rest of the investigation (other steps, the in-process sandbox) would keep this process alive.
+    process.exit(((signal.reason as SnatDoctorError).context.code as number) ?? 130);
+  }
 
   if (status.runtimeStatus !== 'Completed') {
     process.stderr.write(`The investigation ${instanceId} failed: ${String(status.output)}\n`);

@@ -16,7 +16,7 @@ export const PROBE_LABEL = { 'app.kubernetes.io/name': 'snat-doctor-probe' };
 export const EXIT = { created: 0, createFailed: 3, notFinished: 4, podFailed: 5 } as const;
 
 const NODE_NAME = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/;
-const POD_NAME = /^snat-doctor-probe-[a-z0-9]{8}$/;
+export const PROBE_POD_NAME = /^snat-doctor-probe-[a-z0-9]{8}$/;
 // registry/repository[:tag][@sha256:digest], lower-case path components as the distribution spec allows.
 const IMAGE =
   /^[a-z0-9]+(?:[.-][a-z0-9]+)*(?::\d{1,5})?(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)+(?::[\w][\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$/;
@@ -54,7 +54,7 @@ export function probePodManifest(options: ProbePodOptions): Record<string, unkno
   );
   const name = validated(
     options.name ?? probePodName(),
-    POD_NAME,
+    PROBE_POD_NAME,
     'probe pod name',
     'snat-doctor-probe- and 8 letters or digits',
   );
@@ -120,7 +120,7 @@ export function runCommandScript(
   options: { seconds: number; file?: string; waitSeconds?: number },
 ): string {
   const metadata = manifest.metadata as { name: string; namespace: string };
-  const name = validated(metadata.name, POD_NAME, 'probe pod name', 'snat-doctor-probe- and 8 letters or digits');
+  const name = validated(metadata.name, PROBE_POD_NAME, 'probe pod name', 'snat-doctor-probe- and 8 letters or digits');
   const namespace = validated(metadata.namespace, /^[a-z0-9-]{1,63}$/, 'namespace', 'a Kubernetes namespace');
   const file = validated(options.file ?? 'probe-pod.json', /^[a-z0-9.-]{1,64}$/, 'manifest file', 'a plain file name');
   // The capture, plus time to pull the image and schedule the pod.

@@ -46,8 +46,8 @@ export interface RunningSandbox {
   cert: SandboxCertificate;
   /** A kubeconfig for the sandbox's Kubernetes API (for kubectl). */
   kubeconfig(): string;
-  /** The real adapters, pointed at the sandbox. */
-  ports(): Ports;
+  /** The real adapters, pointed at the sandbox (`signal`: see NodeProbeOptions.signal). */
+  ports(options?: { signal?: AbortSignal }): Ports;
   /** What another process needs to reach this sandbox (`diagnose --connect`): endpoints, CA, token. */
   connection(): SandboxConnection;
   close(): Promise<void>;
@@ -55,7 +55,8 @@ export interface RunningSandbox {
 
 export async function startSandbox(scenario: Scenario, options: SandboxOptions = {}): Promise<RunningSandbox> {
   const sleep = options.latency
-    ? (options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))))
+    ? // Unref'd: a probe pod still "running" must not keep a stopped sandbox's process alive.
+      (options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref())))
     : async () => {};
   const cert = await createSandboxCertificate();
   const token = randomBytes(24).toString('base64url');
@@ -71,7 +72,7 @@ export async function startSandbox(scenario: Scenario, options: SandboxOptions =
     port: options.armPort,
     sleep,
   });
-  const ports = () =>
+  const ports = (given: { signal?: AbortSignal } = {}) =>
     sandboxPorts(
       {
         cluster: scenario.cluster,
@@ -81,7 +82,11 @@ export async function startSandbox(scenario: Scenario, options: SandboxOptions =
         token,
         principalId: scenario.azure.principalId,
       },
-      { timeoutMs: options.timeoutMs, pollIntervalMs: options.pollIntervalMs ?? (options.latency ? 200 : 1) },
+      {
+        timeoutMs: options.timeoutMs,
+        pollIntervalMs: options.pollIntervalMs ?? (options.latency ? 200 : 1),
+        ...(given.signal ? { signal: given.signal } : {}),
+      },
     );
   return {
     scenario,
@@ -112,7 +117,7 @@ export async function startSandbox(scenario: Scenario, options: SandboxOptions =
 /** The real adapters pointed at a sandbox, in this process or another (`snat-doctor sandbox` + `diagnose --connect`). */
 export function sandboxPorts(
   connection: SandboxConnection,
-  options: { timeoutMs?: number; pollIntervalMs?: number } = {},
+  options: { timeoutMs?: number; pollIntervalMs?: number; signal?: AbortSignal } = {},
 ): Ports {
   // The sandbox's own stand-in for Entra ID: a token for the scope asked for, which its endpoints check (entra.ts).
   const credential: TokenCredential = {
@@ -133,5 +138,6 @@ export function sandboxPorts(
       pollIntervalMs,
     }),
     kubernetes: { timeoutMs: options.timeoutMs, pollIntervalMs },
+    ...(options.signal ? { signal: options.signal } : {}),
   });
 }

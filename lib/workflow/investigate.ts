@@ -324,6 +324,8 @@ function describeCapture(capture: NodeCapture): string {
     `${sockets} sockets in ${capture.namespaces.length} network namespace${capture.namespaces.length === 1 ? '' : 's'}`,
   ];
   if (capture.unavailable.length > 0) parts.push(`unavailable: ${capture.unavailable.map((u) => u.what).join(', ')}`);
+  const swept = capture.sweptProbePods?.length ?? 0;
+  if (swept > 0) parts.push(`deleted ${swept} probe pod${swept === 1 ? '' : 's'} an interrupted run had left`);
   return parts.join(', ');
 }
 

@@ -1,0 +1,128 @@
+// Probe pods never outlive their investigation (issue 14): `diagnose --connect` against a sandbox served by another
+// process, stopped mid-capture on both transports (the pod created through the Kubernetes API where runCommand is
+// disabled, and by runCommand's kubectl otherwise). SIGINT and SIGTERM delete the pod before the CLI leaves; after a
+// SIGKILL the pod stays until the next investigation sweeps it, which never touches a probe pod still in its time.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from '@jest/globals';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { kubernetesAdapter } from '../../lib/adapters/kubernetes.ts';
+import { PROBE_LABEL, PROBE_NAMESPACE } from '../../lib/probe/probePod.ts';
+import { DEFAULT_SCENARIO_PATH } from '../../lib/sandbox/scenario.ts';
+
+const BIN = fileURLToPath(new URL('../../bin/snat-doctor.js', import.meta.url));
+const SELECTOR = Object.entries(PROBE_LABEL)
+  .map(([k, v]) => `${k}=${v}`)
+  .join(',');
+
+/** Waits for a condition, checking every 50 ms; the bound only keeps a broken run from hanging the suite. */
+async function until<T>(what: string, check: () => Promise<T | undefined>, boundMs = 60_000): Promise<T> {
+  const give = Date.now() + boundMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > give) throw new Error(`gave up waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+}
+
+/** A sandbox in its own process whose probe pods run for 10 minutes: long enough to be caught mid-capture. */
+async function serveSandbox(dir: string, runCommand: boolean) {
+  const yaml = (await readFile(DEFAULT_SCENARIO_PATH, 'utf8'))
+    .replace('probe.capture: 1500', 'probe.capture: 600000')
+    .replace('  idleTimeoutMinutes: 30\n', `  idleTimeoutMinutes: 30\n  disableRunCommand: ${!runCommand}\n`);
+  const scenario = join(dir, `scenario-${runCommand}.yaml`);
+  await writeFile(scenario, yaml);
+  const kubeconfig = join(dir, `kubeconfig-${runCommand}`);
+  const connection = join(dir, `connection-${runCommand}.json`);
+  const child = spawn(
+    process.execPath,
+    [BIN, 'sandbox', '--scenario', scenario, '--kubeconfig', kubeconfig, '--connection', connection],
+    { stdio: 'ignore' },
+  );
+  await until('the sandbox', async () => (existsSync(connection) && existsSync(kubeconfig) ? true : undefined));
+  const config = new KubeConfig();
+  config.loadFromFile(kubeconfig);
+  const core = config.makeApiClient(CoreV1Api);
+  const probePods = async () =>
+    (await core.listNamespacedPod({ namespace: PROBE_NAMESPACE, labelSelector: SELECTOR })).items.map(
+      (pod) => pod.metadata?.name ?? '',
+    );
+  return { child, kubeconfig, connection, probePods };
+}
+
+type Sandbox = Awaited<ReturnType<typeof serveSandbox>>;
+
+/** diagnose on the sandbox, stopped with `signal` once its probe pod exists; what it exited with. */
+async function diagnoseStopped(sandbox: Sandbox, signal: NodeJS.Signals) {
+  const child = spawn(process.execPath, [BIN, 'diagnose', '--connect', sandbox.connection, '--seconds', '30'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk) => {
+    stderr += chunk;
+  });
+  const exit = exited(child);
+  const pod = await until('the probe pod', async () => (await sandbox.probePods())[0]);
+  child.kill(signal);
+  return { pod, ...(await exit), stderr: () => stderr };
+}
+
+describe.each([
+  ['the probe pod through the Kubernetes API (runCommand disabled)', false],
+  ['the probe pod through runCommand', true],
+])('diagnose stopped mid-capture: %s', (_name, runCommand) => {
+  let dir: string;
+  let sandbox: Sandbox;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'snat-interrupt-'));
+    sandbox = await serveSandbox(dir, runCommand);
+  }, 90_000);
+
+  afterAll(async () => {
+    if (sandbox) {
+      const gone = exited(sandbox.child);
+      sandbox.child.kill('SIGTERM');
+      await gone;
+    }
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test.each<[NodeJS.Signals, number]>([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ])(
+    '%s: the CLI deletes its probe pod and exits %i',
+    async (signal, code) => {
+      const stopped = await diagnoseStopped(sandbox, signal);
+      expect(stopped.pod).toMatch(/^snat-doctor-probe-[a-z0-9]{8}$/);
+      expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code, signal: null });
+      expect(stopped.stderr()).toMatch(/no probe pod is left running/);
+      expect(await sandbox.probePods()).toEqual([]);
+    },
+    90_000,
+  );
+
+  test('SIGKILL: the pod stays, and the sweep deletes it only once it is past its deadline', async () => {
+    const stopped = await diagnoseStopped(sandbox, 'SIGKILL');
+    expect(stopped.signal).toBe('SIGKILL');
+    expect(await sandbox.probePods()).toEqual([stopped.pod]);
+    // Another investigation's sweep, now: the pod is within its activeDeadlineSeconds (a live probe), so it stays.
+    const kubeconfig = await readFile(sandbox.kubeconfig, 'utf8');
+    expect(await kubernetesAdapter(kubeconfig).sweepProbePods()).toEqual([]);
+    expect(await sandbox.probePods()).toEqual([stopped.pod]);
+    // An hour later it is past its deadline and the grace after it: swept.
+    const later = kubernetesAdapter(kubeconfig, { now: () => Date.now() + 3_600_000 });
+    expect(await later.sweepProbePods()).toEqual([stopped.pod]);
+    expect(await sandbox.probePods()).toEqual([]);
+  }, 90_000);
+});
