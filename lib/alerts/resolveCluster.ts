@@ -43,9 +43,22 @@ export function clustersFromConfig(
 ): AlertClustersResult {
   if (!settings.ok) return settings;
   const configured = settings.settings.clusters;
+  // Each configured cluster is read from ARM once however many load balancers the alert names.
+  const reads = new Map<string, Promise<ClusterFacts>>();
+  const api: ClusterApi = {
+    getCluster(ref) {
+      const key = `${ref.subscriptionId}/${ref.resourceGroup}/${ref.name}`.toLowerCase();
+      let read = reads.get(key);
+      if (!read) {
+        read = clusterApi().getCluster(ref);
+        reads.set(key, read);
+      }
+      return read;
+    },
+  };
   return {
     ok: true,
-    clusters: { configured, resolve: (sub, group) => findByNodeResourceGroup(configured, sub, group, clusterApi()) },
+    clusters: { configured, resolve: (sub, group) => findByNodeResourceGroup(configured, sub, group, api) },
   };
 }
 
@@ -80,25 +93,39 @@ async function findByNodeResourceGroup(
   return undefined;
 }
 
-export type LoadBalancerClusters =
-  | { ok: true; clusters: ClusterRef[] }
+export interface LoadBalancerClusters {
+  /** The distinct configured clusters the load balancers belong to. */
+  clusters: ClusterRef[];
   /** Load balancers of no configured cluster. */
-  | { ok: false; unknown: string[] };
+  unknown: string[];
+  /** Load balancers whose cluster could not be told (a configured cluster could not be read), and why. */
+  unresolved: { loadBalancerId: string; reason: string }[];
+}
 
-/** The distinct configured clusters of the alerted load balancers; any that belongs to none makes it `unknown`. */
+/**
+ * The distinct configured clusters of the alerted load balancers. Each load balancer is resolved on its own: one that
+ * cannot be (a cluster ARM would not read) is set aside with its reason, and does not keep the others' clusters from
+ * being investigated.
+ */
 export async function clustersOfLoadBalancers(
   loadBalancerIds: string[],
   clusters: AlertClusters,
 ): Promise<LoadBalancerClusters> {
-  const found: ClusterRef[] = [];
-  const unknown: string[] = [];
+  const result: LoadBalancerClusters = { clusters: [], unknown: [], unresolved: [] };
   for (const id of loadBalancerIds) {
     const lb = parseLoadBalancerId(id);
-    const cluster = lb && (await clusters.resolve(lb.subscriptionId, lb.resourceGroup));
-    if (!cluster) unknown.push(id);
-    else if (!found.some((c) => sameCluster(c, cluster))) found.push(cluster);
+    let cluster: ClusterRef | undefined;
+    try {
+      cluster = lb && (await clusters.resolve(lb.subscriptionId, lb.resourceGroup));
+    } catch (error) {
+      if (!(error instanceof TransientError)) throw error;
+      result.unresolved.push({ loadBalancerId: id, reason: error.message });
+      continue;
+    }
+    if (!cluster) result.unknown.push(id);
+    else if (!result.clusters.some((c) => sameCluster(c, cluster))) result.clusters.push(cluster);
   }
-  return unknown.length > 0 ? { ok: false, unknown } : { ok: true, clusters: found };
+  return result;
 }
 
 // Subscription ids, resource group names and cluster names are case-insensitive in Azure, and alerts lower-case them.

@@ -1,5 +1,6 @@
 // A fired SNAT alert becomes its nodes' investigations, through the start path every trigger shares: one
 // investigation per node, joined when one is already running (whoever started it).
+import { TransientError } from '../errors.ts';
 import type { ClusterRef, InvestigationRequest, NodeInfo } from '../model.ts';
 import { CAPTURE_SECONDS } from '../validation.ts';
 import { startOnce, type WatchClient } from '../watch/startOnce.ts';
@@ -17,11 +18,27 @@ export interface AlertInvestigation {
 }
 
 export type AlertOutcome =
-  | { kind: 'started'; investigations: AlertInvestigation[] }
+  | {
+      kind: 'started';
+      investigations: AlertInvestigation[];
+      /** What this payload named beyond the caps (MAX_ALERT_LOAD_BALANCERS, MAX_ALERT_NODES): not acted on. */
+      capped: { loadBalancerIds: string[]; backendIps: string[] };
+      /** Load balancers of no configured cluster, and ones whose cluster could not be told (with why). */
+      unknown: string[];
+      unresolved: { loadBalancerId: string; reason: string }[];
+    }
   /** Load balancers of no configured cluster: nothing was started. */
   | { kind: 'unknown-cluster'; unknown: string[]; configured: ClusterRef[] }
   /** Load balancers of several clusters and backend IPs: whose IP is whose cannot be told, so nothing was started. */
   | { kind: 'ambiguous'; clusters: ClusterRef[] };
+
+/**
+ * What one payload may set going. Azure Monitor sends one alert per load balancer and per BackendIPAddress value, so
+ * these leave room for a hand-made payload and none for a flood: a payload naming 300 backend IPs starts 10 probes,
+ * not 300, and one naming 300 load balancers costs at most one ARM read per configured cluster, not 1,200.
+ */
+export const MAX_ALERT_LOAD_BALANCERS = 5;
+export const MAX_ALERT_NODES = 10;
 
 export interface AlertStartOptions {
   /** Starts investigations (the Durable client). */
@@ -32,20 +49,32 @@ export interface AlertStartOptions {
   captureSeconds?: number;
 }
 
-/** Starts (or joins) the investigation of each alerted node; throws only what the caller should retry. */
+/**
+ * Starts (or joins) the investigation of each alerted node, within the caps; throws only what the caller should retry
+ * (no cluster could be told, and some could not be read).
+ */
 export async function startFromAlert(alert: MetricAlert, options: AlertStartOptions): Promise<AlertOutcome> {
-  const owners = await clustersOfLoadBalancers(alert.loadBalancerIds, options.clusters);
-  if (!owners.ok) return { kind: 'unknown-cluster', unknown: owners.unknown, configured: options.clusters.configured };
+  const loadBalancerIds = distinct(alert.loadBalancerIds);
+  const backendIps = distinct(alert.backendIps);
+  const capped = {
+    loadBalancerIds: loadBalancerIds.slice(MAX_ALERT_LOAD_BALANCERS),
+    backendIps: backendIps.slice(MAX_ALERT_NODES),
+  };
+  const owners = await clustersOfLoadBalancers(loadBalancerIds.slice(0, MAX_ALERT_LOAD_BALANCERS), options.clusters);
+  if (owners.clusters.length === 0) {
+    const first = owners.unresolved[0];
+    if (first) throw new TransientError(first.reason);
+    return { kind: 'unknown-cluster', unknown: owners.unknown, configured: options.clusters.configured };
+  }
   // Azure Monitor fires one alert per resource and dimension combination, so this takes a hand-made payload; AKS
   // clusters commonly share address ranges (10.224.0.0/12), so guessing could investigate the wrong cluster's node.
-  if (owners.clusters.length > 1 && alert.backendIps.length > 0)
-    return { kind: 'ambiguous', clusters: owners.clusters };
+  if (owners.clusters.length > 1 && backendIps.length > 0) return { kind: 'ambiguous', clusters: owners.clusters };
 
   const investigations: AlertInvestigation[] = [];
   for (const cluster of owners.clusters) {
     // No BackendIPAddress (a rule not split by it): the node using the largest share of its ports.
     const targets: { node?: string; backendIp?: string }[] =
-      alert.backendIps.length > 0 ? await nodesBehind(cluster, alert.backendIps, options) : [{}];
+      backendIps.length > 0 ? await nodesBehind(cluster, backendIps.slice(0, MAX_ALERT_NODES), options) : [{}];
     for (const target of targets) {
       const request: InvestigationRequest = {
         cluster,
@@ -59,7 +88,18 @@ export async function startFromAlert(alert: MetricAlert, options: AlertStartOpti
       investigations.push({ instanceId, cluster, ...target, joined: outcome === 'joined' });
     }
   }
-  return { kind: 'started', investigations };
+  return { kind: 'started', investigations, capped, unknown: owners.unknown, unresolved: owners.unresolved };
+}
+
+/** The values, once each (resource ids compared as Azure does, without case). */
+function distinct(values: string[]): string[] {
+  const seen = new Set<string>();
+  return values.filter((value) => {
+    const key = value.toLowerCase();
+    if (seen.has(key)) return false;
+    seen.add(key);
+    return true;
+  });
 }
 
 /**

@@ -109,16 +109,54 @@ describe('clustersOfLoadBalancers', () => {
       lb('mc_rg-payments-prod_aks-prod_westeurope'),
       lb('mc_rg-payments-prod_aks-prod_westeurope', 'kubernetes-internal'),
     ];
-    expect(await clustersOfLoadBalancers(ids, clusters)).toEqual({ ok: true, clusters: [PAYMENTS] });
+    expect(await clustersOfLoadBalancers(ids, clusters)).toEqual({ clusters: [PAYMENTS], unknown: [], unresolved: [] });
   });
 
   test('load balancers of two clusters are two clusters', async () => {
     const ids = [lb('MC_rg-payments-prod_aks-prod_westeurope'), lb('MC_rg-shop-prod_aks-shop_northeurope')];
-    expect(await clustersOfLoadBalancers(ids, clusters)).toEqual({ ok: true, clusters: [PAYMENTS, SHOP] });
+    expect(await clustersOfLoadBalancers(ids, clusters)).toEqual({
+      clusters: [PAYMENTS, SHOP],
+      unknown: [],
+      unresolved: [],
+    });
   });
 
-  test('any load balancer of no configured cluster is named', async () => {
+  test('any load balancer of no configured cluster is named, and the others still resolve', async () => {
     const ids = [lb('MC_rg-payments-prod_aks-prod_westeurope'), lb('MC_rg-other_aks-other_westeurope')];
-    expect(await clustersOfLoadBalancers(ids, clusters)).toEqual({ ok: false, unknown: [ids[1]] });
+    expect(await clustersOfLoadBalancers(ids, clusters)).toEqual({
+      clusters: [PAYMENTS],
+      unknown: [ids[1]],
+      unresolved: [],
+    });
+  });
+
+  test('a load balancer whose cluster cannot be read is set aside with why; the others still resolve', async () => {
+    const flaky: typeof clusters = {
+      configured: [PAYMENTS, SHOP],
+      resolve: async (subscriptionId, group) => {
+        if (group.toLowerCase().includes('shop')) throw new TransientError('reading rg-shop-prod/aks-shop: 503');
+        return clusters.resolve(subscriptionId, group);
+      },
+    };
+    const ids = [lb('MC_rg-shop-prod_aks-shop_northeurope'), lb('MC_rg-payments-prod_aks-prod_westeurope')];
+    expect(await clustersOfLoadBalancers(ids, flaky)).toEqual({
+      clusters: [PAYMENTS],
+      unknown: [],
+      unresolved: [{ loadBalancerId: ids[0], reason: 'reading rg-shop-prod/aks-shop: 503' }],
+    });
+  });
+});
+
+describe('clustersFromConfig', () => {
+  test('reads each configured cluster from ARM once, however many load balancers an alert names', async () => {
+    const clusters = configured([PAYMENTS, SHOP]);
+    const ids = Array.from(
+      { length: 300 },
+      (_, i) =>
+        `/subscriptions/${SUB}/resourcegroups/mc_rg-other_aks-${i}_westeurope/providers/microsoft.network/loadbalancers/kubernetes`,
+    );
+    const found = await clustersOfLoadBalancers(ids, clusters);
+    expect(found.unknown).toHaveLength(300);
+    expect(clusters.reads.sort()).toEqual(['aks-prod', 'aks-shop']);
   });
 });
