@@ -6,11 +6,17 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import * as df from 'durable-functions';
 import { parseMetricAlert } from '../lib/alerts/commonAlertSchema.ts';
 import { type AlertClustersResult, clustersFromConfig } from '../lib/alerts/resolveCluster.ts';
-import { type AlertInvestigation, startFromAlert } from '../lib/alerts/startFromAlert.ts';
+import {
+  type AlertInvestigation,
+  MAX_ALERT_LOAD_BALANCERS,
+  MAX_ALERT_NODES,
+  startFromAlert,
+} from '../lib/alerts/startFromAlert.ts';
 import { ports } from '../lib/composition.ts';
 import { appConfig } from '../lib/config.ts';
 import { TransientError } from '../lib/errors.ts';
 import type { ClusterRef } from '../lib/model.ts';
+import { BodyTooLargeError, MAX_REQUEST_BODY, readRequestJson } from '../lib/requestBody.ts';
 import type { WatchClient } from '../lib/watch/startOnce.ts';
 
 export type AlertHookClient = WatchClient & Pick<df.DurableClient, 'createCheckStatusResponse'>;
@@ -21,7 +27,15 @@ export async function alertHook(
   context: InvocationContext,
   clusters: AlertClustersResult = clustersFromConfig(appConfig().alerts, () => ports().clusters),
 ): Promise<HttpResponseInit> {
-  const parsed = parseMetricAlert(await request.json().catch(() => undefined));
+  let payload: unknown;
+  try {
+    payload = await readRequestJson(request, MAX_REQUEST_BODY);
+  } catch (error) {
+    if (!(error instanceof BodyTooLargeError)) throw error;
+    context.warn(`alertHook: refused: ${error.message}`);
+    return { status: 413, jsonBody: { error: error.code, message: error.message } };
+  }
+  const parsed = parseMetricAlert(payload);
   if (!parsed.ok) {
     context.warn(`alertHook: refused: ${parsed.message}`);
     return { status: 400, jsonBody: { error: 'BAD_ARGUMENT', message: parsed.message } };
@@ -83,10 +97,27 @@ export async function alertHook(
     context.log(`alertHook: ${i.joined ? 'joined' : 'started'} investigation ${i.instanceId} for "${alert.rule}"`);
   }
   const first = investigations[0];
+  // What this payload named and was not acted on: past the caps, of no configured cluster, or not readable now.
+  const { capped, unknown, unresolved } = outcome;
+  const left = [
+    capped.backendIps.length > 0 ? `${capped.backendIps.length} backend IP(s) past the first ${MAX_ALERT_NODES}` : '',
+    capped.loadBalancerIds.length > 0
+      ? `${capped.loadBalancerIds.length} load balancer(s) past the first ${MAX_ALERT_LOAD_BALANCERS}`
+      : '',
+    unknown.length > 0 ? `${unknown.length} load balancer(s) of no configured cluster` : '',
+    unresolved.length > 0 ? `${unresolved.length} load balancer(s) whose cluster could not be read` : '',
+  ].filter((part) => part !== '');
+  if (left.length > 0) context.warn(`alertHook: "${alert.rule}" left ${left.join(', ')}`);
   return {
     status: 202,
     ...(first ? { headers: { Location: first.statusUri } } : {}),
-    jsonBody: { message: `Alert "${alert.rule}" (${alert.metric}): ${summary(investigations)}.`, investigations },
+    jsonBody: {
+      message:
+        `Alert "${alert.rule}" (${alert.metric}): ${summary(investigations)}.` +
+        (left.length > 0 ? ` Not acted on: ${left.join(', ')}.` : ''),
+      investigations,
+      ...(left.length > 0 ? { notActedOn: { capped, unknown, unresolved } } : {}),
+    },
   };
 }
 

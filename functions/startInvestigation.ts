@@ -4,7 +4,15 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import * as df from 'durable-functions';
 import { SnatDoctorError } from '../lib/errors.ts';
 import type { InvestigationRequest } from '../lib/model.ts';
-import { CAPTURE_SECONDS, parseNodeSelector, validateCaptureSeconds, validateClusterRef } from '../lib/validation.ts';
+import { BodyTooLargeError, MAX_REQUEST_BODY, readRequestJson } from '../lib/requestBody.ts';
+import {
+  captureSecondsFromJson,
+  clusterRefFromJson,
+  describeJsonValue,
+  isJsonObject,
+  nodeFromJson,
+  onlyFields,
+} from '../lib/validation.ts';
 import { type InvestigationClient, startOrJoin } from '../lib/workflow/start.ts';
 
 export type StarterClient = InvestigationClient & Pick<df.DurableClient, 'createCheckStatusResponse'>;
@@ -16,8 +24,10 @@ export async function startInvestigation(
 ): Promise<HttpResponseInit> {
   let investigation: InvestigationRequest;
   try {
-    investigation = parseStartRequest(await request.json().catch(() => undefined));
+    investigation = parseStartRequest(await readRequestJson(request, MAX_REQUEST_BODY));
   } catch (error) {
+    if (error instanceof BodyTooLargeError)
+      return { status: 413, jsonBody: { error: error.code, message: error.message } };
     if (error instanceof SnatDoctorError)
       return { status: 400, jsonBody: { error: error.code, message: error.message } };
     throw error;
@@ -33,28 +43,21 @@ export async function startInvestigation(
   };
 }
 
+/**
+ * The body, every field type-checked before it is validated (validation.ts says what each accepts): a JSON object
+ * with exactly `cluster`, and optionally `node` and `seconds`.
+ */
 export function parseStartRequest(body: unknown): InvestigationRequest {
-  if (typeof body !== 'object' || body === null) {
-    throw new SnatDoctorError(
-      'BAD_ARGUMENT',
-      'Send a JSON body: {"cluster": {"subscriptionId", "resourceGroup", "name"}, "node"?, "seconds"?}.',
-    );
+  const shape = '{"cluster": {"subscriptionId", "resourceGroup", "name"}, "node"?, "seconds"?}';
+  if (!isJsonObject(body)) {
+    const got = body === undefined ? 'a body that is empty or not JSON' : describeJsonValue(body);
+    throw new SnatDoctorError('BAD_ARGUMENT', `Send a JSON body: ${shape} (got ${got}).`);
   }
-  const { cluster, node, seconds } = body as Record<string, unknown>;
-  if (typeof cluster !== 'object' || cluster === null) {
-    throw new SnatDoctorError('BAD_ARGUMENT', '"cluster" is required: {"subscriptionId", "resourceGroup", "name"}.');
-  }
-  const c = cluster as Record<string, unknown>;
-  const ref = validateClusterRef({
-    subscriptionId: String(c.subscriptionId ?? ''),
-    resourceGroup: String(c.resourceGroup ?? ''),
-    name: String(c.name ?? ''),
-  });
-  if (node !== undefined && typeof node !== 'string')
-    throw new SnatDoctorError('BAD_ARGUMENT', '"node" must be a string.');
-  if (node !== undefined) parseNodeSelector(node);
-  const captureSeconds = validateCaptureSeconds(seconds === undefined ? CAPTURE_SECONDS.default : Number(seconds));
-  return { cluster: ref, node, captureSeconds, requestedBy: { kind: 'http' } };
+  onlyFields(body, ['cluster', 'node', 'seconds'], 'The body');
+  const cluster = clusterRefFromJson(body.cluster);
+  const node = nodeFromJson(body.node);
+  const captureSeconds = captureSecondsFromJson(body.seconds);
+  return { cluster, ...(node !== undefined ? { node } : {}), captureSeconds, requestedBy: { kind: 'http' } };
 }
 
 df.app.client.http('startInvestigation', {

@@ -3,14 +3,17 @@
 // pointed at a laptop (through a tunnel) and drive investigations end to end. Without a bot token, posts go to the
 // sandbox's Slack Web API, which records them (GET /sandbox/slack/messages).
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import azureFunctions, { type HttpResponseInit } from '@azure/functions';
 import { SnatDoctorError } from '../errors.ts';
 import { RealClock } from '../local/durableHost.ts';
 import { LocalDurableClient } from '../local/localClient.ts';
 import { startLocalRuntime } from '../local/runtime.ts';
+import type { ClusterRef } from '../model.ts';
 import type { Ports } from '../ports.ts';
-import { readBody } from '../sandbox/requestBody.ts';
+import { BodyTooLargeError, declaredBodyLength, MAX_REQUEST_BODY, readBody } from '../requestBody.ts';
+import type { Scenario } from '../sandbox/scenario.ts';
+import type { SlackAccess } from '../slack/access.ts';
 import { badInputExit } from './badInput.ts';
 
 const { HttpRequest, InvocationContext } = azureFunctions;
@@ -24,34 +27,82 @@ export interface ServeOptions {
 }
 
 export async function serve(options: ServeOptions, signal?: AbortSignal): Promise<number> {
+  let running: Running;
   try {
-    const running = await start(options);
-    process.stdout.write(`${running.banner}\nPress Ctrl-C to stop.\n`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
-      signal?.addEventListener('abort', () => resolve(), { once: true });
-    });
-    await running.close();
-    process.stdout.write('Stopped.\n');
-    return 0;
+    running = await start(options);
   } catch (error) {
+    // start() has closed whatever it had started: nothing is left to keep the process alive after the message.
     return badInputExit(error);
   }
+  process.stdout.write(`${running.banner}\nPress Ctrl-C to stop.\n`);
+  const stoppedBy = await new Promise<'signal' | 'abort'>((resolve) => {
+    const stop = (by: 'signal' | 'abort') => {
+      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      resolve(by);
+    };
+    const onSignal = () => stop('signal');
+    process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+    signal?.addEventListener('abort', () => stop('abort'), { once: true });
+  });
+  const unfinished = await running.unfinished();
+  await running.close();
+  if (unfinished.length === 0) {
+    process.stdout.write('Stopped.\n');
+    return 0;
+  }
+  const what = unfinished.length === 1 ? 'an investigation' : `${unfinished.length} investigations`;
+  process.stdout.write(`Stopped; abandoned ${what} still running: ${unfinished.join(', ')}.\n`);
+  // An investigation still running holds timers and requests of its own (a capture's wait, an Azure SDK call and
+  // its retries) that would keep the process alive long after "Stopped.": stopped by a signal, it leaves now.
+  if (stoppedBy === 'signal') process.exit(0);
+  return 0;
 }
 
 interface Running {
   url: string;
   banner: string;
+  /** Investigations still running (their ids): what stopping now abandons. */
+  unfinished(): Promise<string[]>;
   close(): Promise<void>;
 }
 
+/** A request refused before any function sees it (a path that cannot be decoded, a request target that is no URL). */
+class Refusal extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+/**
+ * Checks every input it can before starting anything (the cluster or scenario, the Slack settings), then starts
+ * the sandbox, the sandbox's Slack, the local runtime and the HTTP server. If any of that fails, what was started
+ * is closed before the error propagates, so a refused `serve` exits instead of hanging on an open server.
+ */
 export async function start(options: ServeOptions): Promise<Running> {
   const closers: (() => Promise<void>)[] = [];
-  let ports: Ports;
+  const closeAll = async () => {
+    for (const close of closers.splice(0).reverse()) await close();
+  };
+  try {
+    return await startAll(options, closers, closeAll);
+  } catch (error) {
+    await closeAll().catch(() => {});
+    throw error;
+  }
+}
+
+async function startAll(
+  options: ServeOptions,
+  closers: (() => Promise<void>)[],
+  closeAll: () => Promise<void>,
+): Promise<Running> {
+  // 1. What is served: a real cluster (names validated) or a sandbox scenario (read and checked, not started yet).
+  let target: { kind: 'azure'; ports: Ports } | { kind: 'sandbox'; scenario: Scenario };
   let where: string;
   let alias: string;
-  let clusterRef: { subscriptionId: string; resourceGroup: string; name: string };
+  let clusterRef: ClusterRef;
   if (options.subscription || options.resourceGroup || options.cluster) {
     const { validateClusterRef } = await import('../validation.ts');
     clusterRef = validateClusterRef({
@@ -60,7 +111,7 @@ export async function start(options: ServeOptions): Promise<Running> {
       name: options.cluster ?? '',
     });
     const { azurePorts } = await import('../adapters/azurePorts.ts');
-    ports = azurePorts();
+    target = { kind: 'azure', ports: azurePorts() };
     where = `cluster ${clusterRef.name} (DefaultAzureCredential)`;
     alias = clusterRef.name
       .toLowerCase()
@@ -68,40 +119,32 @@ export async function start(options: ServeOptions): Promise<Running> {
       .slice(0, 63);
   } else {
     const { DEFAULT_SCENARIO_PATH, loadScenario } = await import('../sandbox/scenario.ts');
-    const { startSandbox } = await import('../sandbox/sandbox.ts');
     const scenario = await loadScenario(options.sandbox ?? DEFAULT_SCENARIO_PATH);
-    const sandbox = await startSandbox(scenario, { latency: true });
-    closers.push(() => sandbox.close());
-    ports = sandbox.ports();
     const { subscriptionId, resourceGroup, name } = scenario.cluster;
     clusterRef = { subscriptionId, resourceGroup, name };
+    target = { kind: 'sandbox', scenario };
     where = `the sandbox scenario "${scenario.name}" (cluster ${name})`;
     alias = 'sandbox';
   }
 
-  // Slack: the real one when SLACK_BOT_TOKEN is set, else the sandbox's Web API, which records what is posted.
+  // 2. The Slack settings, as the app reads them. Without SLACK_BOT_TOKEN, posts go to the sandbox's Slack Web API
+  // (started below with this token), which records them.
   const env = { ...process.env };
-  let slackMessages: (() => unknown) | undefined;
-  const { createSlackPoster, slackPort } = await import('../adapters/slack.ts');
-  if (env.SLACK_BOT_TOKEN) {
-    ports = { ...ports, slack: slackPort(createSlackPoster({ token: env.SLACK_BOT_TOKEN })) };
-  } else {
-    const { startSlackServer } = await import('../sandbox/slackServer.ts');
-    const token = `xoxb-sandbox-${randomBytes(8).toString('hex')}`;
-    const slack = await startSlackServer({ token });
-    closers.push(() => slack.close());
-    slackMessages = () => slack.messages();
-    ports = { ...ports, slack: slackPort(createSlackPoster({ token, apiUrl: slack.url })) };
-    env.SLACK_BOT_TOKEN = token;
+  const sandboxSlackToken = env.SLACK_BOT_TOKEN ? undefined : `xoxb-sandbox-${randomBytes(8).toString('hex')}`;
+  if (sandboxSlackToken) {
+    env.SLACK_BOT_TOKEN = sandboxSlackToken;
     // Known bot ids: Bolt then never calls auth.test (which would go to slack.com).
     env.SLACK_BOT_ID ??= 'B0SANDBOX';
     env.SLACK_BOT_USER_ID ??= 'U0SANDBOXBOT';
   }
   const generatedSecret = env.SLACK_SIGNING_SECRET ? undefined : randomBytes(16).toString('hex');
   env.SLACK_SIGNING_SECRET ??= generatedSecret;
-  env.SNAT_DOCTOR_SLACK_ACCESS ??= JSON.stringify({
-    clusters: [{ alias, ...clusterRef, channels: ['C0SANDBOX'], users: [] }],
-  });
+  const defaultAccess = !env.SNAT_DOCTOR_SLACK_ACCESS;
+  if (defaultAccess) {
+    env.SNAT_DOCTOR_SLACK_ACCESS = JSON.stringify({
+      clusters: [{ alias, ...clusterRef, channels: ['C0SANDBOX'], users: [] }],
+    });
+  }
   const { readConfig } = await import('../config.ts');
   const slackConfig = readConfig(env).slack;
   if (!slackConfig.ok) {
@@ -111,21 +154,45 @@ export async function start(options: ServeOptions): Promise<Running> {
     );
   }
 
+  // 3. Everything checked: start the servers, each closed again if a later one fails.
+  let ports: Ports;
+  if (target.kind === 'sandbox') {
+    const { startSandbox } = await import('../sandbox/sandbox.ts');
+    const sandbox = await startSandbox(target.scenario, { latency: true });
+    closers.push(() => sandbox.close());
+    ports = sandbox.ports();
+  } else {
+    ports = target.ports;
+  }
+  let slackMessages: (() => unknown) | undefined;
+  const { createSlackPoster, slackPort } = await import('../adapters/slack.ts');
+  if (sandboxSlackToken) {
+    const { startSlackServer } = await import('../sandbox/slackServer.ts');
+    const slack = await startSlackServer({ token: sandboxSlackToken });
+    closers.push(() => slack.close());
+    slackMessages = () => slack.messages();
+    ports = { ...ports, slack: slackPort(createSlackPoster({ token: sandboxSlackToken, apiUrl: slack.url })) };
+  } else {
+    ports = { ...ports, slack: slackPort(createSlackPoster({ token: slackConfig.settings.botToken })) };
+  }
+
   const { host } = await startLocalRuntime({ ports, clock: new RealClock() });
   const { slack } = await import('../../functions/slack.ts');
   const { startInvestigation } = await import('../../functions/startInvestigation.ts');
   const { status: statusFunction } = await import('../../functions/status.ts');
 
   const server = createServer((req, res) => {
-    route(req, res).catch((error: unknown) => {
-      res.writeHead(500, { 'content-type': 'text/plain' });
-      res.end(`snat-doctor serve: ${error instanceof Error ? error.message : String(error)}\n`);
-    });
+    route(req, res).catch((error: unknown) => refuse(res, error));
+  });
+  // A client that sends `Expect: 100-continue` is told 413 before it sends a body that is too large.
+  server.on('checkContinue', (req, res) => {
+    if (declaredBodyLength(req.headers['content-length']) <= MAX_REQUEST_BODY) res.writeContinue();
+    server.emit('request', req, res);
   });
   const origin = () => `http://127.0.0.1:${(server.address() as { port: number }).port}`;
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', origin());
-    const body = await readBody(req, 1 << 20);
+    const url = requestUrl(req.url ?? '/', origin());
+    const body = await readBody(req, MAX_REQUEST_BODY);
     const request = new HttpRequest({
       method: req.method ?? 'GET',
       url: url.href,
@@ -143,11 +210,11 @@ export async function start(options: ServeOptions): Promise<Running> {
     } else if (req.method === 'POST' && url.pathname === '/api/investigations') {
       response = await startInvestigation(request, client, context('startInvestigation'));
     } else if (req.method === 'GET' && /^\/api\/investigations\/[^/]+$/.test(url.pathname)) {
-      const id = decodeURIComponent(url.pathname.slice('/api/investigations/'.length));
-      request.params.id = id;
+      // As the Functions host does, the route's {id} arrives decoded.
+      request.params.id = decodePathSegment(url.pathname.slice('/api/investigations/'.length));
       response = await statusFunction(request, client, context('status'));
     } else if (req.method === 'GET' && instance) {
-      const status = await host.getStatus(decodeURIComponent(instance[1] ?? ''));
+      const status = await host.getStatus(decodePathSegment(instance[1] ?? ''));
       response = status
         ? { status: 200, jsonBody: { ...status, history: undefined } }
         : { status: 404, jsonBody: { message: 'no such investigation' } };
@@ -158,7 +225,7 @@ export async function start(options: ServeOptions): Promise<Running> {
     }
     await send(res, response);
   }
-  await new Promise<void>((resolve) => server.listen(options.port, '127.0.0.1', resolve));
+  await listen(server, options.port);
   closers.push(() => new Promise((resolve) => server.close(() => resolve())));
 
   const url = origin();
@@ -172,15 +239,123 @@ export async function start(options: ServeOptions): Promise<Running> {
     generatedSecret
       ? `Signing secret (generated; set SLACK_SIGNING_SECRET to use your Slack app's): ${generatedSecret}`
       : 'Signing secret: SLACK_SIGNING_SECRET',
-    `Allowed: channel C0SANDBOX may diagnose "${alias}" (set SNAT_DOCTOR_SLACK_ACCESS to change it).`,
+    ...accessLines(slackConfig.settings.access, {
+      defaultAccess,
+      served: target.kind === 'sandbox' ? clusterRef : undefined,
+    }),
   ].join('\n');
   return {
     url,
     banner,
-    async close() {
-      for (const close of closers.reverse()) await close();
+    async unfinished() {
+      const instances = await host.listInstances();
+      return instances
+        .filter((i) => i.runtimeStatus === 'Running' || i.runtimeStatus === 'Pending')
+        .map((i) => i.instanceId);
     },
+    close: closeAll,
   };
+}
+
+/** What the Slack access really allows, cluster by cluster, as lines of the banner. */
+export function accessLines(
+  access: SlackAccess,
+  options: { defaultAccess: boolean; served?: ClusterRef | undefined },
+): string[] {
+  const lines = access.clusters.map(({ alias, ref, channels, users }) => {
+    const where = `${channels.length > 1 ? 'channels' : 'channel'} ${channels.join(', ')}`;
+    const who = users.length > 0 ? `only ${users.length > 1 ? 'users' : 'user'} ${users.join(', ')} in ` : 'anyone in ';
+    return `  "${alias}" (${ref.resourceGroup}/${ref.name}): ${who}${where} may diagnose it`;
+  });
+  const heading = options.defaultAccess
+    ? 'Allowed from Slack (set SNAT_DOCTOR_SLACK_ACCESS to change it):'
+    : 'Allowed from Slack (SNAT_DOCTOR_SLACK_ACCESS):';
+  const { served } = options;
+  const same = (ref: ClusterRef) =>
+    served !== undefined &&
+    ref.subscriptionId.toLowerCase() === served.subscriptionId.toLowerCase() &&
+    ref.resourceGroup.toLowerCase() === served.resourceGroup.toLowerCase() &&
+    ref.name.toLowerCase() === served.name.toLowerCase();
+  const unserved =
+    served && !access.clusters.some(({ ref }) => same(ref))
+      ? [
+          `  (none of these is the sandbox's cluster ${served.resourceGroup}/${served.name}: ` +
+            'investigations from Slack will not find their cluster)',
+        ]
+      : [];
+  return [heading, ...lines, ...unserved];
+}
+
+/** The request target as a URL on this server (absolute-form targets are taken for their path). */
+function requestUrl(target: string, origin: string): URL {
+  try {
+    if (target.startsWith('/')) return new URL(`${origin}${target}`);
+    const absolute = new URL(target);
+    return new URL(`${origin}${absolute.pathname}${absolute.search}`);
+  } catch {
+    throw new Refusal(400, `The request target ${JSON.stringify(target.slice(0, 80))} is not a path.`);
+  }
+}
+
+/** One path segment, percent-decoded; a malformed escape (`%ZZ`, a cut UTF-8 sequence) is the client's error. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    const shown = segment.length > 80 ? `${JSON.stringify(segment.slice(0, 80))}…` : JSON.stringify(segment);
+    throw new Refusal(
+      400,
+      `The path segment ${shown} has a malformed percent-escape: write "%" as %25 and encode the id as ` +
+        "encodeURIComponent does (the starter's links are already encoded).",
+    );
+  }
+}
+
+/** The answer to a request that failed: 413 and 400 for the client's errors, 500 for ours. */
+function refuse(res: ServerResponse, error: unknown): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (error instanceof BodyTooLargeError) {
+    // The rest of the body is never read: the connection closes once the answer is written.
+    res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+    res.end(JSON.stringify({ error: error.code, message: error.message }));
+    return;
+  }
+  if (error instanceof Refusal) {
+    res.writeHead(error.status, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: 'BAD_ARGUMENT', message: error.message }));
+    return;
+  }
+  res.writeHead(500, { 'content-type': 'text/plain' });
+  res.end(`snat-doctor serve: ${error instanceof Error ? error.message : String(error)}\n`);
+}
+
+/** Listens on 127.0.0.1; a port that is taken or not allowed is a bad argument, not a crash. */
+function listen(server: Server, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: NodeJS.ErrnoException) => {
+      server.off('listening', onListening);
+      const why =
+        error.code === 'EADDRINUSE'
+          ? 'is in use by another program'
+          : error.code === 'EACCES'
+            ? 'needs privileges this user does not have'
+            : `cannot be used (${error.code ?? error.message})`;
+      reject(
+        new SnatDoctorError('BAD_ARGUMENT', `Port ${port} on 127.0.0.1 ${why}: choose another with --port.`, {
+          cause: error,
+        }),
+      );
+    };
+    const onListening = () => {
+      server.off('error', onError);
+      resolve();
+    };
+    server.once('error', onError).once('listening', onListening);
+    server.listen(port, '127.0.0.1');
+  });
 }
 
 async function send(res: ServerResponse, response: HttpResponseInit): Promise<void> {

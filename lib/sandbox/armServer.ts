@@ -16,7 +16,7 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { allowed, metricsRefusal } from './azureRbac.ts';
 import { AUDIENCES, readToken } from './entra.ts';
 import { FaultInjector } from './faults.ts';
-import { readBody } from './requestBody.ts';
+import { readBody } from '../requestBody.ts';
 import type { Fault, FaultTarget, Scenario } from './scenario.ts';
 import type { SandboxCertificate } from './tls.ts';
 import { subnetId, virtualNetworkResource, vnetId } from './virtualNetworks.ts';

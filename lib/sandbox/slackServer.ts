@@ -14,7 +14,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { parse as parseYaml } from 'yaml';
 import { projectPath } from '../projectRoot.ts';
-import { readBody } from './requestBody.ts';
+import { readBody } from '../requestBody.ts';
 import type { SandboxCertificate } from './tls.ts';
 
 export type SlackMethod =

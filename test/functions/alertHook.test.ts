@@ -6,6 +6,7 @@ import { HttpRequest, InvocationContext } from '@azure/functions';
 import { describe, expect, test } from '@jest/globals';
 import { alertHook } from '../../functions/alertHook.ts';
 import { type AlertClustersResult, clustersFromConfig, clustersFromFacts } from '../../lib/alerts/resolveCluster.ts';
+import { MAX_ALERT_NODES } from '../../lib/alerts/startFromAlert.ts';
 import { readConfig } from '../../lib/config.ts';
 import { TransientError } from '../../lib/errors.ts';
 import { VirtualClock } from '../../lib/local/durableHost.ts';
@@ -168,6 +169,18 @@ describe('POST /api/alerts/snat', () => {
       'snat:rg-payments-prod:aks-prod:aks-nodepool1-31415926-vmss000002',
     ]);
     expect((await host.listInstances()).length).toBe(2);
+  });
+
+  test('one alert naming 300 backend IPs starts 10 investigations and says it left the rest (it started 300)', async () => {
+    const { host, post, investigations } = await setup();
+    const ips = Array.from({ length: 300 }, (_, i) => `10.224.${1 + (i >> 8)}.${i & 255}`);
+    const response = await post(sampleSnatAlert({ backendIps: ips }));
+    expect(response.status).toBe(202);
+    expect(await investigations(response)).toHaveLength(MAX_ALERT_NODES);
+    expect((await host.listInstances()).length).toBe(MAX_ALERT_NODES);
+    const body = response.jsonBody as { message: string; notActedOn: { capped: { backendIps: string[] } } };
+    expect(body.message).toMatch(/Not acted on: 290 backend IP\(s\) past the first 10\./);
+    expect(body.notActedOn.capped.backendIps).toEqual(ips.slice(MAX_ALERT_NODES));
   });
 
   test('a resolved alert starts nothing', async () => {
