@@ -5,7 +5,8 @@
 //
 // The Functions app reads process.env once per process (`appConfig()`) and logs every problem at start
 // (functions/index.ts); `snat-doctor config` prints the same report for a local.settings.json or the environment.
-// No message ever carries a secret's value.
+// No message ever carries a secret's value, nor any part of a value that looks like one (a Slack token pasted into
+// the wrong setting): it names the setting, what the value looks like and where that belongs (`settingIs`).
 import { readFileSync } from 'node:fs';
 import type { ClusterRef, PrivateRange } from './model.ts';
 import { CIDR_EXAMPLE, parsePrivateRanges } from './privateRanges.ts';
@@ -214,7 +215,11 @@ function slackSection(read: Read): Section<SlackSettings> {
     "the Slack app's signing secret (Basic Information → App Credentials)",
   );
   if (signingSecret !== undefined && !/^[0-9a-f]{16,128}$/i.test(signingSecret)) {
-    problems.push(`${SETTINGS.slackSigningSecret} does not look like a Slack signing secret (hexadecimal digits).`);
+    problems.push(
+      secretLookalike(signingSecret)
+        ? `${settingIs(SETTINGS.slackSigningSecret, signingSecret)}: expected the Slack app's signing secret, hexadecimal digits (Basic Information → App Credentials).`
+        : `${SETTINGS.slackSigningSecret} does not look like a Slack signing secret (hexadecimal digits).`,
+    );
   }
   const botToken = required(SETTINGS.slackBotToken, "the bot's OAuth token (xoxb-…, OAuth & Permissions)");
   if (botToken !== undefined && !/^xoxb-[A-Za-z0-9-]+$/.test(botToken)) {
@@ -223,9 +228,18 @@ function slackSection(read: Read): Section<SlackSettings> {
   const accessJson = required(SETTINGS.slackAccess, 'JSON naming the clusters and who may diagnose them (README)');
   let access: SlackAccess | undefined;
   if (accessJson !== undefined) {
-    const parsed = parseSlackAccess(accessJson);
-    if (parsed.ok) access = parsed.access;
-    else problems.push(...parsed.problems.map((problem) => `${SETTINGS.slackAccess} ${problem}`));
+    const syntax = jsonSyntaxProblem(accessJson);
+    if (secretLookalike(accessJson, { strict: true })) {
+      problems.push(
+        `${settingIs(SETTINGS.slackAccess, accessJson)}: expected JSON naming the clusters and who may diagnose them (README).`,
+      );
+    } else if (syntax !== undefined) {
+      problems.push(`${SETTINGS.slackAccess} (the document): not valid JSON (${syntax}).`);
+    } else {
+      const parsed = parseSlackAccess(accessJson);
+      if (parsed.ok) access = parsed.access;
+      else problems.push(...parsed.problems.map((problem) => `${SETTINGS.slackAccess} ${problem}`));
+    }
   }
   const botId = read(SETTINGS.slackBotId);
   const botUserId = read(SETTINGS.slackBotUserId);
@@ -233,10 +247,18 @@ function slackSection(read: Read): Section<SlackSettings> {
     problems.push(`${SETTINGS.slackBotId} and ${SETTINGS.slackBotUserId} go together: set both or neither.`);
   }
   if (botId !== undefined && !/^B[A-Z0-9]{6,20}$/.test(botId)) {
-    problems.push(`${SETTINGS.slackBotId} is not a bot id like B0123ABCD.`);
+    problems.push(
+      secretLookalike(botId)
+        ? `${settingIs(SETTINGS.slackBotId, botId)}: expected a bot id like B0123ABCD.`
+        : `${SETTINGS.slackBotId} is not a bot id like B0123ABCD.`,
+    );
   }
   if (botUserId !== undefined && !/^[UW][A-Z0-9]{6,20}$/.test(botUserId)) {
-    problems.push(`${SETTINGS.slackBotUserId} is not a user id like U0123ABCD.`);
+    problems.push(
+      secretLookalike(botUserId)
+        ? `${settingIs(SETTINGS.slackBotUserId, botUserId)}: expected a user id like U0123ABCD.`
+        : `${SETTINGS.slackBotUserId} is not a user id like U0123ABCD.`,
+    );
   }
 
   return section(problems, () => ({
@@ -274,7 +296,7 @@ function watchSection(read: Read, clusters: ClusterRef[], clusterProblems: strin
   const cooldownText = read(SETTINGS.cooldownMinutes);
   if (cooldownText !== undefined && !/^\d+$/.test(cooldownText)) {
     problems.push(
-      `${SETTINGS.cooldownMinutes} is "${cooldownText}": expected a whole number of minutes (0 for none; default ${DEFAULT_COOLDOWN_MINUTES}).`,
+      `${settingIs(SETTINGS.cooldownMinutes, cooldownText)}: expected a whole number of minutes (0 for none; default ${DEFAULT_COOLDOWN_MINUTES}).`,
     );
   }
   const cooldownMinutes = cooldownText === undefined ? DEFAULT_COOLDOWN_MINUTES : Number(cooldownText);
@@ -292,13 +314,16 @@ function watchedClusters(read: Read, problems: string[]): ClusterRef[] {
     problems.push(`${name} is not set: a JSON array of the clusters to watch, [${CLUSTER_SHAPE}, …].`);
     return [];
   }
-  let document: unknown;
-  try {
-    document = JSON.parse(json);
-  } catch (error) {
-    problems.push(`${name} is not valid JSON (${(error as Error).message}): expected [${CLUSTER_SHAPE}, …].`);
+  if (secretLookalike(json, { strict: true })) {
+    problems.push(`${settingIs(name, json)}: expected a JSON array of the clusters to watch, [${CLUSTER_SHAPE}, …].`);
     return [];
   }
+  const syntax = jsonSyntaxProblem(json);
+  if (syntax !== undefined) {
+    problems.push(`${name} is not valid JSON (${syntax}): expected [${CLUSTER_SHAPE}, …].`);
+    return [];
+  }
+  const document: unknown = JSON.parse(json);
   if (!Array.isArray(document) || document.length === 0) {
     problems.push(`${name}: expected a JSON array of at least one cluster, [${CLUSTER_SHAPE}, …].`);
     return [];
@@ -346,7 +371,7 @@ function ratio(text: string | undefined, name: string, fallback: number, problem
   const value = Number(text);
   if (!/^\d*\.?\d+$/.test(text) || !(value > 0 && value <= 1)) {
     problems.push(
-      `${name} is "${text}": expected a share of the allocated ports above 0 and at most 1, like ${fallback} (the default).`,
+      `${settingIs(name, text)}: expected a share of the allocated ports above 0 and at most 1, like ${fallback} (the default).`,
     );
     return undefined;
   }
@@ -369,7 +394,8 @@ function evidenceSection(read: Read): Section<EvidenceSettings> {
   try {
     url = new URL(text);
   } catch {
-    return { ok: false, problems: [`${name} is not a URL: ${expected}.`] };
+    const lookalike = secretLookalike(text) ? `${settingIs(name, text)}, not a URL` : `${name} is not a URL`;
+    return { ok: false, problems: [`${lookalike}: ${expected}.`] };
   }
   const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
   const segments = url.pathname.split('/').filter(Boolean);
@@ -395,10 +421,10 @@ function rangesSection(read: Read): Section<RangeSettings> {
   const text = read(name);
   if (text === undefined) return { ok: true, settings: { privateRanges: [] } };
   const { ranges, invalid } = parsePrivateRanges(text, 'setting');
-  // Every bad entry by name: they are addresses, no secret.
+  // Every bad entry by name: addresses are no secret, but an entry that looks like one is not shown.
   const problems = invalid.map(
     (entry) =>
-      `${name}: "${entry}" is not a CIDR range: write each range as address/prefix-length, like ${CIDR_EXAMPLE} (a single address as /32), separated by commas.`,
+      `${name}: ${shownValue(entry, name)} is not a CIDR range: write each range as address/prefix-length, like ${CIDR_EXAMPLE} (a single address as /32), separated by commas.`,
   );
   return section(problems, () => ({ privateRanges: ranges }));
 }
@@ -414,7 +440,7 @@ function hostSection(read: Read, durableProvider: string): Section<HostSettings>
     );
   } else if (watchSchedule.split(/\s+/).length !== 6) {
     problems.push(
-      `${SETTINGS.watchSchedule} is "${watchSchedule}": expected an NCRONTAB schedule of six fields (seconds first), like "0 */5 * * * *".`,
+      `${settingIs(SETTINGS.watchSchedule, watchSchedule)}: expected an NCRONTAB schedule of six fields (seconds first), like "0 */5 * * * *".`,
     );
   }
   const taskHubName = read(SETTINGS.taskHubName);
@@ -422,9 +448,9 @@ function hostSection(read: Read, durableProvider: string): Section<HostSettings>
     problems.push(
       `${SETTINGS.taskHubName} is not set: the Durable Task Scheduler task hub's name (host.json hubName).`,
     );
-  } else if (!/^[A-Za-z][A-Za-z0-9-]{2,63}$/.test(taskHubName)) {
+  } else if (!/^[A-Za-z][A-Za-z0-9-]{2,63}$/.test(taskHubName) || secretLookalike(taskHubName, { strict: true })) {
     problems.push(
-      `${SETTINGS.taskHubName} is "${taskHubName}": a task hub name starts with a letter and has 3-64 letters, digits and hyphens.`,
+      `${settingIs(SETTINGS.taskHubName, taskHubName)}: a task hub name starts with a letter and has 3-64 letters, digits and hyphens.`,
     );
   }
   // Another backend (Azure Storage) does not use the scheduler's connection.
@@ -468,4 +494,95 @@ function schedulerConnectionProblems(connection: string | undefined): string[] {
     );
   }
   return problems;
+}
+
+// ---- Values that look like secrets --------------------------------------------------------------------------------
+
+/** What a secret-looking value looks like, and the setting where that belongs (if snat-doctor takes it). */
+export interface SecretLookalike {
+  what: string;
+  belongsIn?: string;
+}
+
+// Slack's tokens by prefix (https://api.slack.com/concepts/token-types), then the shapes of secrets in general. The
+// first match names the value.
+const SECRET_SHAPES: { pattern: RegExp; lookalike: SecretLookalike }[] = [
+  { pattern: /xoxb-/i, lookalike: { what: 'a Slack bot token', belongsIn: SETTINGS.slackBotToken } },
+  { pattern: /xoxp-/i, lookalike: { what: 'a Slack user token' } },
+  { pattern: /xapp-/i, lookalike: { what: 'a Slack app-level token' } },
+  { pattern: /xox[a-z]-|xoxe\./i, lookalike: { what: 'a Slack token' } },
+  {
+    pattern: /(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])/i,
+    lookalike: { what: 'a Slack signing secret', belongsIn: SETTINGS.slackSigningSecret },
+  },
+  { pattern: /[0-9a-f]{33,}/i, lookalike: { what: 'a hexadecimal key' } },
+  { pattern: /eyJ[\w-]{8,}\.[\w-]{8,}/, lookalike: { what: 'a JWT' } },
+  {
+    pattern: /(?:accountkey|sharedaccesskey|sig|secret|password|pwd|api_?key)=/i,
+    lookalike: { what: 'a connection string with a key or password' },
+  },
+];
+
+// A long run of letters, digits, +, /, _ and - that mixes upper case, lower case and digits (a storage key, a token):
+// in a value that is not valid anyway (a ratio, a schedule, a range), it is not quoted.
+const RANDOM_RUN = /[A-Za-z0-9+/_-]{24,}/g;
+const mixed = (run: string) => /[a-z]/.test(run) && /[A-Z]/.test(run) && /\d/.test(run);
+
+/**
+ * What `value` looks like when it looks like a secret; undefined when it does not. `strict`: only the shapes above,
+ * for a value that may be valid (JSON naming clusters, a task hub name), where any long mixed run is not a secret.
+ */
+export function secretLookalike(value: string, options: { strict?: boolean } = {}): SecretLookalike | undefined {
+  const shaped = SECRET_SHAPES.find(({ pattern }) => pattern.test(value));
+  if (shaped) return shaped.lookalike;
+  if (!options.strict && (value.match(RANDOM_RUN) ?? []).some(mixed)) {
+    return { what: 'a key or token' };
+  }
+  return undefined;
+}
+
+/**
+ * A value as a problem shows it: quoted when it looks like no secret; otherwise what it looks like and where that
+ * belongs (`setting` being where it is), and none of it.
+ */
+export function shownValue(value: string, setting: string): string {
+  const lookalike = secretLookalike(value);
+  if (lookalike === undefined) {
+    return value.length > 80
+      ? `${JSON.stringify(value.slice(0, 80))}… (${value.length} characters)`
+      : JSON.stringify(value);
+  }
+  const home =
+    lookalike.belongsIn !== undefined && lookalike.belongsIn !== setting
+      ? `; it belongs in ${lookalike.belongsIn}`
+      : '';
+  return `what looks like ${lookalike.what} (not shown${home})`;
+}
+
+/** `NAME is "value"`, or `NAME holds what looks like … (not shown)`: see shownValue. */
+export function settingIs(name: string, value: string): string {
+  return `${name} ${secretLookalike(value) ? 'holds' : 'is'} ${shownValue(value, name)}`;
+}
+
+/** Why `json` does not parse, without the text JSON.parse quotes; undefined when it parses. */
+function jsonSyntaxProblem(json: string): string | undefined {
+  try {
+    JSON.parse(json);
+    return undefined;
+  } catch (error) {
+    return jsonSyntaxError(error);
+  }
+}
+
+/**
+ * JSON.parse's complaint without the text it quotes around the fault (V8 quotes a few characters, which may be a
+ * secret's): what is wrong, and where when it says.
+ */
+export function jsonSyntaxError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const at = / in JSON at position \d+(?: \(line \d+ column \d+\))?/.exec(message);
+  if (at) return message.slice(0, at.index + at[0].length);
+  if (message.startsWith('Unexpected end of JSON input')) return 'it ends early';
+  if (message.startsWith('Unexpected token')) return 'an unexpected character: values are quoted, like "this"';
+  return 'not JSON';
 }

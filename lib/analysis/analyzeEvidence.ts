@@ -2,10 +2,10 @@
 // netstat/ss outputs, or a node probe report), any subset: read, attribute to pods, rank. `snat-doctor analyze`
 // (lib/cli/analyze.ts) is a shell over it. Parsers load only for the files given: the tcptracer-only path, the
 // common and the large one, stays light.
-import { readFile } from 'node:fs/promises';
 import { SnatDoctorError } from '../errors.ts';
 import type { LineStats } from '../evidence/lineStats.ts';
 import type { Culprit, NetnsEntry, SandboxEntry, TraceAggregate, TraceSourceTotal } from '../model.ts';
+import { cannotRead, readInputText as readBounded, streamable } from '../readInput.ts';
 import type { AttributedSource, PodSockets, ShimOfNetns } from './attributeEvidence.ts';
 
 export interface AnalyzeOptions {
@@ -48,6 +48,14 @@ export interface AnalysisResult {
   notes: string[];
 }
 
+/**
+ * The most read of one file, for every input read whole (lsns, pstree, crictl, the per-pod socket tables, the probe
+ * report; `sandbox --scenario` too): the largest real ones are a few MiB (netstat -ptnW of 65,535 sockets is about
+ * 10 MiB, crictl inspectp of a full node's 250 pods about 5 MiB, a probe report stays under runCommand's 512 kB).
+ * The tcptracer capture has no cap: it is streamed in bounded memory, so a live one (`<(tcptracer …)`) may run on.
+ */
+export const MAX_INPUT_BYTES = 64 * 1024 * 1024;
+
 const POD = /^(?:[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?\/)?[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?$/;
 
 export async function analyzeEvidence(options: AnalyzeOptions): Promise<AnalysisResult> {
@@ -88,7 +96,11 @@ export async function analyzeEvidence(options: AnalyzeOptions): Promise<Analysis
   let seconds = options.seconds;
   if (options.tcptracer) {
     const { summarizeTcptracerFile, MAX_SOURCES, ROWS_REPORTED } = await import('../evidence/tcptracer.ts');
-    const summary = await summarizeTcptracerFile(await readable(options.tcptracer));
+    const path = await streamable(options.tcptracer, '--tcptracer');
+    // A system error (EIO, EISDIR if the path changed since) is the file's; anything else is a bug and propagates.
+    const summary = await summarizeTcptracerFile(path).catch((error: unknown) => {
+      throw error instanceof Error && 'syscall' in error ? cannotRead(path, '--tcptracer', error) : error;
+    });
     record('tcptracer', options.tcptracer, summary);
     trace = summary.aggregates;
     // The exact per-source totals: the rows are only each source's busiest destinations.
@@ -125,7 +137,7 @@ export async function analyzeEvidence(options: AnalyzeOptions): Promise<Analysis
   let namespaces: NetnsEntry[] = [];
   if (options.lsns) {
     const { parseLsns } = await import('../evidence/lsns.ts');
-    const parsed = parseLsns(await readText(options.lsns));
+    const parsed = parseLsns(await readInputText(options.lsns, '--lsns'));
     record('lsns', options.lsns, parsed);
     namespaces = parsed.namespaces;
   }
@@ -133,7 +145,7 @@ export async function analyzeEvidence(options: AnalyzeOptions): Promise<Analysis
   let shims: ShimOfNetns[] = [];
   if (options.pstree) {
     const { parsePstree } = await import('../evidence/pstree.ts');
-    const parsed = parsePstree(await readText(options.pstree));
+    const parsed = parsePstree(await readInputText(options.pstree, '--pstree'));
     record('pstree', options.pstree, parsed);
     shims = parsed.shims.map((s) => ({ sandboxId: s.sandboxId, pids: [s.shimPid, ...s.descendantPids] }));
     if (parsed.unreadableShims.length > 0) {
@@ -147,7 +159,7 @@ export async function analyzeEvidence(options: AnalyzeOptions): Promise<Analysis
     const pods: import('../evidence/crictl.ts').CrictlPod[] = [];
     const inspects: import('../evidence/crictl.ts').InspectedSandbox[] = [];
     for (const file of options.crictl) {
-      const text = await readText(file);
+      const text = await readInputText(file, '--crictl');
       // `crictl inspectp` documents carry "info"/"status"; anything else is read as `crictl pods` (JSON or table).
       if (/"status"\s*:\s*\{/.test(text) && /"info"\s*:/.test(text)) {
         const parsed = crictl.parseCrictlInspectp(text);
@@ -167,7 +179,7 @@ export async function analyzeEvidence(options: AnalyzeOptions): Promise<Analysis
 
   const podSockets: PodSockets[] = [];
   for (const { kind, pod, file } of perPod) {
-    const text = await readText(file);
+    const text = await readInputText(file, `--${kind}`);
     if (kind === 'netstat') {
       const { parseNetstat } = await import('../evidence/netstat.ts');
       const parsed = parseNetstat(text);
@@ -193,7 +205,10 @@ export async function analyzeEvidence(options: AnalyzeOptions): Promise<Analysis
 
   if (options.probeReport) {
     const { parseProbeReport } = await import('../probe/probeReport.ts');
-    const report = parseProbeReport(await readText(options.probeReport), { node: '', seconds: options.seconds ?? 0 });
+    const report = parseProbeReport(await readInputText(options.probeReport, '--probe-report'), {
+      node: '',
+      seconds: options.seconds ?? 0,
+    });
     record('probe report', options.probeReport, report);
     trace = [...trace, ...report.capture.trace];
     tracer = report.tracer;
@@ -273,21 +288,7 @@ function podFile(option: string, spec: string): { pod: string; file: string } {
   return { pod, file };
 }
 
-async function readText(path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (error) {
-    throw new SnatDoctorError('BAD_ARGUMENT', `Cannot read ${path}: ${(error as Error).message}`, { cause: error });
-  }
-}
-
-/** Checks a file can be opened before it is streamed, for a clear message rather than a stream error. */
-async function readable(path: string): Promise<string> {
-  const { access } = await import('node:fs/promises');
-  try {
-    await access(path);
-    return path;
-  } catch (error) {
-    throw new SnatDoctorError('BAD_ARGUMENT', `Cannot read ${path}: ${(error as Error).message}`, { cause: error });
-  }
+/** An evidence file, read whole within MAX_INPUT_BYTES. */
+function readInputText(path: string, option: string): Promise<string> {
+  return readBounded(path, option, MAX_INPUT_BYTES);
 }

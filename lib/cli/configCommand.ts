@@ -2,10 +2,14 @@
 // (lib/config.ts), from a local.settings.json (`--settings`) or this environment: every problem, by name, grouped by
 // the area it turns off. Exit 0 when complete, 1 when anything is wrong, 2 when the file cannot be read.
 // Secrets and URLs are never printed.
-import { readFile } from 'node:fs/promises';
-import { AREAS, type Env, projectConfig, settingsReport } from '../config.ts';
+
+import { AREAS, type Env, jsonSyntaxError, projectConfig, settingsReport } from '../config.ts';
 import { SnatDoctorError } from '../errors.ts';
-import { badInputExit } from './badInput.ts';
+import { readInputText } from '../readInput.ts';
+import { badInputExit, jsonTerminalSafe, terminalSafe } from './badInput.ts';
+
+/** A local.settings.json is a few kB. */
+const MAX_SETTINGS_BYTES = 1024 * 1024;
 
 export interface ConfigCommandOptions {
   settings?: string;
@@ -36,12 +40,12 @@ export async function configCommand(
         return [area, section.ok ? { on: true } : { on: false, problems: section.problems }];
       }),
     );
-    io.stdout.write(
-      `${JSON.stringify({ complete: config.problems.length === 0, problems: config.problems, areas }, null, 2)}\n`,
-    );
+    const json = JSON.stringify({ complete: config.problems.length === 0, problems: config.problems, areas }, null, 2);
+    io.stdout.write(`${jsonTerminalSafe(json)}\n`);
   } else {
     const source = options.settings === undefined ? 'the environment' : options.settings;
-    io.stdout.write(`Settings from ${source}\n${settingsReport(config, { all: true })}\n`);
+    // Problems quote values that are no secret (a ratio, a schedule), as they were written.
+    io.stdout.write(terminalSafe(`Settings from ${source}\n${settingsReport(config, { all: true })}\n`));
   }
   return config.problems.length === 0 ? 0 : 1;
 }
@@ -50,18 +54,22 @@ export async function configCommand(
 async function localSettings(path: string): Promise<Env> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readInputText(path, '--settings', MAX_SETTINGS_BYTES);
   } catch (error) {
+    // A directory or a file over the cap says so; one that cannot be opened is most likely not there yet.
+    const cause = (error as Error).cause as NodeJS.ErrnoException | undefined;
+    if (cause?.code === undefined) throw error;
     throw new SnatDoctorError(
       'BAD_ARGUMENT',
-      `cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? error}. Pass a local.settings.json (copy local.settings.sample.json).`,
+      `cannot read ${path}: ${cause.code}. Pass a local.settings.json (copy local.settings.sample.json).`,
     );
   }
   let document: unknown;
   try {
     document = JSON.parse(text);
   } catch (error) {
-    throw new SnatDoctorError('BAD_ARGUMENT', `${path} is not JSON: ${(error as Error).message}.`);
+    // Not JSON.parse's own message: it quotes the text around the fault, which may be a secret's value.
+    throw new SnatDoctorError('BAD_ARGUMENT', `${path} is not JSON: ${jsonSyntaxError(error)}.`);
   }
   const values = (document as { Values?: unknown } | null)?.Values;
   if (typeof values !== 'object' || values === null || Array.isArray(values)) {

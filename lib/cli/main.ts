@@ -1,6 +1,9 @@
-// `snat-doctor`: the command line. Each command loads only what it needs.
-import { Command, InvalidArgumentError, Option } from 'commander';
+// `snat-doctor`: the command line. Each command loads only what it needs. Every usage error (an unknown command or
+// option, a missing or malformed value) is answered as bad input is: a message on stderr and exit 2.
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { DEFAULT_PROBE_IMAGE, validateProbeImage } from '../probe/probePod.ts';
 import { CAPTURE_SECONDS } from '../validation.ts';
+import { BAD_INPUT_EXIT, terminalSafe } from './badInput.ts';
 
 export function buildProgram(): Command {
   const program = new Command('snat-doctor')
@@ -9,7 +12,13 @@ export function buildProgram(): Command {
         'Runs the same Durable workflow as the Azure Functions app, here on your machine.',
     )
     .showHelpAfterError('(run with --help for usage)')
-    .configureHelp({ sortOptions: false });
+    .configureHelp({ sortOptions: false })
+    // Set before the commands are added, which copy both. Commander throws instead of exiting; main() maps it to 2.
+    .exitOverride()
+    .configureOutput({
+      outputError: (text, write) =>
+        write(`snat-doctor: ${terminalSafe(text.replace(/^error: /, '').replace(/ is invalid\. /, ' is invalid: '))}`),
+    });
 
   program
     .command('diagnose')
@@ -25,9 +34,8 @@ export function buildProgram(): Command {
     .addOption(new Option('-g, --resource-group <name>', 'a real cluster: its resource group'))
     .addOption(new Option('--cluster <name>', 'a real cluster: its AKS name (signs in with DefaultAzureCredential)'))
     .addOption(
-      new Option(
-        '--probe-image <image>',
-        'image of the node probe pod (default mcr.microsoft.com/azurelinux/busybox:1.36)',
+      new Option('--probe-image <image>', `image of the node probe pod (default ${DEFAULT_PROBE_IMAGE})`).argParser(
+        probeImage,
       ),
     )
     .addOption(new Option('--node <name-or-ip>', 'the node to investigate (default: the most exhausted node)'))
@@ -44,7 +52,7 @@ export function buildProgram(): Command {
         `how long to capture connections on the node (${CAPTURE_SECONDS.min}-${CAPTURE_SECONDS.max})`,
       )
         .default(CAPTURE_SECONDS.default)
-        .argParser(wholeNumber),
+        .argParser(captureSeconds),
     )
     .addOption(new Option('--json', 'print the report as JSON on stdout (progress goes to stderr)'))
     .addOption(new Option('--no-progress', 'do not show step-by-step progress'))
@@ -81,7 +89,7 @@ export function buildProgram(): Command {
         'in-memory Durable host and the sandbox (or a real cluster), so a Slack app can drive investigations on this\n' +
         "machine. Without SLACK_BOT_TOKEN, posts go to the sandbox's Slack Web API, which records them.",
     )
-    .addOption(new Option('--port <n>', 'the port').default(7071).argParser(positiveNumber))
+    .addOption(new Option('--port <n>', 'the port').default(7071).argParser(port))
     .addOption(new Option('--sandbox <file>', 'the scenario to serve (default: the built-in one)'))
     .addOption(new Option('--subscription <id>', 'a real cluster instead: its subscription id'))
     .addOption(new Option('-g, --resource-group <name>', 'a real cluster: its resource group'))
@@ -119,7 +127,7 @@ export function buildProgram(): Command {
         'snat-doctor-sandbox.json',
       ),
     )
-    .addOption(new Option('--port <n>', 'the Kubernetes API port (default: any free one)').argParser(positiveNumber))
+    .addOption(new Option('--port <n>', 'the Kubernetes API port (default: any free one)').argParser(port))
     .action(async (options) => {
       const { serveSandbox } = await import('./sandboxCommand.ts');
       process.exitCode = await serveSandbox(options);
@@ -161,7 +169,7 @@ export function buildProgram(): Command {
         'how long the capture ran, for connects per second (default: from -t timestamps)',
       ).argParser(positiveNumber),
     )
-    .addOption(new Option('--top <n>', 'how many pods to show').default(15).argParser(positiveNumber))
+    .addOption(new Option('--top <n>', 'how many pods to show').default(15).argParser(count))
     .addOption(new Option('--json', 'print the result as JSON'))
     .action(async (options) => {
       const { analyze } = await import('./analyze.ts');
@@ -176,17 +184,51 @@ function collect(value: string, previous: string[] | undefined): string[] {
 }
 
 function positiveNumber(value: string): number {
-  if (!/^\d+(\.\d+)?$/.test(value) || Number(value) <= 0) {
+  if (!/^\d+(\.\d+)?$/.test(value) || !(Number(value) > 0) || !Number.isFinite(Number(value))) {
     throw new InvalidArgumentError('expected a positive number, e.g. 30.');
   }
   return Number(value);
 }
 
-function wholeNumber(value: string): number {
-  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('expected a whole number of seconds, e.g. 30.');
+function count(value: string): number {
+  if (!/^\d{1,6}$/.test(value) || Number(value) < 1)
+    throw new InvalidArgumentError('expected a whole number of at least 1, e.g. 15.');
   return Number(value);
 }
 
+function captureSeconds(value: string): number {
+  const { min, max } = CAPTURE_SECONDS;
+  if (!/^\d{1,4}$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new InvalidArgumentError(`expected a whole number of capture seconds from ${min} to ${max}, e.g. 30.`);
+  }
+  return Number(value);
+}
+
+function port(value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) < 1 || Number(value) > 65535) {
+    throw new InvalidArgumentError('expected a TCP port, a whole number from 1 to 65535, e.g. 7071.');
+  }
+  return Number(value);
+}
+
+/** Checked whatever the target (the sandbox does not use it): the probe pod's own check, so there is one rule. */
+function probeImage(value: string): string {
+  try {
+    validateProbeImage(value);
+  } catch {
+    throw new InvalidArgumentError(
+      `expected a full image reference, like ${DEFAULT_PROBE_IMAGE} (registry or namespace, repository, tag or digest).`,
+    );
+  }
+  return value;
+}
+
 export async function main(argv: string[]): Promise<void> {
-  await buildProgram().parseAsync(argv);
+  try {
+    await buildProgram().parseAsync(argv);
+  } catch (error) {
+    if (!(error instanceof CommanderError)) throw error;
+    // Commander has printed the message (or the help, asked for or not): help asked for is a success.
+    process.exitCode = error.exitCode === 0 ? 0 : BAD_INPUT_EXIT;
+  }
 }

@@ -1,10 +1,15 @@
-// `snat-doctor sandbox`: the sandbox served on 127.0.0.1 until interrupted, with a kubeconfig for kubectl.
-import { readFile, writeFile } from 'node:fs/promises';
+// `snat-doctor sandbox`: the sandbox served on 127.0.0.1 until interrupted, with a kubeconfig for kubectl. Whatever
+// stops it (Ctrl-C, a path it cannot write, a port it cannot take) closes what it started, so the process exits.
+import { writeFile } from 'node:fs/promises';
 import { SnatDoctorError } from '../errors.ts';
-import { type SandboxConnection, startSandbox } from '../sandbox/sandbox.ts';
-import { DEFAULT_SCENARIO_PATH, loadScenario } from '../sandbox/scenario.ts';
+import { readInputText } from '../readInput.ts';
+import { type RunningSandbox, type SandboxConnection, startSandbox } from '../sandbox/sandbox.ts';
+import { DEFAULT_SCENARIO_PATH, MAX_SCENARIO_BYTES, parseScenario } from '../sandbox/scenario.ts';
 import { validateClusterRef } from '../validation.ts';
 import { badInputExit } from './badInput.ts';
+
+/** A connection file is a few kB (endpoints, a CA certificate, a token). */
+const MAX_CONNECTION_BYTES = 1024 * 1024;
 
 export interface SandboxCommandOptions {
   scenario?: string;
@@ -15,11 +20,15 @@ export interface SandboxCommandOptions {
 }
 
 export async function serveSandbox(options: SandboxCommandOptions, signal?: AbortSignal): Promise<number> {
+  let sandbox: RunningSandbox | undefined;
   try {
-    const scenario = await loadScenario(options.scenario ?? DEFAULT_SCENARIO_PATH);
-    const sandbox = await startSandbox(scenario, { latency: true, kubePort: options.port });
-    await writeFile(options.kubeconfig, sandbox.kubeconfig(), { mode: 0o600 });
-    await writeFile(options.connection, `${JSON.stringify(sandbox.connection(), null, 2)}\n`, { mode: 0o600 });
+    const path = options.scenario ?? DEFAULT_SCENARIO_PATH;
+    const scenario = parseScenario(await readInputText(path, '--scenario', MAX_SCENARIO_BYTES), path);
+    sandbox = await startSandbox(scenario, { latency: true, kubePort: options.port }).catch((error: unknown) => {
+      throw listenError(error, options.port);
+    });
+    await writeOutput(options.kubeconfig, '--kubeconfig', sandbox.kubeconfig());
+    await writeOutput(options.connection, '--connection', `${JSON.stringify(sandbox.connection(), null, 2)}\n`);
     const busiest = [...scenario.nodes].sort(
       (a, b) => b.snat.usedPorts / b.snat.allocatedPorts - a.snat.usedPorts / a.snat.allocatedPorts,
     )[0];
@@ -37,29 +46,71 @@ export async function serveSandbox(options: SandboxCommandOptions, signal?: Abor
         '',
       ].join('\n'),
     );
-    await new Promise<void>((resolve) => {
-      const stop = () => resolve();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
-      signal?.addEventListener('abort', stop, { once: true });
-    });
-    await sandbox.close();
+    await stopped(signal);
+    const running = sandbox;
+    sandbox = undefined;
+    await running.close();
     process.stdout.write('Sandbox stopped.\n');
     return 0;
   } catch (error) {
     return badInputExit(error);
+  } finally {
+    await sandbox?.close();
   }
+}
+
+/** Until Ctrl-C, SIGTERM or `signal`. */
+function stopped(signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      signal?.removeEventListener('abort', stop);
+      resolve();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    if (signal?.aborted) stop();
+    else signal?.addEventListener('abort', stop, { once: true });
+  });
+}
+
+async function writeOutput(path: string, option: string, text: string): Promise<void> {
+  try {
+    await writeFile(path, text, { mode: 0o600 });
+  } catch (error) {
+    throw new SnatDoctorError(
+      'BAD_ARGUMENT',
+      `${option} ${path}: cannot write it (${(error as Error).message}). Give a file path in a directory that exists ` +
+        'and you may write to.',
+      { cause: error },
+    );
+  }
+}
+
+/** A port the Kubernetes API cannot listen on is the argument's fault; any other failure is a bug. */
+function listenError(error: unknown, port: number | undefined): unknown {
+  if (port === undefined || !(error instanceof Error && 'syscall' in error && error.syscall === 'listen')) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  return new SnatDoctorError(
+    'BAD_ARGUMENT',
+    `--port ${port}: the Kubernetes API cannot listen on it (${code === 'EADDRINUSE' ? 'in use' : code}). ` +
+      'Give another port, or none for any free one.',
+    { cause: error },
+  );
 }
 
 /** Reads a connection file written by `snat-doctor sandbox`, checking its shape. */
 export async function readConnection(path: string): Promise<SandboxConnection> {
+  const text = await readInputText(path, '--connect', MAX_CONNECTION_BYTES);
   let value: unknown;
   try {
-    value = JSON.parse(await readFile(path, 'utf8'));
-  } catch (error) {
+    value = JSON.parse(text);
+  } catch {
+    // Not JSON.parse's message: it quotes the text around the fault, and the file holds the sandbox's token.
     throw new SnatDoctorError(
       'BAD_ARGUMENT',
-      `Cannot read the sandbox connection ${path}: ${(error as Error).message}`,
+      `Cannot read the sandbox connection ${path}: it is not JSON (a connection file is written by snat-doctor sandbox).`,
     );
   }
   const c = value as Partial<SandboxConnection>;

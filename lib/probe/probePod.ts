@@ -43,15 +43,15 @@ export function probePodName(): string {
   return `snat-doctor-probe-${Array.from(randomBytes(8), (b) => alphabet[b % alphabet.length]).join('')}`;
 }
 
+/** A probe image reference, checked against its strict pattern (it reaches a privileged pod's spec). */
+export function validateProbeImage(image: string): string {
+  return validated(image, IMAGE, 'probe image', 'an image reference like mcr.microsoft.com/azurelinux/busybox:1.36');
+}
+
 /** The probe pod's manifest (a plain Kubernetes Pod object). Every value is checked against a strict pattern. */
 export function probePodManifest(options: ProbePodOptions): Record<string, unknown> {
   const node = validated(options.node, NODE_NAME, 'node name', 'a Kubernetes node name (RFC 1123)');
-  const image = validated(
-    options.image ?? DEFAULT_PROBE_IMAGE,
-    IMAGE,
-    'probe image',
-    'an image reference like mcr.microsoft.com/azurelinux/busybox:1.36',
-  );
+  const image = validateProbeImage(options.image ?? DEFAULT_PROBE_IMAGE);
   const name = validated(
     options.name ?? probePodName(),
     PROBE_POD_NAME,

@@ -1,17 +1,22 @@
 // `snat-doctor analyze` for a terminal: what was read, the sources by connects (the runbook's count), and the ranked
-// pods when the evidence named them. Pure: a string out.
+// pods when the evidence named them. Pure: a string out. Every string in the result may come from a file (names,
+// commands, lines skipped, notes quoting the probe): each is printed through terminalSafe, so a file cannot move the
+// cursor, retitle the window or hide text.
 import Table from 'cli-table3';
 import type { AnalysisResult } from '../analysis/analyzeEvidence.ts';
 import { culpritTable, painter, type TerminalStyle } from './terminal.ts';
+import { terminalSafe } from './terminalSafe.ts';
 
 const SOURCES_SHOWN = 15;
 
-export function renderAnalysis(result: AnalysisResult, style: TerminalStyle = { color: false, width: 100 }): string {
+export function renderAnalysis(given: AnalysisResult, style: TerminalStyle = { color: false, width: 100 }): string {
+  const result = terminalSafeStrings(given);
   const paint = painter(style.color);
   const lines: string[] = [paint.bold('Evidence read')];
-  for (const input of result.inputs) {
-    const skipped =
-      input.skipped > 0 ? `, ${input.skipped} skipped (e.g. ${JSON.stringify(input.skippedSamples[0] ?? '')})` : '';
+  for (const [index, input] of result.inputs.entries()) {
+    // A sample is quoted from the line as read (JSON escapes its C0 controls; terminalSafe then DEL and C1).
+    const sample = terminalSafe(JSON.stringify(given.inputs[index]?.skippedSamples[0] ?? ''));
+    const skipped = input.skipped > 0 ? `, ${input.skipped} skipped (e.g. ${sample})` : '';
     const error = input.error ? ` — ${input.error}` : '';
     lines.push(
       ` ${input.kind.padEnd(16)}${input.pod ? `${input.pod}: ` : ''}${input.file}: ${input.lines} lines${skipped}${error}`,
@@ -59,4 +64,14 @@ export function renderAnalysis(result: AnalysisResult, style: TerminalStyle = { 
   }
   for (const note of result.notes) lines.push(paint.dim(`Note: ${note}`));
   return lines.join('\n').trimEnd();
+}
+
+/** A copy of `value` with every string in it made terminalSafe. */
+function terminalSafeStrings<T>(value: T): T {
+  if (typeof value === 'string') return terminalSafe(value) as T;
+  if (Array.isArray(value)) return value.map(terminalSafeStrings) as T;
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(Object.entries(value).map(([key, v]) => [key, terminalSafeStrings(v)])) as T;
+  }
+  return value;
 }

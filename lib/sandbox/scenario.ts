@@ -3,7 +3,6 @@
 // out (pod IPs, network namespace inodes, sandbox ids, pod uids, SNAT metrics) deterministically, so the same file
 // always describes the same cluster.
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import ipaddr from 'ipaddr.js';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
@@ -12,6 +11,7 @@ import { snatClassifier } from '../analysis/snatDestination.ts';
 import { SnatDoctorError } from '../errors.ts';
 import type { NodeOs, OutboundType, TcpState, Workload } from '../model.ts';
 import { projectPath } from '../projectRoot.ts';
+import { readInputText } from '../readInput.ts';
 import {
   DEFAULT_ROLE_ASSIGNMENTS,
   ROLE_SCOPES,
@@ -427,14 +427,15 @@ export interface Scenario {
   faults: Fault[];
 }
 
+/** More than any scenario needs (the built-in one is ~20 kB): a device or a runaway file is refused, not read on. */
+export const MAX_SCENARIO_BYTES = 16 * 1024 * 1024;
+
 export async function loadScenario(path: string): Promise<Scenario> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readInputText(path, 'the scenario file', MAX_SCENARIO_BYTES);
   } catch (error) {
-    throw new SnatDoctorError('BAD_SCENARIO', `Cannot read the scenario file ${path}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new SnatDoctorError('BAD_SCENARIO', (error as Error).message, { cause: error });
   }
   return parseScenario(text, path);
 }
