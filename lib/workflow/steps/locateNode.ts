@@ -42,7 +42,8 @@ export const locateNode = defineStep<LocateInput, Located>('locateNode', async (
   const facts = { ...read, privateRanges: mergePrivateRanges(read.privateRanges, input.privateRanges) };
   const notes: string[] = [...(read.notes ?? [])];
   const kubernetes = ports.kubernetes(input.cluster);
-  const [nodes, metrics] = await Promise.all([kubernetes.listNodes(), backendMetrics(facts, ports, notes)]);
+  const unread: { reason?: string } = {};
+  const [nodes, metrics] = await Promise.all([kubernetes.listNodes(), backendMetrics(facts, ports, notes, unread)]);
   const byIp = new Map(metrics.map((m) => [m.backendIp, m]));
   const standings: NodeStanding[] = nodes.map((n) => {
     const m = byIp.get(n.ip);
@@ -55,7 +56,7 @@ export const locateNode = defineStep<LocateInput, Located>('locateNode', async (
     };
   });
 
-  const node = input.node ? findNode(nodes, input.node) : mostExhausted(nodes, byIp);
+  const node = input.node ? findNode(nodes, input.node) : mostExhausted(nodes, byIp, unread.reason);
   // The metric's dimension and the node's address may spell one IPv6 address differently: compare them parsed.
   const ipv6 = node.ipv6 ? canonicalIp(node.ipv6) : undefined;
   const backendIpv6 = ipv6 ? metrics.find((m) => canonicalIp(m.backendIp) === ipv6) : undefined;
@@ -66,7 +67,13 @@ function canonicalIp(ip: string): string {
   return ipaddr.isValid(ip) ? ipaddr.parse(ip).toString() : ip;
 }
 
-async function backendMetrics(facts: ClusterFacts, ports: Ports, notes: string[]): Promise<BackendSnat[]> {
+/** The backend SNAT metrics; when they cannot be read, why goes to `notes` and to `unread.reason`. */
+async function backendMetrics(
+  facts: ClusterFacts,
+  ports: Ports,
+  notes: string[],
+  unread: { reason?: string },
+): Promise<BackendSnat[]> {
   if (facts.outboundType !== 'loadBalancer') {
     notes.push(
       `Outbound type is ${facts.outboundType}: Azure has no per-node SNAT metric for it, so the node's used ports are unknown.`,
@@ -77,7 +84,8 @@ async function backendMetrics(facts: ClusterFacts, ports: Ports, notes: string[]
     return await ports.metrics.backendSnat(facts.loadBalancerIds, METRICS_WINDOW);
   } catch (error) {
     if (error instanceof TransientError) throw error;
-    notes.push(`SNAT metrics unavailable: ${error instanceof Error ? error.message : String(error)}`);
+    unread.reason = error instanceof Error ? error.message : String(error);
+    notes.push(`SNAT metrics unavailable: ${unread.reason}`);
     return [];
   }
 }
@@ -97,7 +105,7 @@ function findNode(nodes: NodeInfo[], given: string): NodeInfo {
  * The node using the largest share of its SNAT ports, in either family (a dual-stack node's IPv6 backend has its own
  * ports); failed connections break ties.
  */
-function mostExhausted(nodes: NodeInfo[], metrics: Map<string, BackendSnat>): NodeInfo {
+function mostExhausted(nodes: NodeInfo[], metrics: Map<string, BackendSnat>, unreadReason?: string): NodeInfo {
   const byCanonicalIp = new Map([...metrics.values()].map((m) => [canonicalIp(m.backendIp), m]));
   const worst = (node: NodeInfo) =>
     [node.ip, node.ipv6]
@@ -115,9 +123,12 @@ function mostExhausted(nodes: NodeInfo[], metrics: Map<string, BackendSnat>): No
     );
   const first = ranked[0];
   if (!first) {
+    // The metrics could not be read at all (a missing role, say): that, not their absence, is what to fix.
     throw new SnatDoctorError(
       'NO_METRICS',
-      'No node has SNAT metrics, so the most exhausted node cannot be chosen. Name the node to investigate.',
+      unreadReason !== undefined
+        ? `The SNAT metrics could not be read, so the most exhausted node cannot be chosen: ${unreadReason} Or name the node to investigate.`
+        : 'No node has SNAT metrics, so the most exhausted node cannot be chosen. Name the node to investigate.',
     );
   }
   return first.node;
