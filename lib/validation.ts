@@ -55,18 +55,35 @@ export function validateClusterRef(ref: ClusterRef): ClusterRef {
 
 export type NodeSelector = { kind: 'name'; name: string } | { kind: 'ip'; ip: string };
 
-/** A node given by the user: its Kubernetes name or its private IP. */
+/**
+ * A node given by the user: its Kubernetes name or its private IP, in one spelling per node. An IPv4 address must be
+ * dotted decimal (10.224.0.5); the other forms inet_aton takes (octal 012.224.0.5, hex 0xa.224.0.5, shortened
+ * 10.224.5, a bare integer) are refused, not read as another node's name or as the same node under a second
+ * spelling. IPv6 comes out in RFC 5952 form (an IPv4-mapped one as its IPv4 address), without a zone (a node's address
+ * has none).
+ */
 export function parseNodeSelector(value: string): NodeSelector {
-  if (ipaddr.isValid(value)) {
-    const parsed = ipaddr.parse(value);
-    const ip =
-      parsed.kind() === 'ipv6' && (parsed as ipaddr.IPv6).isIPv4MappedAddress()
-        ? (parsed as ipaddr.IPv6).toIPv4Address().toString()
-        : parsed.toString();
+  if (ipaddr.IPv4.isValidFourPartDecimal(value)) return { kind: 'ip', ip: ipaddr.IPv4.parse(value).toString() };
+  if (value.includes(':') && !value.includes('%') && ipaddr.IPv6.isValid(value)) {
+    const parsed = ipaddr.IPv6.parse(value);
+    const ip = parsed.isIPv4MappedAddress() ? parsed.toIPv4Address().toString() : parsed.toString();
     return { kind: 'ip', ip };
+  }
+  if (ipaddr.isValid(value) || value.includes('%')) {
+    throw bad(
+      'node',
+      value,
+      'write an IPv4 address in dotted decimal, like 10.224.0.5, and an IPv6 one without a zone',
+    );
   }
   if (NODE_NAME.test(value)) return { kind: 'name', name: value };
   throw bad('node', value, ACCEPTED.node);
+}
+
+/** The node as instance ids and locks key it: the name, or the IP in its one spelling. */
+export function canonicalNode(value: string): string {
+  const selector = parseNodeSelector(value);
+  return selector.kind === 'ip' ? selector.ip : selector.name;
 }
 
 export function validateCaptureSeconds(value: number): number {

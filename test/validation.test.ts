@@ -7,6 +7,7 @@ import {
   validateResourceGroup,
   validateSubscriptionId,
 } from '../lib/validation.ts';
+import { investigationId } from '../lib/workflow/instanceId.ts';
 
 const INJECTIONS = ['a;reboot', '$(id)', '`id`', "a' || '1", 'a"b', 'a\nb', 'a b', '../etc', 'a|b', 'a&b', 'a>b', ''];
 
@@ -34,6 +35,23 @@ describe('strict patterns for everything that reaches a node or a command', () =
     ['node.example.internal', { kind: 'name', name: 'node.example.internal' }],
   ])('node %s is accepted', (value, expected) => {
     expect(parseNodeSelector(value)).toEqual(expected);
+  });
+
+  // Issue 14: ten spellings of one node started ten investigations, each with its own probe on it.
+  test.each(['10.224.5', '0xa.224.0.5', '012.224.0.5', '167772165', '10.224.000.5', 'fe80::1%eth0'])(
+    'node %j, an IP in a form other than its one spelling, is refused saying how to write it',
+    (value) => {
+      expect(() => parseNodeSelector(value)).toThrow(/dotted decimal, like 10\.224\.0\.5/);
+    },
+  );
+
+  test('every accepted spelling of one node is one instance id', () => {
+    const cluster = { subscriptionId: 'x', resourceGroup: 'rg-payments-prod', name: 'aks-prod' };
+    const ids = ['10.224.0.5', '::ffff:10.224.0.5', '::ffff:ae0:5', '0:0:0:0:0:ffff:0ae0:5'].map((node) =>
+      investigationId(cluster, node),
+    );
+    expect(new Set(ids)).toEqual(new Set(['snat:rg-payments-prod:aks-prod:10.224.0.5']));
+    expect(investigationId(cluster, 'FD00:0:0::5')).toBe(investigationId(cluster, 'fd00::5'));
   });
 
   test.each(['Aks-Node', 'node_1', '-node', 'node-'])('node name %j breaks the DNS-subdomain rule', (value) => {

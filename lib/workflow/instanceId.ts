@@ -1,4 +1,5 @@
 import type { ClusterRef } from '../model.ts';
+import { canonicalNode } from '../validation.ts';
 
 /** The orchestrator's registered name. */
 export const ORCHESTRATOR_NAME = 'investigate';
@@ -9,5 +10,7 @@ export const ORCHESTRATOR_NAME = 'investigate';
  * control characters; validated names never do.
  */
 export function investigationId(cluster: ClusterRef, node: string | undefined): string {
-  return ['snat', cluster.resourceGroup, cluster.name, node ?? 'most-exhausted'].join(':').toLowerCase();
+  // One spelling per node (10.224.0.5 however the asker wrote it), so no spelling runs a second probe on it.
+  const key = node === undefined ? 'most-exhausted' : canonicalNode(node);
+  return ['snat', cluster.resourceGroup, cluster.name, key].join(':').toLowerCase();
 }
