@@ -13,7 +13,8 @@ import {
   nodeFromJson,
   onlyFields,
 } from '../lib/validation.ts';
-import { type InvestigationClient, startOrJoin } from '../lib/workflow/start.ts';
+import { startOnce } from '../lib/watch/startOnce.ts';
+import type { InvestigationClient } from '../lib/workflow/start.ts';
 
 export type StarterClient = InvestigationClient & Pick<df.DurableClient, 'createCheckStatusResponse'>;
 
@@ -32,7 +33,9 @@ export async function startInvestigation(
       return { status: 400, jsonBody: { error: error.code, message: error.message } };
     throw error;
   }
-  const { instanceId, joined } = await startOrJoin(client, investigation);
+  // startOnce: requests racing each other in this process (and the watch, an alert, Slack) start one investigation.
+  const { instanceId, outcome } = await startOnce(client, investigation);
+  const joined = outcome !== 'started';
   context.log(`${joined ? 'joined' : 'started'} investigation ${instanceId}`);
   const check = client.createCheckStatusResponse(request, instanceId);
   const links = (await check.json()) as Record<string, string>;

@@ -9,8 +9,9 @@
 // in time and the investigation is started before the invocation ends.
 import { App, type BlockAction, type ButtonAction, type Logger } from '@slack/bolt';
 import type { InvestigationRequest } from '../model.ts';
+import { startOnce } from '../watch/startOnce.ts';
 import { investigationId } from '../workflow/instanceId.ts';
-import { type InvestigationClient, startOrJoin, statusOf } from '../workflow/start.ts';
+import { type InvestigationClient, statusOf } from '../workflow/start.ts';
 import {
   aliasesOf,
   authorize,
@@ -189,8 +190,11 @@ function startAnswer(
   const target: Target = { alias: cluster.alias, node: choice.node, seconds: choice.seconds };
   // Deterministic (lib/workflow/instanceId.ts), so a placeholder can name it before the start is done.
   const expectedId = investigationId(request.cluster, request.node);
-  const work = startOrJoin(deps.client, request).then(
-    ({ instanceId, joined }) => {
+  // startOnce: the same keyed lock as the watch and the alert hook, so Slack requests racing each other (or an
+  // alert) start one investigation, not one each.
+  const work = startOnce(deps.client, request).then(
+    ({ instanceId, outcome }) => {
+      const joined = outcome !== 'started';
       deps.recent.remember(requester.channel, instanceId);
       deps.logger.info(`${joined ? 'Joined' : 'Started'} ${instanceId} for ${requester.user} in ${requester.channel}.`);
       return startedReply(target, instanceId, joined);

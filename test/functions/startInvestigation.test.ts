@@ -52,6 +52,23 @@ describe('POST /api/investigations', () => {
     expect((await host.listInstances()).length).toBe(1);
   });
 
+  // Issue 14: the HTTP and Slack paths checked and then started without a lock, so 20 concurrent requests in one
+  // process started 20 investigations (20 probe pods).
+  test('20 concurrent requests for one node start one investigation; the others join it', async () => {
+    const { host, cluster, post } = await setup();
+    const responses = await Promise.all(Array.from({ length: 20 }, () => post({ cluster, node: '10.224.0.5' })));
+    const bodies = responses.map((r) => r.jsonBody as { instanceId: string; joined: boolean });
+    expect(new Set(bodies.map((b) => b.instanceId)).size).toBe(1);
+    expect(bodies.filter((b) => !b.joined)).toHaveLength(1);
+    expect((await host.listInstances()).length).toBe(1);
+  });
+
+  test('spellings of one node are one investigation', async () => {
+    const { host, cluster, post } = await setup();
+    for (const node of ['10.224.0.5', '::ffff:10.224.0.5', '::ffff:ae0:5']) await post({ cluster, node });
+    expect((await host.listInstances()).length).toBe(1);
+  });
+
   type Cluster = { subscriptionId: string; resourceGroup: string; name: string };
   test.each<[string, (cluster: Cluster) => unknown, RegExp]>([
     ['no JSON body', () => 'not json', /JSON body/],
