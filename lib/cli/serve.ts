@@ -2,7 +2,7 @@
 // of investigations — backed by the in-memory Durable host and the sandbox (or real Azure), so a Slack app can be
 // pointed at a laptop (through a tunnel) and drive investigations end to end. Without a bot token, posts go to the
 // sandbox's Slack Web API, which records them (GET /sandbox/slack/messages).
-import { randomBytes } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import azureFunctions, { type HttpResponseInit } from '@azure/functions';
 import { SnatDoctorError } from '../errors.ts';
@@ -61,6 +61,11 @@ export async function serve(options: ServeOptions, signal?: AbortSignal): Promis
 interface Running {
   url: string;
   banner: string;
+  /**
+   * The key every request but Slack's must carry (`?code=` or `x-functions-key`), as the Functions host asks for a
+   * function key (authLevel "function"): made anew at each start and printed in the banner.
+   */
+  key: string;
   /** Investigations still running (their ids): what stopping now abandons. */
   unfinished(): Promise<string[]>;
   close(): Promise<void>;
@@ -138,6 +143,7 @@ async function startAll(
     env.SLACK_BOT_USER_ID ??= 'U0SANDBOXBOT';
   }
   const generatedSecret = env.SLACK_SIGNING_SECRET ? undefined : randomBytes(16).toString('hex');
+  const key = randomBytes(18).toString('base64url');
   env.SLACK_SIGNING_SECRET ??= generatedSecret;
   const defaultAccess = !env.SNAT_DOCTOR_SLACK_ACCESS;
   if (defaultAccess) {
@@ -193,6 +199,9 @@ async function startAll(
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = requestUrl(req.url ?? '/', origin());
     const body = await readBody(req, MAX_REQUEST_BODY);
+    // Slack's requests are signed (the Slack function checks it) and may come through a tunnel under its own Host.
+    // Everything else starts or reads investigations on a cluster: only this machine's callers, with the key.
+    if (url.pathname !== '/api/slack/events') checkCaller(req, url, (server.address() as { port: number }).port, key);
     const request = new HttpRequest({
       method: req.method ?? 'GET',
       url: url.href,
@@ -201,7 +210,7 @@ async function startAll(
       ),
       ...(body.length > 0 ? { body: { string: body } } : {}),
     });
-    const client = new LocalDurableClient(host, origin());
+    const client = new LocalDurableClient(host, origin(), key);
     const context = (name: string) => new InvocationContext({ functionName: name, logHandler: () => {} });
     let response: HttpResponseInit;
     const instance = /^\/runtime\/webhooks\/durabletask\/instances\/([^/]+)$/.exec(url.pathname);
@@ -236,6 +245,7 @@ async function startAll(
     `  GET  ${url}/api/investigations/ID   an investigation's state, steps and report`,
     `  GET  ${url}/runtime/webhooks/durabletask/instances/ID   the Durable status`,
     ...(slackMessages ? [`  GET  ${url}/sandbox/slack/messages  what was posted to the sandbox's Slack`] : []),
+    `Key (made at this start; every call but Slack's must carry it, as ?code=KEY or an x-functions-key header): ${key}`,
     generatedSecret
       ? `Signing secret (generated; set SLACK_SIGNING_SECRET to use your Slack app's): ${generatedSecret}`
       : 'Signing secret: SLACK_SIGNING_SECRET',
@@ -247,6 +257,7 @@ async function startAll(
   return {
     url,
     banner,
+    key,
     async unfinished() {
       const instances = await host.listInstances();
       return instances
@@ -312,6 +323,42 @@ function decodePathSegment(segment: string): string {
 }
 
 /** The answer to a request that failed: 413 and 400 for the client's errors, 500 for ours. */
+/**
+ * A caller of the starter or the status must be on this machine and carry the key. A web page cannot: its browser
+ * sends the page's Origin (a cross-site POST, even a `text/plain` one that needs no preflight, started an
+ * investigation), DNS rebinding arrives under a Host other than 127.0.0.1 or localhost, and neither knows the key.
+ */
+function checkCaller(req: IncomingMessage, url: URL, port: number, key: string): void {
+  const local = [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`];
+  if (!local.includes((req.headers.host ?? '').toLowerCase())) {
+    throw new Refusal(
+      403,
+      `Host ${JSON.stringify(req.headers.host ?? '')} is not this machine: call 127.0.0.1:${port}.`,
+    );
+  }
+  const origin = req.headers.origin;
+  if (origin !== undefined && !local.some((host) => origin.toLowerCase() === `http://${host}`)) {
+    throw new Refusal(
+      403,
+      `Requests from ${JSON.stringify(origin)} are refused: snat-doctor serve takes no calls from web pages.`,
+    );
+  }
+  const given = url.searchParams.get('code') ?? headerValue(req.headers['x-functions-key']);
+  if (given === undefined || !sameSecret(given, key)) {
+    throw new Refusal(401, 'A key is required: add ?code=KEY (or an x-functions-key header), KEY as serve printed it.');
+  }
+}
+
+function headerValue(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function sameSecret(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
 function refuse(res: ServerResponse, error: unknown): void {
   if (res.headersSent) {
     res.destroy();
@@ -325,7 +372,8 @@ function refuse(res: ServerResponse, error: unknown): void {
   }
   if (error instanceof Refusal) {
     res.writeHead(error.status, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: 'BAD_ARGUMENT', message: error.message }));
+    const code = error.status === 401 || error.status === 403 ? 'FORBIDDEN' : 'BAD_ARGUMENT';
+    res.end(JSON.stringify({ error: code, message: error.message }));
     return;
   }
   res.writeHead(500, { 'content-type': 'text/plain' });

@@ -9,10 +9,13 @@ const { HttpResponse } = azureFunctions;
 export class LocalDurableClient {
   readonly #host: InMemoryDurableHost;
   readonly #origin: string;
+  readonly #key: string | undefined;
 
-  constructor(host: InMemoryDurableHost, origin = 'http://127.0.0.1:7071') {
+  /** `key`: what the links carry as `?code=`, as the extension's carry its system key (`serve` asks for one). */
+  constructor(host: InMemoryDurableHost, origin = 'http://127.0.0.1:7071', key?: string) {
     this.#host = host;
     this.#origin = origin;
+    this.#key = key;
   }
 
   startNew(name: string, options: { instanceId?: string; input?: unknown } = {}): Promise<string> {
@@ -27,17 +30,19 @@ export class LocalDurableClient {
   createCheckStatusResponse(request: HttpRequest | undefined, instanceId: string): InstanceType<typeof HttpResponse> {
     const origin = request ? new URL(request.url).origin : this.#origin;
     const base = `${origin}/runtime/webhooks/durabletask/instances/${encodeURIComponent(instanceId)}`;
+    const code = this.#key === undefined ? '' : `code=${encodeURIComponent(this.#key)}`;
+    const status = code ? `${base}?${code}` : base;
     const body = {
       id: instanceId,
-      statusQueryGetUri: base,
-      sendEventPostUri: `${base}/raiseEvent/{eventName}`,
-      terminatePostUri: `${base}/terminate?reason={text}`,
-      purgeHistoryDeleteUri: base,
+      statusQueryGetUri: status,
+      sendEventPostUri: `${base}/raiseEvent/{eventName}${code ? `?${code}` : ''}`,
+      terminatePostUri: `${base}/terminate?reason={text}${code ? `&${code}` : ''}`,
+      purgeHistoryDeleteUri: status,
     };
     return new HttpResponse({
       status: 202,
       jsonBody: body,
-      headers: { Location: base, 'Content-Type': 'application/json' },
+      headers: { Location: status, 'Content-Type': 'application/json' },
     });
   }
 }

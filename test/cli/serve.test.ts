@@ -52,15 +52,19 @@ describe('snat-doctor serve', () => {
     while (status.runtimeStatus !== 'Completed' && status.runtimeStatus !== 'Failed') {
       await new Promise((resolve) => setTimeout(resolve, 100));
       status = (await (
-        await fetch(`${served.url}/runtime/webhooks/durabletask/instances/${encodeURIComponent(id!)}`)
+        await fetch(
+          `${served.url}/runtime/webhooks/durabletask/instances/${encodeURIComponent(id!)}?code=${served.key}`,
+        )
       ).json()) as { runtimeStatus?: string };
     }
     expect(status.runtimeStatus).toBe('Completed');
-    const state = (await (await fetch(`${served.url}/api/investigations/${encodeURIComponent(id!)}`)).json()) as {
+    const state = (await (
+      await fetch(`${served.url}/api/investigations/${encodeURIComponent(id!)}?code=${served.key}`)
+    ).json()) as {
       report: { culprits: { pod: string }[] };
     };
     expect(state.report.culprits[0]?.pod).toMatch(/^checkout-api-/);
-    const messages = (await (await fetch(`${served.url}/sandbox/slack/messages`)).json()) as {
+    const messages = (await (await fetch(`${served.url}/sandbox/slack/messages?code=${served.key}`)).json()) as {
       threadTs?: string;
       text: string;
     }[];
@@ -73,5 +77,69 @@ describe('snat-doctor serve', () => {
     request.headers['x-slack-signature'] = 'v0=0000';
     const response = await fetch(`${served.url}/api/slack/events`, request);
     expect(response.status).toBe(401);
+  });
+});
+
+// Issue 14: serve took a cross-site `text/plain` POST (Origin: https://evil.example) and started a privileged probe.
+describe('who may call the starter and the status', () => {
+  const body = JSON.stringify({
+    cluster: {
+      subscriptionId: '3f2b6c4e-8a1d-4e5f-9b7c-2d1e0f3a4b5c',
+      resourceGroup: 'rg-payments-prod',
+      name: 'aks-prod',
+    },
+    node: '10.224.0.4',
+  });
+  const post = (query: string, headers: Record<string, string> = {}) =>
+    fetch(`${served.url}/api/investigations${query}`, { method: 'POST', headers, body });
+
+  test('a web page cannot: its cross-site text/plain POST is refused, key or not, and starts nothing', async () => {
+    for (const query of ['', `?code=${served.key}`]) {
+      const response = await post(query, { 'content-type': 'text/plain', origin: 'https://evil.example' });
+      expect(response.status).toBe(403);
+      expect(((await response.json()) as { message: string }).message).toMatch(/takes no calls from web pages/);
+    }
+    expect(await served.unfinished()).toEqual([]);
+  });
+
+  test('a caller without the key gets 401 saying where the key is; with it, 202', async () => {
+    const refused = await post('');
+    expect(refused.status).toBe(401);
+    expect(((await refused.json()) as { message: string }).message).toMatch(/\?code=KEY/);
+    expect((await fetch(`${served.url}/api/investigations/x`)).status).toBe(401);
+    const started = await post('', { 'x-functions-key': served.key });
+    expect(started.status).toBe(202);
+    const links = (await started.json()) as { instanceId: string; statusQueryGetUri: string };
+    // The links it hands back carry the key, as the Durable extension's carry theirs; followed to the end, so no
+    // investigation outlives the test.
+    for (;;) {
+      const status = await fetch(links.statusQueryGetUri);
+      expect(status.status).toBe(200);
+      const { runtimeStatus } = (await status.json()) as { runtimeStatus: string };
+      if (runtimeStatus === 'Completed' || runtimeStatus === 'Failed') break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  });
+
+  test('DNS rebinding: a request under another Host name is refused', async () => {
+    const port = new URL(served.url).port;
+    const { request } = await import('node:http');
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(
+        {
+          host: '127.0.0.1',
+          port,
+          path: `/api/investigations/x?code=${served.key}`,
+          headers: { host: `evil.example:${port}` },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      req.end();
+    });
+    expect(status).toBe(403);
   });
 });

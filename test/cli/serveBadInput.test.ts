@@ -155,7 +155,7 @@ describe('serve with SNAT_DOCTOR_SLACK_ACCESS set, attacked over HTTP', () => {
     ['/api/investigations/snat:rg-payments-prod:aks-prod:%E0%A4%A', '"snat:rg-payments-prod:aks-prod:%E0%A4%A"'],
     ['/runtime/webhooks/durabletask/instances/%ZZ', '"%ZZ"'],
   ])('a malformed percent-escape in %s is a 400 saying how to encode the id (was a 500)', async (path, shown) => {
-    const response = await fetch(`${served.url}${path}`);
+    const response = await fetch(`${served.url}${path}?code=${served.key}`);
     expect(response.status).toBe(400);
     expect(await response.json()).toEqual({
       error: 'BAD_ARGUMENT',
@@ -164,7 +164,7 @@ describe('serve with SNAT_DOCTOR_SLACK_ACCESS set, attacked over HTTP', () => {
   });
 
   test('a starter body with a cluster name {"toString": …} is a 400 through serve too (was a 500)', async () => {
-    const response = await fetch(`${served.url}/api/investigations`, {
+    const response = await fetch(`${served.url}/api/investigations?code=${served.key}`, {
       method: 'POST',
       body: JSON.stringify({
         cluster: { subscriptionId: PROD.subscriptionId, resourceGroup: 'rg', name: { toString: 'x' } },
@@ -215,7 +215,7 @@ describe('serve with SNAT_DOCTOR_SLACK_ACCESS set, attacked over HTTP', () => {
 
   test('a chunked body of exactly 1 MB is read and judged on its content', async () => {
     const answer = await rawRequest(served.url, {
-      path: '/api/investigations',
+      path: `/api/investigations?code=${served.key}`,
       chunks: [Buffer.alloc(MAX_REQUEST_BODY, 0x20)],
       end: true,
     });

@@ -42,8 +42,9 @@ test('Ctrl-C with an investigation still running: serve says it abandoned it and
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const base = `http://127.0.0.1:${port}`;
+    const key = /^Key .*: (\S+)$/m.exec(stdout)?.[1];
     const { subscriptionId, resourceGroup, name } = cluster;
-    const started = await fetch(`${base}/api/investigations`, {
+    const started = await fetch(`${base}/api/investigations?code=${key}`, {
       method: 'POST',
       body: JSON.stringify({ cluster: { subscriptionId, resourceGroup, name }, seconds: 300 }),
     });
@@ -51,7 +52,9 @@ test('Ctrl-C with an investigation still running: serve says it abandoned it and
     const { instanceId } = (await started.json()) as { instanceId: string };
     // Stopped in the middle of the 300 s capture.
     for (;;) {
-      const state = (await (await fetch(`${base}/api/investigations/${encodeURIComponent(instanceId)}`)).json()) as {
+      const state = (await (
+        await fetch(`${base}/api/investigations/${encodeURIComponent(instanceId)}?code=${key}`)
+      ).json()) as {
         step: { name: string } | null;
       };
       if (state.step?.name === 'captureNode') break;
