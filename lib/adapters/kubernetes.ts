@@ -308,10 +308,14 @@ export function kubernetesAdapter(kubeconfig: string, options: KubernetesAdapter
     const deleted: string[] = [];
     for (const pod of pods) {
       const name = pod.metadata?.name ?? '';
-      const created = pod.metadata?.creationTimestamp ? new Date(pod.metadata.creationTimestamp).getTime() : Number.NaN;
+      // activeDeadlineSeconds counts from the pod's StartTime (PodSpec: "the pod may be active on the node relative to
+      // StartTime before the system will actively try to mark it failed and kill associated containers"), which an
+      // image pull can put well after its creation. A pod with no StartTime yet was never started: its creator
+      // stopped waiting for it a deadline and a grace after creating it (waitAndRead), and deleted it then.
+      const since = new Date(pod.status?.startTime ?? pod.metadata?.creationTimestamp ?? Number.NaN).getTime();
       const deadline = pod.spec?.activeDeadlineSeconds;
-      if (!name || Number.isNaN(created) || deadline === undefined) continue;
-      if (now() < created + (deadline + DEADLINE_GRACE_SECONDS) * 1000) continue;
+      if (!name || Number.isNaN(since) || deadline === undefined) continue;
+      if (now() < since + (deadline + DEADLINE_GRACE_SECONDS) * 1000) continue;
       if ((await deleteProbePod(namespace, name)) === undefined) deleted.push(name);
     }
     return deleted;

@@ -43,13 +43,14 @@ export async function diagnose(options: DiagnoseOptions): Promise<number> {
   // leave with 128 + the signal's number. A second signal leaves at once. SIGKILL cannot be caught: the pod's
   // activeDeadlineSeconds stops it, and the next investigation on the cluster deletes it (lib/adapters/nodeProbe.ts).
   const stop = new AbortController();
+  let exitCode = 130;
   const onSignal = (signal: NodeJS.Signals) => {
-    const code = 128 + (constants.signals[signal] ?? 0);
-    if (stop.signal.aborted) process.exit(code);
+    exitCode = 128 + (constants.signals[signal] ?? 0);
+    if (stop.signal.aborted) process.exit(exitCode);
     process.stderr.write(
       `\n${signal}: stopping; a running probe pod is deleted first (${signal} again to leave now).\n`,
     );
-    stop.abort(new SnatDoctorError('INTERNAL', `snat-doctor was stopped (${signal})`, { context: { code } }));
+    stop.abort(new SnatDoctorError('INTERNAL', `snat-doctor was stopped (${signal})`));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -59,7 +60,10 @@ export async function diagnose(options: DiagnoseOptions): Promise<number> {
     const privateRanges = flagRanges(options.privateRange ?? []);
     const target = await targetOf(options, stop.signal);
     try {
-      return await investigate(target, { captureSeconds, privateRanges }, options, stop.signal);
+      return await investigate(target, { captureSeconds, privateRanges }, options, {
+        signal: stop.signal,
+        exitCode: () => exitCode,
+      });
     } finally {
       await target.close();
     }
@@ -143,8 +147,9 @@ async function investigate(
   target: Target,
   given: { captureSeconds: number; privateRanges: PrivateRange[] },
   options: DiagnoseOptions,
-  signal: AbortSignal,
+  interrupt: { signal: AbortSignal; exitCode(): number },
 ): Promise<number> {
+  const { signal } = interrupt;
   // The probe runs this process knows of: an interrupted run waits for them to end (their pods deleted).
   const probing = new Set<Promise<unknown>>();
   const ports: Ports = {
@@ -186,7 +191,7 @@ async function investigate(
     );
     await target.close();
     // The rest of the investigation (other steps, the in-process sandbox) would keep this process alive.
-    process.exit(((signal.reason as SnatDoctorError).context.code as number) ?? 130);
+    process.exit(interrupt.exitCode());
   }
 
   if (status.runtimeStatus !== 'Completed') {

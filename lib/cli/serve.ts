@@ -324,7 +324,9 @@ function decodePathSegment(segment: string): string {
 
 /** The answer to a request that failed: 413 and 400 for the client's errors, 500 for ours. */
 /**
- * A caller of the starter or the status must be on this machine and carry the key. A web page cannot: its browser
+ * A caller of the starter or the status must be on this machine and carry the key: as a function key in Azure, given
+ * as the `code` query parameter or an `x-functions-key` header (learn.microsoft.com, "Azure Functions HTTP trigger",
+ * API key authorization; "Work with access keys in Azure Functions"). A web page cannot: its browser
  * sends the page's Origin (a cross-site POST, even a `text/plain` one that needs no preflight, started an
  * investigation), DNS rebinding arrives under a Host other than 127.0.0.1 or localhost, and neither knows the key.
  */

@@ -886,7 +886,7 @@ export function compareTraceAggregates(a: TraceAggregate, b: TraceAggregate): nu
 }
 
 /** The order of `TcptracerSummary.bySource`: most connects first, then most events, then address and netns. */
-export function compareSources(a: SourceCount, b: SourceCount): number {
+function compareSources(a: SourceCount, b: SourceCount): number {
   return (
     b.connects - a.connects || b.total - a.total || compareText(a.saddr, b.saddr) || (a.netns ?? 0) - (b.netns ?? 0)
   );
@@ -900,7 +900,7 @@ export function compareSources(a: SourceCount, b: SourceCount): number {
 export class TcptracerAggregator {
   private readonly stats: LineStats = emptyStats();
   private events = 0;
-  /** Lines the byte reader took (the rest went to parseEventLine): for the tests and the bench. */
+  /** Lines the byte reader took (the rest went to parseEventLine): the tests check it takes every printed line. */
   bytePathLines = 0;
   private banners = 0;
   private headers = 0;
