@@ -5,7 +5,24 @@
 // The one subtle rule (see shared/research/durable-functions-offline.md §0.3): task ids are the executor's
 // sequence numbers, so the host delivers exactly one completion per episode and allocates ids in the order the
 // executor does: a retry timer after every failure of a retried activity, then the re-run after that timer,
-// then ids for newly yielded actions in flattened order.
+// then ids for newly yielded actions in flattened order. Every action takes one but `WaitForExternalEvent`:
+// `callEntity` when it is yielded (`trackOpenTask`), fire-and-forget `signalEntity` when it is called
+// (`recordFireAndForgetAction`), both in the order they reach `actions`.
+//
+// Durable entities speak the extension's out-of-process protocol (Azure/azure-functions-durable-extension, read in
+// src/WebJobs.Extensions.DurableTask; `lock` is not supported):
+// - An orchestrator's `callEntity`/`signalEntity` is written as `EventSent` {EventId: its task id, InstanceId:
+//   `@name@key`, Name: "op", Input: a RequestMessage `{op, signal?, input?, id, parent, ...}` with a fresh `id`}, as
+//   ContextImplementations/DurableOrchestrationContext.cs `CallDurableTaskFunctionAsync` sends it and DTFx's
+//   `TaskOrchestrationDispatcher.ProcessSendEventDecision` (Azure/durabletask) records it. The executor re-keys the
+//   open task by that `id` (TaskOrchestrationExecutor.js `processEvent`, EventSent).
+// - A call's answer comes in a later episode as `EventRaised` {Name: the request `id`, Input: a ResponseMessage
+//   `{result, exceptionType?}`}; `setTaskValue` turns it into the result, or into a thrown Error.
+// - An entity keeps its state here and runs its queued operations one batch at a time, in arrival order, through the
+//   registered handler: `{self, exists, state, batch: [{name, input, isSignal, id}]}` in (Bindings/
+//   EntityTriggerAttributeBindingProvider.cs `EntityContextToString`), `{entityExists, entityState, results:
+//   [{isError, result}], signals: [{target, name, input}]}` out (Listener/TaskEntityShim.cs `ExecuteOutOfProcBatch`,
+//   which answers a failed operation with `exceptionType: "Error"` and sends the signals after the batch).
 import { EventEmitter } from 'node:events';
 import azureFunctions from '@azure/functions';
 import type { RegisteredFunction } from './functionsCore.cjs';
@@ -82,6 +99,7 @@ const EventType = {
   TimerFired: 11,
   OrchestratorStarted: 12,
   OrchestratorCompleted: 13,
+  EventSent: 14,
   EventRaised: 15,
 } as const;
 
@@ -93,6 +111,8 @@ const ActionType = {
   ContinueAsNew: 4,
   CreateTimer: 5,
   WaitForExternalEvent: 6,
+  CallEntity: 7,
+  SignalEntity: 9,
   WhenAny: 11,
   WhenAll: 12,
 } as const;
@@ -106,6 +126,9 @@ interface Action {
   isCanceled?: boolean;
   externalEventName?: string;
   compoundActions?: Action[];
+  /** Entity actions: the target's scheduler id (`@name@key`, name lower-cased) and the operation. */
+  instanceId?: string;
+  operation?: string;
 }
 
 interface RetryOptions {
@@ -144,9 +167,55 @@ interface TimerRun {
   canceled?: boolean;
 }
 
+/** An orchestrator's `callEntity`, waiting for the entity's ResponseMessage (JSON). */
+interface EntityCallRun {
+  kind: 'entityCall';
+  id: number;
+  requestId: string;
+  response?: string;
+  done: Promise<void>;
+}
+
+/** What durable-functions identifies an entity by (`df.EntityId`); the name is case-insensitive, the key is not. */
+export interface EntityIdLike {
+  name: string;
+  key: string;
+}
+
+/** An operation request, as the extension's RequestMessage carries it to the entity. */
+interface EntityRequest {
+  id: string;
+  op: string;
+  /** JSON text, or null for none. */
+  input: string | null;
+  signal: boolean;
+  /** A call's caller gets the ResponseMessage (JSON) here. */
+  reply?: (response: string) => void;
+}
+
+interface EntityRecord {
+  name: string;
+  key: string;
+  exists: boolean;
+  /** JSON text, as the entity function returns it. */
+  state: string | null;
+  queue: EntityRequest[];
+  /** Set while batches run: one at a time, which is what makes an entity a lock. */
+  running?: Promise<void>;
+}
+
+/** What the entity function returns (durable-functions' EntityState, the extension's OutOfProcResult). */
+interface EntityBatchResult {
+  entityExists: boolean;
+  entityState?: string | null;
+  results: { isError: boolean; result?: string | null }[];
+  signals?: { target: EntityIdLike; name: string; input?: string | null }[];
+}
+
 interface Instance {
   name: string;
   instanceId: string;
+  executionId: string;
   input: unknown;
   history: HistoryEvent[];
   runtimeStatus: RuntimeStatus;
@@ -161,6 +230,7 @@ interface Instance {
   nextId: number;
   activities: Map<number, ActivityRun>;
   timers: Map<number, TimerRun>;
+  entityCalls: Map<number, EntityCallRun>;
   waitingFor: Set<string>;
   buffered: { name: string; data: unknown }[];
   wake?: () => void;
@@ -180,6 +250,8 @@ export class InMemoryDurableHost {
   readonly events = new EventEmitter<{ status: [StatusEvent] }>();
   readonly #registrations: Map<string, RegisteredFunction>;
   readonly #instances = new Map<string, Instance>();
+  /** By scheduler id, `@name@key`. */
+  readonly #entities = new Map<string, EntityRecord>();
   readonly #clock: Clock;
   readonly #maxEpisodes: number;
   readonly #log: (level: string, message: string) => void;
@@ -201,9 +273,11 @@ export class InMemoryDurableHost {
       resolveCompletion = resolve;
     });
     const input = options.input === undefined ? undefined : JSON.parse(JSON.stringify(options.input));
+    const executionId = crypto.randomUUID().replaceAll('-', '');
     const instance: Instance = {
       name,
       instanceId,
+      executionId,
       input,
       history: [
         event(EventType.OrchestratorStarted, now),
@@ -211,7 +285,7 @@ export class InMemoryDurableHost {
           Name: name,
           Version: '',
           Input: input === undefined ? null : JSON.stringify(input),
-          OrchestrationInstance: { InstanceId: instanceId, ExecutionId: crypto.randomUUID().replaceAll('-', '') },
+          OrchestrationInstance: { InstanceId: instanceId, ExecutionId: executionId },
           ParentInstance: null,
           Tags: null,
         }),
@@ -226,6 +300,7 @@ export class InMemoryDurableHost {
       nextId: 0,
       activities: new Map(),
       timers: new Map(),
+      entityCalls: new Map(),
       waitingFor: new Set(),
       buffered: [],
       episodes: 0,
@@ -264,6 +339,24 @@ export class InMemoryDurableHost {
     instance.wake?.();
   }
 
+  /** Like the real client's: the entity's state as last saved (queued operations are not waited for). */
+  async readEntityState<T>(entityId: EntityIdLike): Promise<{ entityExists: boolean; entityState?: T }> {
+    const entity = this.#entities.get(schedulerId(entityId));
+    if (!entity?.exists) return { entityExists: false };
+    return { entityExists: true, entityState: entity.state === null ? undefined : (JSON.parse(entity.state) as T) };
+  }
+
+  /** Queues a one-way operation; resolves once it is queued, as the real client's does on the extension's 202. */
+  async signalEntity(entityId: EntityIdLike, operationName: string, input?: unknown): Promise<void> {
+    this.#enqueue(entityId, { id: crypto.randomUUID(), op: operationName, input: encode(input), signal: true });
+  }
+
+  /** Resolves when the entity has no operation queued or running (for tests: signals are fire-and-forget). */
+  async entityIdle(entityId: EntityIdLike): Promise<void> {
+    const entity = this.#entities.get(schedulerId(entityId));
+    while (entity?.running) await entity.running;
+  }
+
   #registration(name: string, triggerType: string): RegisteredFunction {
     const registration = this.#registrations.get(name);
     const types = registration ? Object.values(registration.metadata.bindings).map((b) => b.type) : [];
@@ -271,6 +364,17 @@ export class InMemoryDurableHost {
       throw new Error(`No ${triggerType} function named '${name}' is registered.`);
     }
     return registration;
+  }
+
+  /** Entity names are case-insensitive in Durable: the extension lower-cases them in every EntityId. */
+  #entityRegistration(name: string): RegisteredFunction {
+    for (const registration of this.#registrations.values()) {
+      const types = Object.values(registration.metadata.bindings).map((b) => b.type);
+      if (registration.metadata.name.toLowerCase() === name.toLowerCase() && types.includes('entityTrigger')) {
+        return registration;
+      }
+    }
+    throw new Error(`No entityTrigger function named '${name}' is registered.`);
   }
 
   async #drive(instance: Instance): Promise<void> {
@@ -383,6 +487,56 @@ export class InMemoryDurableHost {
       case ActionType.WaitForExternalEvent:
         instance.waitingFor.add(action.externalEventName ?? '');
         return undefined;
+      case ActionType.CallEntity:
+      case ActionType.SignalEntity: {
+        const target = entityIdOf(action.instanceId ?? '');
+        this.#entityRegistration(target.name);
+        const id = instance.nextId++;
+        const signal = action.actionType === ActionType.SignalEntity;
+        const request: EntityRequest = {
+          id: crypto.randomUUID(),
+          op: action.operation ?? '',
+          input: encode(action.input),
+          signal,
+        };
+        // The extension's RequestMessage, with its JSON names (`signal` and `input` left out when unset).
+        const message = {
+          op: request.op,
+          ...(signal ? { signal: true } : {}),
+          ...(request.input === null ? {} : { input: request.input }),
+          id: request.id,
+          parent: instance.instanceId,
+          parentExecution: instance.executionId,
+          Timestamp: now.toISOString(),
+        };
+        instance.history.push(
+          event(EventType.EventSent, now, {
+            EventId: id,
+            InstanceId: schedulerId(target),
+            Name: 'op',
+            Input: JSON.stringify(message),
+          }),
+        );
+        if (!signal) {
+          let settle!: () => void;
+          const call: EntityCallRun = {
+            kind: 'entityCall',
+            id,
+            requestId: request.id,
+            done: new Promise((resolve) => {
+              settle = resolve;
+            }),
+          };
+          request.reply = (response) => {
+            call.response = response;
+            settle();
+            instance.wake?.();
+          };
+          instance.entityCalls.set(id, call);
+        }
+        this.#enqueue(target, request);
+        return id;
+      }
       default:
         throw new Error(`action type ${action.actionType} is not supported by the in-memory Durable host`);
     }
@@ -418,9 +572,15 @@ export class InMemoryDurableHost {
   /** Waits for the next thing that happens to the orchestration and appends it to the history. */
   async #nextDelivery(instance: Instance): Promise<boolean> {
     for (;;) {
-      const settled = [...instance.activities.values()].filter((a) => a.settled).sort((a, b) => a.id - b.id)[0];
-      if (settled) {
+      const settled = [...instance.activities.values(), ...instance.entityCalls.values()]
+        .filter((run) => (run.kind === 'activity' ? run.settled : run.response) !== undefined)
+        .sort((a, b) => a.id - b.id)[0];
+      if (settled?.kind === 'activity') {
         this.#deliverActivity(instance, settled);
+        return true;
+      }
+      if (settled?.kind === 'entityCall') {
+        this.#deliverEntityResponse(instance, settled);
         return true;
       }
       const eventIndex = instance.buffered.findIndex((e) => instance.waitingFor.has(e.name));
@@ -437,10 +597,10 @@ export class InMemoryDurableHost {
       const timer = [...instance.timers.values()]
         .filter((t) => !t.canceled)
         .sort((a, b) => a.fireAt.getTime() - b.fireAt.getTime() || a.id - b.id)[0];
-      const running = [...instance.activities.values()].map((a) => a.done);
+      const running = [...instance.activities.values(), ...instance.entityCalls.values()].map((run) => run.done);
       if (!timer && running.length === 0 && instance.waitingFor.size === 0) return false;
 
-      // Activities finish "instantly" on a virtual clock, so they always beat timers there.
+      // Activities and entity operations finish "instantly" on a virtual clock, so they always beat timers there.
       if (running.length > 0 && (this.#clock.virtual || !timer)) {
         await Promise.race([...running, this.#wakeup(instance)]);
         continue;
@@ -491,6 +651,95 @@ export class InMemoryDurableHost {
       run.retry = { options, attempt: attempt + 1 };
       instance.history.push(event(EventType.TimerCreated, now, { EventId: timerId, FireAt: fireAt.toISOString() }));
       instance.timers.set(timerId, { kind: 'timer', id: timerId, fireAt, retryOf: run });
+    }
+  }
+
+  /** The entity's answer is an event named by the request id (EntityMessageEventNames.ResponseMessageEventName). */
+  #deliverEntityResponse(instance: Instance, call: EntityCallRun): void {
+    instance.entityCalls.delete(call.id);
+    const now = this.#clock.now();
+    instance.history.push(event(EventType.OrchestratorStarted, now));
+    instance.history.push(event(EventType.EventRaised, now, { Name: call.requestId, Input: call.response ?? null }));
+  }
+
+  #enqueue(target: EntityIdLike, request: EntityRequest): void {
+    this.#entityRegistration(target.name);
+    const id = schedulerId(target);
+    let entity = this.#entities.get(id);
+    if (!entity) {
+      entity = { name: target.name.toLowerCase(), key: target.key, exists: false, state: null, queue: [] };
+      this.#entities.set(id, entity);
+    }
+    entity.queue.push(request);
+    entity.running ??= this.#runEntity(entity);
+  }
+
+  async #runEntity(entity: EntityRecord): Promise<void> {
+    // Begin once the sender (an orchestrator episode, a client call) is done sending, as a queue would.
+    await Promise.resolve();
+    try {
+      while (entity.queue.length > 0) await this.#runBatch(entity, entity.queue.splice(0));
+    } finally {
+      entity.running = undefined;
+    }
+  }
+
+  async #runBatch(entity: EntityRecord, batch: EntityRequest[]): Promise<void> {
+    const id = schedulerId(entity);
+    const trigger = {
+      self: { name: entity.name, key: entity.key },
+      exists: entity.exists,
+      state: entity.state,
+      batch: batch.map((r) => ({ name: r.op, input: r.input, isSignal: r.signal, id: r.id })),
+    };
+    let result: EntityBatchResult;
+    try {
+      const registration = this.#entityRegistration(entity.name);
+      const context = new InvocationContext({
+        invocationId: crypto.randomUUID(),
+        functionName: registration.metadata.name,
+        logHandler: (level, ...args) => this.#log(level, args.map(String).join(' ')),
+        options: { trigger: { type: 'entityTrigger', name: 'context' } },
+      });
+      const returned = await registration.handler(JSON.parse(JSON.stringify(trigger)), context);
+      result = JSON.parse(JSON.stringify(returned ?? null)) as EntityBatchResult;
+      if (!result || !Array.isArray(result.results)) throw new Error('the entity function returned no EntityState');
+    } catch (error) {
+      // durable-functions catches each operation's error itself; this is the function failing as a whole, which
+      // the host reports as every operation of the batch failing, with the state left as it was.
+      result = {
+        entityExists: entity.exists,
+        entityState: entity.state,
+        results: batch.map(() => ({
+          isError: true,
+          result: JSON.stringify(`entity ${id} failed: ${messageOf(error)}`),
+        })),
+      };
+    }
+    entity.exists = result.entityExists;
+    entity.state = result.entityExists ? (result.entityState ?? null) : null;
+    batch.forEach((request, i) => {
+      const outcome = result.results[i] ?? { isError: false };
+      if (outcome.isError) this.#log('error', `entity ${id} operation '${request.op}' failed: ${outcome.result}`);
+      request.reply?.(
+        JSON.stringify(
+          outcome.isError
+            ? { result: outcome.result ?? null, exceptionType: 'Error' }
+            : { result: outcome.result ?? null },
+        ),
+      );
+    });
+    for (const signal of result.signals ?? []) {
+      try {
+        this.#enqueue(signal.target, {
+          id: crypto.randomUUID(),
+          op: signal.name,
+          input: signal.input ?? null,
+          signal: true,
+        });
+      } catch (error) {
+        this.#log('error', `entity ${id} signalled '${signal.name}' on an entity that cannot run: ${messageOf(error)}`);
+      }
     }
   }
 
@@ -550,6 +799,16 @@ function event(type: number, at: Date, fields: Record<string, unknown> = {}): Hi
   return { EventId: -1, IsPlayed: false, ...fields, EventType: type, Timestamp: at.toISOString() };
 }
 
+/** The entity's instance id in Durable: `@name@key`, the name lower-cased (durable-functions' EntityId). */
+function schedulerId(entityId: EntityIdLike): string {
+  return `@${entityId.name.toLowerCase()}@${entityId.key}`;
+}
+
+function entityIdOf(schedulerIdText: string): EntityIdLike {
+  const at = schedulerIdText.indexOf('@', 1);
+  return { name: schedulerIdText.slice(1, at), key: schedulerIdText.slice(at + 1) };
+}
+
 /** V2+ schemas nest `Task.all`/`Task.any` as compound actions; the executor numbers their children in order. */
 function flatten(groups: Action[][]): Action[] {
   const out: Action[] = [];
@@ -573,6 +832,10 @@ function signature(action: Action): string {
       return `createTimer(${new Date(action.fireAt ?? 0).toISOString()})`;
     case ActionType.WaitForExternalEvent:
       return `waitForExternalEvent(${action.externalEventName})`;
+    case ActionType.CallEntity:
+      return `callEntity(${action.instanceId}, ${action.operation}, ${encode(action.input)})`;
+    case ActionType.SignalEntity:
+      return `signalEntity(${action.instanceId}, ${action.operation}, ${encode(action.input)})`;
     default:
       return `action(${action.actionType})`;
   }

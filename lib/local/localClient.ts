@@ -1,6 +1,7 @@
 // The Durable client surface our HTTP functions use, backed by the in-memory host: what `df.getClient(context)`
 // returns inside Azure, for the CLI, `serve` and tests.
 import azureFunctions, { type HttpRequest } from '@azure/functions';
+import type * as df from 'durable-functions';
 import type { InMemoryDurableHost, InstanceStatus } from './durableHost.ts';
 
 // @azure/functions is CommonJS whose classes Node's ESM loader cannot see as named exports.
@@ -24,6 +25,21 @@ export class LocalDurableClient {
 
   getStatus(instanceId: string): Promise<InstanceStatus | undefined> {
     return this.#host.getStatus(instanceId);
+  }
+
+  /** As `DurableClient.readEntityState`; there is one task hub here, so `options` changes nothing. */
+  readEntityState<T>(entityId: df.EntityId, _options?: df.TaskHubOptions): Promise<df.EntityStateResponse<T>> {
+    return this.#host.readEntityState<T>(entityId);
+  }
+
+  /** As `DurableClient.signalEntity`: resolves once the operation is queued (the extension's 202). */
+  signalEntity(
+    entityId: df.EntityId,
+    operationName = '',
+    operationContent?: unknown,
+    _options?: df.TaskHubOptions,
+  ): Promise<void> {
+    return this.#host.signalEntity(entityId, operationName, operationContent);
   }
 
   /** The same 202 + Location + management URLs shape the Durable extension returns. */
