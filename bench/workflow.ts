@@ -12,7 +12,7 @@ const { startLocalRuntime } = await import('../lib/local/runtime.ts');
 const { parseScenario, DEFAULT_SCENARIO_PATH } = await import('../lib/sandbox/scenario.ts');
 const { startSandbox } = await import('../lib/sandbox/sandbox.ts');
 const { POD_CONCURRENCY } = await import('../lib/workflow/investigate.ts');
-const { startOrJoin } = await import('../lib/workflow/start.ts');
+const { startNewInvestigation } = await import('../lib/workflow/start.ts');
 const { readFile } = await import('node:fs/promises');
 const { parse, stringify } = await import('yaml');
 
@@ -52,15 +52,19 @@ async function measure(name: string, probeWorks: boolean): Promise<WorkflowFigur
   const sandbox = await startSandbox(scenario, { latency: true, pollIntervalMs: 50 });
   const { host } = await startLocalRuntime({ ports: sandbox.ports(), clock: new RealClock() });
   const started = performance.now();
-  const { instanceId } = await startOrJoin(host, {
-    cluster: {
-      subscriptionId: scenario.cluster.subscriptionId,
-      resourceGroup: scenario.cluster.resourceGroup,
-      name: scenario.cluster.name,
+  const instanceId = await startNewInvestigation(
+    host,
+    {
+      cluster: {
+        subscriptionId: scenario.cluster.subscriptionId,
+        resourceGroup: scenario.cluster.resourceGroup,
+        name: scenario.cluster.name,
+      },
+      captureSeconds: 30,
+      requestedBy: { kind: 'cli', who: 'bench' },
     },
-    captureSeconds: 30,
-    requestedBy: { kind: 'cli', who: 'bench' },
-  });
+    [],
+  );
   const status = await host.waitForCompletion(instanceId);
   const wallMs = performance.now() - started;
   await sandbox.close();

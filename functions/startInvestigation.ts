@@ -1,9 +1,11 @@
 // HTTP starter: POST /api/investigations {"cluster": {...}, "node"?: "...", "seconds"?: 30} → 202 with status links.
-// (Authorization and the full trigger set arrive with the Slack and watch issues.)
+// The caller holds the function key (authLevel 'function'); the cluster must be one the app is set up for
+// (lib/appClusters.ts), or the answer is 403 and nothing starts.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
+import { appClusters, isAmong } from '../lib/appClusters.ts';
 import { SnatDoctorError } from '../lib/errors.ts';
-import type { InvestigationRequest } from '../lib/model.ts';
+import type { ClusterRef, InvestigationRequest } from '../lib/model.ts';
 import { BodyTooLargeError, MAX_REQUEST_BODY, readRequestJson } from '../lib/requestBody.ts';
 import {
   captureSecondsFromJson,
@@ -22,6 +24,7 @@ export async function startInvestigation(
   request: HttpRequest,
   client: StarterClient,
   context: InvocationContext,
+  allowed: readonly ClusterRef[] = appClusters(),
 ): Promise<HttpResponseInit> {
   let investigation: InvestigationRequest;
   try {
@@ -32,6 +35,16 @@ export async function startInvestigation(
     if (error instanceof SnatDoctorError)
       return { status: 400, jsonBody: { error: error.code, message: error.message } };
     throw error;
+  }
+  const { cluster } = investigation;
+  if (!isAmong(allowed, cluster)) {
+    return {
+      status: 403,
+      jsonBody: {
+        error: 'CLUSTER_NOT_ALLOWED',
+        message: `Cluster ${cluster.resourceGroup}/${cluster.name} is not one this app is set up for: add it to SNAT_DOCTOR_WATCH_CLUSTERS or SNAT_DOCTOR_SLACK_ACCESS.`,
+      },
+    };
   }
   // startOnce: requests racing each other in this process (and the watch, an alert, Slack) start one investigation.
   const { instanceId, outcome } = await startOnce(client, investigation);

@@ -1,13 +1,20 @@
 // status: GET /api/investigations/{id} → the investigation's state, its steps so far and, once it completed, its
-// report, as JSON. The id is checked against what `investigationId` makes before the Durable client is asked, so
-// nothing else (paths, query text, control characters) ever reaches the task hub's API.
+// report, as JSON. The id is checked against what `newInvestigationId` makes before the Durable client is asked, so
+// nothing else (paths, query text, control characters) ever reaches the task hub's API; an investigation of a cluster
+// the app is not set up for (lib/appClusters.ts) reads as not found.
+//
+// nodeInvestigations: GET /api/investigations?subscriptionId=&resourceGroup=&cluster=&node= → the node's registry
+// (lib/workflow/nodeRegistry.ts): the investigation running on it and the last ones, newest first.
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
+import { appClusters, isAmong } from '../lib/appClusters.ts';
 import { SnatDoctorError } from '../lib/errors.ts';
-import type { InvestigationRequest, Report, StepOutcome } from '../lib/model.ts';
-import { parseNodeSelector, validateClusterName, validateResourceGroup } from '../lib/validation.ts';
-import { investigationId } from '../lib/workflow/instanceId.ts';
+import type { ClusterRef, InvestigationRequest, Report, StepOutcome } from '../lib/model.ts';
+import { parseNodeSelector, validateClusterRef } from '../lib/validation.ts';
+import { checkInvestigationId, nodeKey } from '../lib/workflow/instanceId.ts';
 import type { InvestigationStatus } from '../lib/workflow/investigate.ts';
+import type { NodeRegistry } from '../lib/workflow/nodeRegistry.ts';
+import { readRegistry } from '../lib/workflow/start.ts';
 
 /** The instance as the Durable client reports it (the real `DurableOrchestrationStatus` and the local one fit). */
 export interface InstanceView {
@@ -20,7 +27,8 @@ export interface InstanceView {
 }
 
 export interface StatusClient {
-  getStatus(instanceId: string): Promise<InstanceView | undefined>;
+  getStatus(instanceId: string, options?: { showInput?: boolean }): Promise<InstanceView | undefined>;
+  readEntityState<T>(entityId: df.EntityId): Promise<{ entityExists: boolean; entityState?: T | undefined }>;
 }
 
 /** The custom status, with the step's name as `name` (its steps are the response's `steps`). */
@@ -47,6 +55,7 @@ export async function status(
   request: HttpRequest,
   client: StatusClient,
   _context: InvocationContext,
+  allowed: readonly ClusterRef[] = appClusters(),
 ): Promise<HttpResponseInit> {
   const id = request.params.id ?? '';
   try {
@@ -57,38 +66,69 @@ export async function status(
     throw error;
   }
   const instance = await statusOf(client, id);
-  if (!instance) return { status: 404, jsonBody: { message: `There is no investigation ${id}.` } };
+  // Who may read it is decided by the cluster it ran on, not by what its id says; a refusal reads as not found.
+  const cluster = (instance?.input as Partial<InvestigationRequest> | null | undefined)?.cluster;
+  if (!instance || !cluster || !isAmong(allowed, cluster)) {
+    return {
+      status: 404,
+      jsonBody: { message: `There is no investigation ${id} of a cluster this app is set up for.` },
+    };
+  }
   return { status: 200, jsonBody: investigationState(id, instance) };
 }
 
-const ID_SHAPE =
-  'expected snat:{resource group}:{cluster}:{node name, node IP or most-exhausted}, lower-case, as the starter returns it';
-// Longest id investigationId can make: 90 (group) + 63 (cluster) + 253 (node) and the separators.
-const ID_MAX = 'snat:'.length + 90 + 1 + 63 + 1 + 253;
+/** The JSON nodeInvestigations answers with. */
+export interface NodeInvestigations extends NodeRegistry {
+  cluster: ClusterRef;
+  node: string;
+}
 
-/**
- * Accepts exactly the ids `investigationId` makes: each part passes the validator the starters use, and putting
- * the parts back together gives the id again (which also refuses upper case: ids are lower-cased).
- */
-export function checkInvestigationId(id: string): void {
-  const refuse = (why: string) => {
-    const shown = id.length > 80 ? `${JSON.stringify(id.slice(0, 80))}… (${id.length} characters)` : JSON.stringify(id);
-    return new SnatDoctorError('BAD_ARGUMENT', `investigation id ${shown} is not valid: ${why}.`);
-  };
-  if (id.length > ID_MAX) throw refuse(`too long (${ID_SHAPE})`);
-  // Group and cluster names cannot hold ":", so the node is everything after the third (an IPv6 node has more).
-  const match = /^snat:([^:]+):([^:]+):(.+)$/s.exec(id);
-  if (!match) throw refuse(ID_SHAPE);
-  const [, resourceGroup = '', name = '', node = ''] = match;
+export async function nodeInvestigations(
+  request: HttpRequest,
+  client: StatusClient,
+  _context: InvocationContext,
+  allowed: readonly ClusterRef[] = appClusters(),
+): Promise<HttpResponseInit> {
+  const query = request.query;
+  const shape = 'give ?subscriptionId=…&resourceGroup=…&cluster=…&node=<node name>';
+  let cluster: ClusterRef;
+  let node: string;
   try {
-    validateResourceGroup(resourceGroup);
-    validateClusterName(name);
-    parseNodeSelector(node);
+    const unknown = [...query.keys()].filter(
+      (k) => !['subscriptionId', 'resourceGroup', 'cluster', 'node', 'code'].includes(k),
+    );
+    if (unknown.length > 0)
+      throw new SnatDoctorError(
+        'BAD_ARGUMENT',
+        `Unknown query parameter ${JSON.stringify(unknown[0]?.slice(0, 40))}: ${shape}.`,
+      );
+    const [subscriptionId, resourceGroup, name, asked] = ['subscriptionId', 'resourceGroup', 'cluster', 'node'].map(
+      (k) => query.get(k),
+    );
+    if (!subscriptionId || !resourceGroup || !name || !asked)
+      throw new SnatDoctorError('BAD_ARGUMENT', `Missing a parameter: ${shape}.`);
+    cluster = validateClusterRef({ subscriptionId, resourceGroup, name });
+    const selector = parseNodeSelector(asked);
+    if (selector.kind !== 'name') {
+      throw new SnatDoctorError(
+        'BAD_ARGUMENT',
+        `node ${JSON.stringify(asked)} is an IP: a node's investigations are kept by its name.`,
+      );
+    }
+    node = selector.name;
   } catch (error) {
-    if (error instanceof SnatDoctorError) throw refuse(`${error.message.replace(/\.$/, '')} (${ID_SHAPE})`);
+    if (error instanceof SnatDoctorError)
+      return { status: 400, jsonBody: { error: error.code, message: error.message } };
     throw error;
   }
-  if (investigationId({ subscriptionId: '', resourceGroup, name }, node) !== id) throw refuse(ID_SHAPE);
+  if (!isAmong(allowed, cluster)) {
+    return {
+      status: 404,
+      jsonBody: { message: `Cluster ${cluster.resourceGroup}/${cluster.name} is not one this app is set up for.` },
+    };
+  }
+  const registry = await readRegistry(client, nodeKey(cluster, node));
+  return { status: 200, jsonBody: { cluster, node, ...registry } satisfies NodeInvestigations };
 }
 
 export function investigationState(instanceId: string, instance: InstanceView): InvestigationState {
@@ -136,7 +176,7 @@ function firstLine(value: unknown): string {
 /** The real client throws "… HTTP 404 …" for an unknown instance; the in-memory one returns undefined. */
 async function statusOf(client: StatusClient, instanceId: string): Promise<InstanceView | undefined> {
   try {
-    return await client.getStatus(instanceId);
+    return await client.getStatus(instanceId, { showInput: true });
   } catch (error) {
     if (error instanceof Error && /HTTP 404/.test(error.message)) return undefined;
     throw error;
@@ -148,4 +188,11 @@ df.app.client.http('status', {
   methods: ['GET'],
   authLevel: 'function',
   handler: status,
+});
+
+df.app.client.http('nodeInvestigations', {
+  route: 'investigations',
+  methods: ['GET'],
+  authLevel: 'function',
+  handler: nodeInvestigations,
 });

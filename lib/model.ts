@@ -319,6 +319,8 @@ export interface PodConnections {
    */
   hostTable?: boolean;
   note?: string;
+  /** Its socket table looked cut short (the note says how): its counts may be low. */
+  incomplete?: boolean;
 }
 
 export type StepName = 'locateNode' | 'captureNode' | 'mapPods' | 'podConnections' | 'rankAndReport';
@@ -460,6 +462,11 @@ export interface Report {
   unavailable: Unavailable[];
   /** Where the investigation's full evidence was stored, when an evidence store is configured and the save worked. */
   evidence?: { url: string };
+  /**
+   * The node was already being investigated: this request ran nothing on it and joined that investigation, whose
+   * report is the one to read (nodeRegistry.ts).
+   */
+  joined?: { instanceId: string; since: string };
 }
 
 /**

@@ -7,7 +7,7 @@ import {
   validateResourceGroup,
   validateSubscriptionId,
 } from '../lib/validation.ts';
-import { investigationId } from '../lib/workflow/instanceId.ts';
+import { nodeKey } from '../lib/workflow/instanceId.ts';
 
 const INJECTIONS = ['a;reboot', '$(id)', '`id`', "a' || '1", 'a"b', 'a\nb', 'a b', '../etc', 'a|b', 'a&b', 'a>b', ''];
 
@@ -45,13 +45,13 @@ describe('strict patterns for everything that reaches a node or a command', () =
     },
   );
 
-  test('every accepted spelling of one node is one instance id', () => {
+  test('every accepted spelling of one node is one node key', () => {
     const cluster = { subscriptionId: 'x', resourceGroup: 'rg-payments-prod', name: 'aks-prod' };
-    const ids = ['10.224.0.5', '::ffff:10.224.0.5', '::ffff:ae0:5', '0:0:0:0:0:ffff:0ae0:5'].map((node) =>
-      investigationId(cluster, node),
+    const keys = ['10.224.0.5', '::ffff:10.224.0.5', '::ffff:ae0:5', '0:0:0:0:0:ffff:0ae0:5'].map((node) =>
+      nodeKey(cluster, node),
     );
-    expect(new Set(ids)).toEqual(new Set(['snat:rg-payments-prod:aks-prod:10.224.0.5']));
-    expect(investigationId(cluster, 'FD00:0:0::5')).toBe(investigationId(cluster, 'fd00::5'));
+    expect(new Set(keys)).toEqual(new Set(['x:rg-payments-prod:aks-prod:10.224.0.5']));
+    expect(nodeKey(cluster, 'FD00:0:0::5')).toBe(nodeKey(cluster, 'fd00::5'));
   });
 
   test.each(['Aks-Node', 'node_1', '-node', 'node-'])('node name %j breaks the DNS-subdomain rule', (value) => {

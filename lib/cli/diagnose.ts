@@ -9,7 +9,7 @@ import type { Ports } from '../ports.ts';
 import { CIDR_EXAMPLE, parsePrivateRanges } from '../privateRanges.ts';
 import { renderReport } from '../render/terminal.ts';
 import { parseNodeSelector, validateCaptureSeconds, validateClusterRef } from '../validation.ts';
-import { startOrJoin } from '../workflow/start.ts';
+import { startOnce } from '../watch/startOnce.ts';
 import { badInputExit } from './badInput.ts';
 import { ProgressPrinter } from './progress.ts';
 
@@ -174,7 +174,7 @@ async function investigate(
   const progress = options.progress ? new ProgressPrinter(process.stderr) : undefined;
   progress?.header(target.header);
   // The CLI is not the app: its ranges are the flag's, not the app setting's.
-  const { instanceId } = await startOrJoin(host, request, []);
+  const { instanceId } = await startOnce(host, request, { settingRanges: [] });
   const stop = progress?.follow(host, instanceId);
   const interrupted = new Promise<'interrupted'>((resolve) =>
     signal.addEventListener('abort', () => resolve('interrupted'), { once: true }),

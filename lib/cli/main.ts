@@ -91,6 +91,9 @@ export function buildProgram(): Command {
     )
     .addOption(new Option('--port <n>', 'the port').default(7071).argParser(port))
     .addOption(new Option('--sandbox <file>', 'the scenario to serve (default: the built-in one)'))
+    .addOption(
+      new Option('--connect <file>', 'a sandbox served by `snat-doctor sandbox` instead (its connection file)'),
+    )
     .addOption(new Option('--subscription <id>', 'a real cluster instead: its subscription id'))
     .addOption(new Option('-g, --resource-group <name>', 'a real cluster: its resource group'))
     .addOption(new Option('--cluster <name>', 'a real cluster: its AKS name'))

@@ -18,9 +18,14 @@ import { badInputExit } from './badInput.ts';
 
 const { HttpRequest, InvocationContext } = azureFunctions;
 
+/** How long stopping waits for running probes' pods to be deleted before it leaves anyway. */
+export const PROBE_CLEANUP_WAIT_MS = 20_000;
+
 export interface ServeOptions {
   port: number;
   sandbox?: string;
+  /** A sandbox served by `snat-doctor sandbox` in another process: its connection file. */
+  connect?: string;
   subscription?: string;
   resourceGroup?: string;
   cluster?: string;
@@ -45,13 +50,19 @@ export async function serve(options: ServeOptions, signal?: AbortSignal): Promis
     signal?.addEventListener('abort', () => stop('abort'), { once: true });
   });
   const unfinished = await running.unfinished();
+  // A probe pod runs privileged on a node: its wait is aborted and the pod deleted before anything else closes.
+  const probesLeft = await running.stopProbes();
   await running.close();
   if (unfinished.length === 0) {
     process.stdout.write('Stopped.\n');
     return 0;
   }
   const what = unfinished.length === 1 ? 'an investigation' : `${unfinished.length} investigations`;
-  process.stdout.write(`Stopped; abandoned ${what} still running: ${unfinished.join(', ')}.\n`);
+  const pods =
+    probesLeft === 0
+      ? 'no probe pod is left running'
+      : `a probe pod was still being deleted after ${PROBE_CLEANUP_WAIT_MS / 1000} s: check kubectl get pods -n kube-system -l app.kubernetes.io/name=snat-doctor-probe`;
+  process.stdout.write(`Stopped; abandoned ${what} still running: ${unfinished.join(', ')}; ${pods}.\n`);
   // An investigation still running holds timers and requests of its own (a capture's wait, an Azure SDK call and
   // its retries) that would keep the process alive long after "Stopped.": stopped by a signal, it leaves now.
   if (stoppedBy === 'signal') process.exit(0);
@@ -68,6 +79,8 @@ interface Running {
   key: string;
   /** Investigations still running (their ids): what stopping now abandons. */
   unfinished(): Promise<string[]>;
+  /** Aborts every probe still running and waits (at most PROBE_CLEANUP_WAIT_MS) for their pods' deletion; how many did not end. */
+  stopProbes(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -104,7 +117,12 @@ async function startAll(
   closeAll: () => Promise<void>,
 ): Promise<Running> {
   // 1. What is served: a real cluster (names validated) or a sandbox scenario (read and checked, not started yet).
-  let target: { kind: 'azure'; ports: Ports } | { kind: 'sandbox'; scenario: Scenario };
+  let target:
+    | { kind: 'azure'; ports: Ports }
+    | { kind: 'connect'; ports: Ports }
+    | { kind: 'sandbox'; scenario: Scenario };
+  // Aborted when serve stops: a probe's wait ends and its pod is deleted (as diagnose does on Ctrl-C).
+  const stopping = new AbortController();
   let where: string;
   let alias: string;
   let clusterRef: ClusterRef;
@@ -116,12 +134,26 @@ async function startAll(
       name: options.cluster ?? '',
     });
     const { azurePorts } = await import('../adapters/azurePorts.ts');
-    target = { kind: 'azure', ports: azurePorts() };
+    target = { kind: 'azure', ports: azurePorts({ signal: stopping.signal }) };
     where = `cluster ${clusterRef.name} (DefaultAzureCredential)`;
     alias = clusterRef.name
       .toLowerCase()
       .replace(/[^a-z0-9-]/g, '-')
       .slice(0, 63);
+  } else if (options.connect !== undefined) {
+    if (options.sandbox !== undefined) {
+      throw new SnatDoctorError(
+        'BAD_ARGUMENT',
+        'Give either --sandbox (a scenario to serve) or --connect (a running sandbox), not both.',
+      );
+    }
+    const { readConnection } = await import('./sandboxCommand.ts');
+    const { sandboxPorts } = await import('../sandbox/sandbox.ts');
+    const connection = await readConnection(options.connect);
+    clusterRef = connection.cluster;
+    target = { kind: 'connect', ports: sandboxPorts(connection, { signal: stopping.signal }) };
+    where = `the sandbox at ${new URL(connection.armUrl).host} (cluster ${clusterRef.name})`;
+    alias = 'sandbox';
   } else {
     const { DEFAULT_SCENARIO_PATH, loadScenario } = await import('../sandbox/scenario.ts');
     const scenario = await loadScenario(options.sandbox ?? DEFAULT_SCENARIO_PATH);
@@ -166,10 +198,24 @@ async function startAll(
     const { startSandbox } = await import('../sandbox/sandbox.ts');
     const sandbox = await startSandbox(target.scenario, { latency: true });
     closers.push(() => sandbox.close());
-    ports = sandbox.ports();
+    ports = sandbox.ports({ signal: stopping.signal });
   } else {
     ports = target.ports;
   }
+  // The probe runs in flight, so that stopping waits for their pods to be deleted.
+  const probing = new Set<Promise<unknown>>();
+  const probe = ports.probe;
+  ports = {
+    ...ports,
+    probe: {
+      capture(...args) {
+        const run = probe.capture(...args);
+        const settled = run.catch(() => undefined).finally(() => probing.delete(settled));
+        probing.add(settled);
+        return run;
+      },
+    },
+  };
   let slackMessages: (() => unknown) | undefined;
   const { createSlackPoster, slackPort } = await import('../adapters/slack.ts');
   if (sandboxSlackToken) {
@@ -185,7 +231,7 @@ async function startAll(
   const { host } = await startLocalRuntime({ ports, clock: new RealClock() });
   const { slack } = await import('../../functions/slack.ts');
   const { startInvestigation } = await import('../../functions/startInvestigation.ts');
-  const { status: statusFunction } = await import('../../functions/status.ts');
+  const { status: statusFunction, nodeInvestigations } = await import('../../functions/status.ts');
 
   const server = createServer((req, res) => {
     route(req, res).catch((error: unknown) => refuse(res, error));
@@ -217,11 +263,13 @@ async function startAll(
     if (req.method === 'POST' && url.pathname === '/api/slack/events') {
       response = await slack(request, client, context('slack'), slackConfig);
     } else if (req.method === 'POST' && url.pathname === '/api/investigations') {
-      response = await startInvestigation(request, client, context('startInvestigation'));
+      response = await startInvestigation(request, client, context('startInvestigation'), [clusterRef]);
+    } else if (req.method === 'GET' && url.pathname === '/api/investigations') {
+      response = await nodeInvestigations(request, client, context('nodeInvestigations'), [clusterRef]);
     } else if (req.method === 'GET' && /^\/api\/investigations\/[^/]+$/.test(url.pathname)) {
       // As the Functions host does, the route's {id} arrives decoded.
       request.params.id = decodePathSegment(url.pathname.slice('/api/investigations/'.length));
-      response = await statusFunction(request, client, context('status'));
+      response = await statusFunction(request, client, context('status'), [clusterRef]);
     } else if (req.method === 'GET' && instance) {
       const status = await host.getStatus(decodePathSegment(instance[1] ?? ''));
       response = status
@@ -243,6 +291,7 @@ async function startAll(
     `  POST ${url}/api/slack/events        Slack slash commands and buttons (/snat …)`,
     `  POST ${url}/api/investigations      the HTTP starter`,
     `  GET  ${url}/api/investigations/ID   an investigation's state, steps and report`,
+    `  GET  ${url}/api/investigations?subscriptionId=…&resourceGroup=…&cluster=…&node=NAME   a node's investigations`,
     `  GET  ${url}/runtime/webhooks/durabletask/instances/ID   the Durable status`,
     ...(slackMessages ? [`  GET  ${url}/sandbox/slack/messages  what was posted to the sandbox's Slack`] : []),
     `Key (made at this start; every call but Slack's must carry it, as ?code=KEY or an x-functions-key header): ${key}`,
@@ -263,6 +312,12 @@ async function startAll(
       return instances
         .filter((i) => i.runtimeStatus === 'Running' || i.runtimeStatus === 'Pending')
         .map((i) => i.instanceId);
+    },
+    async stopProbes() {
+      stopping.abort(new SnatDoctorError('INTERNAL', 'snat-doctor serve was stopped'));
+      const cleanup = Promise.allSettled([...probing]);
+      await Promise.race([cleanup, new Promise((resolve) => setTimeout(resolve, PROBE_CLEANUP_WAIT_MS).unref())]);
+      return probing.size;
     },
     close: closeAll,
   };

@@ -26,6 +26,14 @@ export interface ProcNetTcpResult {
   skipped: number;
   /** Data lines seen (not headers, not blank): each one is either parsed (LISTEN included) or skipped. */
   lines: number;
+  /** Tables seen (their `sl` header lines): `cat` of four files prints four. */
+  tables: number;
+  /**
+   * Why the text looks cut short, when it does: its last line ends without a newline (the kernel ends every row with
+   * one: seq_pad(seq, '\n') in tcp4_seq_show). Slot numbers are not used: they count the rows, but a capture in the
+   * project's research skips one, so a gap is not proof of a cut. Absent when it looks whole.
+   */
+  cut?: string;
 }
 
 // `include/net/tcp_states.h`. 0D (BOUND_INACTIVE) is an inet_diag pseudo-state that /proc does not print; a line
@@ -129,11 +137,14 @@ export function parseProcNetTcp(text: string, options: ProcNetTcpOptions): ProcN
   const rows: { udp: boolean; row: Extract<Row, { kind: 'socket' }> }[] = [];
   const listening = new Set<number>();
   let udp = false;
+  let tables = 0;
+  const cut = text.length > 0 && !text.endsWith('\n') ? 'its last line ends without a newline' : undefined;
   for (const line of text.split('\n')) {
     const tokens = line.trim().split(/\s+/);
     if (tokens[0] === '') continue; // blank (or whitespace-only) line
     if (tokens[0] === 'sl') {
       udp = tokens.at(-1) === 'drops'; // the header of either kind of table
+      tables++;
       continue;
     }
     lines++;
@@ -188,6 +199,8 @@ export function parseProcNetTcp(text: string, options: ProcNetTcpOptions): ProcN
       .sort((a, b) => b.count - a.count || a.port - b.port),
     skipped,
     lines,
+    tables,
+    ...(cut !== undefined ? { cut } : {}),
   };
 }
 

@@ -156,7 +156,9 @@ function headline(report: Report): Block {
   const { cluster, node, budget, workloads } = report;
   const [first] = workloads;
   let verdict: string;
-  if (first) {
+  if (report.joined) {
+    verdict = `Already under investigation by ${code(report.joined.instanceId, 300)} (since ${mrkdwn(report.joined.since, 40)}): this request ran nothing on the node and joined it. Its report is posted in this channel when it finishes.`;
+  } else if (first) {
     const share =
       first.shareOfUsedPorts !== undefined ? `, ${percent(first.shareOfUsedPorts)} % of the node's SNAT pressure` : '';
     const [to] = first.topDestinations;

@@ -17,6 +17,13 @@ export function renderReport(report: Report, style: TerminalStyle = { color: fal
   lines.push(paint.bold(`SNAT investigation ${report.instanceId}`));
   lines.push(`Cluster  ${cluster.name} (resource group ${cluster.resourceGroup})`);
   lines.push(`Node     ${node ? `${node.name} (${node.ip}, ${node.os})` : 'not located'}`);
+  if (report.joined) {
+    lines.push(
+      paint.bold(
+        `Joined   ${report.joined.instanceId} (running since ${report.joined.since}): this run did nothing on the node; that investigation's report is the one to read`,
+      ),
+    );
+  }
   for (const [label, b] of [
     ['SNAT    ', budget],
     ['SNAT v6 ', report.ipv6Budget],

@@ -97,7 +97,11 @@ export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}):
       return listed.map((pod) => podInfo(pod, node));
     },
     async exec(target, argv) {
-      await call('kubernetes.exec', { pod: `${target.namespace}/${target.name}` });
+      const subject = { pod: `${target.namespace}/${target.name}` };
+      await wait('kubernetes.exec');
+      const fault = faults.take('kubernetes.exec', subject);
+      // As the served sandbox acts it out (sandboxCluster.ts): a `truncated` exec answers with its output cut.
+      if (fault && fault.error !== 'truncated') throw faultError(fault);
       const node = scenario.nodes.find((n) =>
         n.pods.some((p) => p.namespace === target.namespace && p.name === target.name),
       );
@@ -105,7 +109,10 @@ export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}):
       if (!node || !pod) {
         throw new SnatDoctorError('EXEC_FAILED', `pods "${target.name}" not found in namespace ${target.namespace}`);
       }
-      return execInPod(node, pod, argv);
+      const result = execInPod(node, pod, argv);
+      return fault
+        ? { ...result, stdout: result.stdout.slice(0, fault.bytes ?? Math.floor(result.stdout.length / 2)) }
+        : result;
     },
   };
 

@@ -10,7 +10,6 @@
 import { z } from 'zod';
 import type { ClusterRef } from '../model.ts';
 import { validateClusterName, validateResourceGroup, validateSubscriptionId } from '../validation.ts';
-import type { InvestigationIdParts } from './commands.ts';
 
 export interface SlackCluster {
   alias: string;
@@ -143,26 +142,6 @@ export function authorizeRef(access: SlackAccess, request: Requester, ref: Clust
       sameName(c.ref.name, ref.name),
   );
   return firstAllowed(same, request, `Cluster ${ref.resourceGroup}/${ref.name} is not one snat-doctor is set up for.`);
-}
-
-/**
- * An investigation by id (`/snat status`). The id carries resource group and cluster name but no subscription, so it
- * is allowed when any configured cluster with that resource group and name is. A denial does not say whether the
- * investigation exists.
- */
-export function authorizeInvestigation(
-  access: SlackAccess,
-  request: Requester,
-  id: Pick<InvestigationIdParts, 'resourceGroup' | 'clusterName'>,
-): Authorization {
-  const same = access.clusters.filter(
-    (c) => sameName(c.ref.resourceGroup, id.resourceGroup) && sameName(c.ref.name, id.clusterName),
-  );
-  return firstAllowed(
-    same,
-    request,
-    `Investigations of ${id.resourceGroup}/${id.clusterName} cannot be seen from here.`,
-  );
 }
 
 export function mayUse(cluster: SlackCluster, request: Requester): boolean {

@@ -1,26 +1,18 @@
 // The Slack front door as a Bolt app: `/snat diagnose | status | help` and the report's two buttons. Every input is
-// parsed (commands.ts) and authorised (access.ts) here, then the one start path (startOrJoin) runs. Transport —
+// parsed (commands.ts) and authorised (access.ts) here, then the one start path (startOnce) runs. Transport —
 // signature, ack deadline, retries — is the receiver's (receiver.ts); the wording of replies is replies.ts's.
 //
 // Acking: under processBeforeResponse the HTTP answer leaves when the listener is done, so the listener may do the
 // quick start (one status read, one startNew) and then ack with what actually happened (started or joined). When
-// that is slow, the receiver's deadline aborts `ackDeadline`: the listener acks at once with the instance id it
-// computed up front, and the outcome follows through `response_url` once known. Either way Slack has its answer
-// in time and the investigation is started before the invocation ends.
+// that is slow, the receiver's deadline aborts `ackDeadline`: the listener acks at once with a placeholder, and the
+// outcome (started or joined, and the instance id) follows through `response_url` once known. Either way Slack has
+// its answer in time and the investigation is started before the invocation ends.
 import { App, type BlockAction, type ButtonAction, type Logger } from '@slack/bolt';
 import type { InvestigationRequest } from '../model.ts';
 import { startOnce } from '../watch/startOnce.ts';
-import { investigationId } from '../workflow/instanceId.ts';
-import { type InvestigationClient, statusOf } from '../workflow/start.ts';
-import {
-  aliasesOf,
-  authorize,
-  authorizeInvestigation,
-  authorizeRef,
-  type Requester,
-  type SlackAccess,
-  type SlackCluster,
-} from './access.ts';
+import { nodeKey } from '../workflow/instanceId.ts';
+import { type InvestigationClient, readRegistry, statusOf } from '../workflow/start.ts';
+import { aliasesOf, authorize, authorizeRef, type Requester, type SlackAccess, type SlackCluster } from './access.ts';
 import { parseButtonValue, parseInvestigationId, parseSnatCommand } from './commands.ts';
 import { boltLogger } from './logger.ts';
 import { AzureFunctionsReceiver, type AzureFunctionsReceiverOptions } from './receiver.ts';
@@ -28,6 +20,7 @@ import { RecentInvestigations } from './recentInvestigations.ts';
 import {
   errorReply,
   helpReply,
+  historyReply,
   noRecentReply,
   type Reply,
   startedReply,
@@ -36,6 +29,7 @@ import {
   statusFailedReply,
   statusPendingReply,
   statusReply,
+  statusUnseenReply,
   type Target,
 } from './replies.ts';
 
@@ -44,7 +38,10 @@ export const BUTTON_ACTIONS = { rerun: 'snat_rerun', captureLonger: 'snat_captur
 
 /** The Durable client surface the Slack app uses (the real `DurableClient` and `LocalDurableClient` both fit). */
 export interface SlackInvestigationClient extends InvestigationClient {
-  getStatus(instanceId: string): Promise<{ runtimeStatus: string; customStatus?: unknown } | undefined>;
+  getStatus(
+    instanceId: string,
+    options?: { showInput?: boolean },
+  ): Promise<{ runtimeStatus: string; customStatus?: unknown; input?: unknown } | undefined>;
 }
 
 export interface SlackAppOptions {
@@ -133,6 +130,21 @@ function answerCommand(text: string, requester: Requester, deps: Deps): Answer {
       return { now: helpReply(aliasesHere(deps.access, requester.channel)) };
     case 'status':
       return answerStatus(command.instanceId, requester, deps);
+    case 'history': {
+      const allowed = authorize(deps.access, { ...requester, alias: command.alias });
+      if (!allowed.ok) return { now: errorReply(allowed.message) };
+      const { alias, ref } = allowed.cluster;
+      const work = readRegistry(deps.client, nodeKey(ref, command.node)).then(
+        (registry) => historyReply(alias, command.node, registry),
+        (error: unknown) => {
+          deps.logger.error(`Reading the registry of ${command.node} failed: ${messageOf(error)}`);
+          return errorReply(
+            `The investigations of \`${command.node}\` could not be read; the error is in the app’s logs.`,
+          );
+        },
+      );
+      return { placeholder: statusPendingReply(command.node), work };
+    }
     case 'diagnose': {
       const allowed = authorize(deps.access, { ...requester, alias: command.alias });
       if (!allowed.ok) return { now: errorReply(allowed.message) };
@@ -144,12 +156,17 @@ function answerCommand(text: string, requester: Requester, deps: Deps): Answer {
 function answerStatus(given: string | undefined, requester: Requester, deps: Deps): Answer {
   const instanceId = given ?? deps.recent.latest(requester.channel);
   if (instanceId === undefined) return { now: noRecentReply() };
-  const parts = parseInvestigationId(instanceId);
-  if (!parts.ok) return { now: errorReply(parts.message) };
-  const allowed = authorizeInvestigation(deps.access, requester, parts.value);
-  if (!allowed.ok) return { now: errorReply(allowed.message) };
+  const id = parseInvestigationId(instanceId);
+  if (!id.ok) return { now: errorReply(id.message) };
+  // Who may see it is decided by the cluster the investigation ran on (its input), not by what its id says.
   const work = statusOf(deps.client, instanceId).then(
-    (status) => statusReply(instanceId, status),
+    (status) => {
+      const cluster = (status?.input as Partial<InvestigationRequest> | undefined)?.cluster;
+      if (!status || !cluster || !authorizeRef(deps.access, requester, cluster).ok) {
+        return statusUnseenReply(instanceId);
+      }
+      return statusReply(instanceId, status);
+    },
     (error: unknown) => {
       deps.logger.error(`Reading the status of ${instanceId} failed: ${messageOf(error)}`);
       return statusFailedReply(instanceId);
@@ -188,9 +205,7 @@ function startAnswer(
     requestedBy: { kind: 'slack', who: requester.user, where: requester.channel },
   };
   const target: Target = { alias: cluster.alias, node: choice.node, seconds: choice.seconds };
-  // Deterministic (lib/workflow/instanceId.ts), so a placeholder can name it before the start is done.
-  const expectedId = investigationId(request.cluster, request.node);
-  // startOnce: the same keyed lock as the watch and the alert hook, so Slack requests racing each other (or an
+  // startOnce: the same start path as the watch and the alert hook, so Slack requests racing each other (or an
   // alert) start one investigation, not one each.
   const work = startOnce(deps.client, request).then(
     ({ instanceId, outcome }) => {
@@ -200,11 +215,13 @@ function startAnswer(
       return startedReply(target, instanceId, joined);
     },
     (error: unknown) => {
-      deps.logger.error(`Starting ${expectedId} failed: ${messageOf(error)}`);
-      return startFailedReply(target, expectedId);
+      deps.logger.error(
+        `Starting an investigation of ${target.node ?? 'the most exhausted node'} failed: ${messageOf(error)}`,
+      );
+      return startFailedReply(target);
     },
   );
-  return { placeholder: startingReply(target, expectedId), work };
+  return { placeholder: startingReply(target), work };
 }
 
 /**

@@ -5,6 +5,7 @@
 import { SnatDoctorError } from '../errors.ts';
 import type { ClusterRef } from '../model.ts';
 import { CAPTURE_SECONDS, parseNodeSelector, validateCaptureSeconds, validateClusterRef } from '../validation.ts';
+import { checkInvestigationId } from '../workflow/instanceId.ts';
 
 export type SnatCommand =
   | {
@@ -16,13 +17,15 @@ export type SnatCommand =
       seconds: number;
     }
   | { kind: 'status'; instanceId?: string }
+  /** A node's running and latest investigations, from its registry (by name: registries are kept by node name). */
+  | { kind: 'history'; alias?: string; node: string }
   | { kind: 'help' };
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; message: string };
 
 export const USAGE = {
   diagnose: '`/snat diagnose [cluster] [node-name|node-ip] [--seconds N]`',
-  status: '`/snat status [id]`',
+  status: '`/snat status [id | [cluster] node-name]`',
   help: '`/snat help`',
 } as const;
 
@@ -65,7 +68,7 @@ function parse(text: string, aliases: readonly string[]): SnatCommand {
     case 'diagnose':
       return parseDiagnose(args, aliases);
     case 'status':
-      return parseStatus(args);
+      return parseStatus(args, aliases);
     default:
       throw badCommand(
         `Unknown command ${shown(verb ?? '')}: use ${USAGE.diagnose}, ${USAGE.status} or ${USAGE.help}.`,
@@ -109,13 +112,29 @@ function parseDiagnose(args: string[], aliases: readonly string[]): SnatCommand 
   return command;
 }
 
-function parseStatus(args: string[]): SnatCommand {
-  if (args.length > 1) throw badCommand(`status takes at most one investigation id. Usage: ${USAGE.status}.`);
-  const [id] = args;
-  if (id === undefined) return { kind: 'status' };
-  const parsed = parseInvestigationId(id);
-  if (!parsed.ok) throw badCommand(parsed.message);
-  return { kind: 'status', instanceId: id };
+function parseStatus(args: string[], aliases: readonly string[]): SnatCommand {
+  if (args.length > 2) {
+    throw badCommand(`status takes an investigation id, or a cluster and a node. Usage: ${USAGE.status}.`);
+  }
+  const [first, second] = args;
+  if (first === undefined) return { kind: 'status' };
+  if (second === undefined && first.toLowerCase().startsWith('snat:')) {
+    const parsed = parseInvestigationId(first);
+    if (!parsed.ok) throw badCommand(parsed.message);
+    return { kind: 'status', instanceId: first };
+  }
+  const alias = second !== undefined ? parseAlias(first) : undefined;
+  const nodeArg = second ?? first;
+  if (second === undefined && aliases.includes(first)) {
+    throw badCommand(`\`${first}\` is a cluster: give its node too. Usage: ${USAGE.status}.`);
+  }
+  const node = parseNodeSelector(nodeArg);
+  if (node.kind !== 'name') {
+    throw badCommand(
+      `${shown(nodeArg)} is an IP: a node's investigations are kept by its name (\`kubectl get nodes -o wide\` shows both). Usage: ${USAGE.status}.`,
+    );
+  }
+  return { kind: 'history', ...(alias ? { alias } : {}), node: node.name };
 }
 
 /** `--seconds=30` → ['--seconds', '30']; `--seconds` → ['--seconds', undefined]. */
@@ -151,36 +170,14 @@ function parseNode(value: string): string {
 
 // --- Investigation ids ---
 
-/**
- * What `investigationId` produces: `snat:<resource group>:<cluster>:<node or most-exhausted>`, all lower-case. The
- * parts follow validation.ts's resource group, cluster name and node patterns; an IPv6 node brings its own colons,
- * which is why the node is "the rest".
- */
-const INVESTIGATION_ID =
-  /^snat:([a-z0-9_.-]{0,89}[a-z0-9_-]):([a-z0-9](?:[a-z0-9_-]{0,61}[a-z0-9])?):([a-z0-9.:-]{1,253})$/;
-
-export interface InvestigationIdParts {
-  resourceGroup: string;
-  clusterName: string;
-  /** Absent: the most exhausted node. */
-  node?: string;
-}
-
-export function parseInvestigationId(id: string): Parsed<InvestigationIdParts> {
-  const match = INVESTIGATION_ID.exec(id);
-  const [, resourceGroup, clusterName, node] = match ?? [];
-  const bad = {
-    ok: false as const,
-    message: `investigation id ${shown(id)} is not valid: give the id a diagnose reply showed, like \`snat:rg-payments-prod:aks-prod:most-exhausted\`.`,
-  };
-  if (resourceGroup === undefined || clusterName === undefined || node === undefined) return bad;
-  if (node === 'most-exhausted') return { ok: true, value: { resourceGroup, clusterName } };
+/** An id as `newInvestigationId` makes it (lib/workflow/instanceId.ts); who may read it is decided by its cluster. */
+export function parseInvestigationId(id: string): Parsed<string> {
   try {
-    parseNodeSelector(node);
-  } catch {
-    return bad;
+    return { ok: true, value: checkInvestigationId(id) };
+  } catch (error) {
+    if (error instanceof SnatDoctorError) return { ok: false, message: error.message };
+    throw error;
   }
-  return { ok: true, value: { resourceGroup, clusterName, node } };
 }
 
 // --- Button values ---

@@ -2,6 +2,7 @@
 // refusals are the Block Kit of lib/render/slackBlocks.ts (the report's renderer); the rest are one or two lines of
 // mrkdwn text, which is all an ephemeral acknowledgement needs.
 import { type Block, renderSlackError, renderSlackHelp } from '../render/slackBlocks.ts';
+import type { NodeRegistry } from '../workflow/nodeRegistry.ts';
 
 export interface Reply {
   text: string;
@@ -50,17 +51,31 @@ export function startedReply(target: Target, instanceId: string, joined: boolean
   );
 }
 
-/** The ack when starting takes longer than Slack waits: the outcome follows as a second reply. */
-export function startingReply(target: Target, instanceId: string): Reply {
+/** The ack when starting takes longer than Slack waits: the outcome, with the investigation's id, follows. */
+export function startingReply(target: Target): Reply {
   return reply(
-    `:hourglass_flowing_sand: Starting the investigation of ${where(target)}: \`${instanceId}\`. A reply follows when it has started; \`/snat status ${instanceId}\` shows its progress.`,
+    `:hourglass_flowing_sand: Starting the investigation of ${where(target)}. A reply with its id follows when it has started.`,
   );
 }
 
-export function startFailedReply(target: Target, instanceId: string): Reply {
+export function startFailedReply(target: Target): Reply {
   return reply(
-    `:x: The investigation of ${where(target)} (\`${instanceId}\`) could not be started; the error is in the app’s logs. Try again in a minute.`,
+    `:x: The investigation of ${where(target)} could not be started; the error is in the app’s logs. Try again in a minute.`,
   );
+}
+
+/** A node's registry: the investigation holding it, and the last ones (newest first). */
+export function historyReply(alias: string, node: string, registry: NodeRegistry, shown = 10): Reply {
+  const lines = [`Investigations of node \`${node}\` of \`${alias}\`:`];
+  const { running, history } = registry;
+  if (running) lines.push(`• *running* since ${running.since}: \`${running.instanceId}\``);
+  for (const past of history.slice(0, shown)) {
+    lines.push(`• ${past.finishedAt} (${past.outcome}): \`${past.instanceId}\``);
+  }
+  if (!running && history.length === 0) lines.push('none yet.');
+  else if (history.length > shown) lines.push(`… and ${history.length - shown} earlier.`);
+  lines.push('`/snat status <id>` shows one.');
+  return reply(lines.join('\n'));
 }
 
 export interface StatusView {
@@ -68,8 +83,7 @@ export interface StatusView {
   customStatus?: unknown;
 }
 
-export function statusReply(instanceId: string, status: StatusView | undefined): Reply {
-  if (!status) return reply(`There is no investigation \`${instanceId}\`.`);
+export function statusReply(instanceId: string, status: StatusView): Reply {
   const step = stepOf(status.customStatus);
   const detail =
     status.runtimeStatus === 'Completed'
@@ -84,6 +98,11 @@ export function statusPendingReply(instanceId: string): Reply {
   return reply(`:hourglass_flowing_sand: Looking up \`${instanceId}\`; the answer follows.`);
 }
 
+/** Not found and not allowed read the same: a denial does not say whether the investigation exists. */
+export function statusUnseenReply(instanceId: string): Reply {
+  return reply(`There is no investigation \`${instanceId}\` that this channel may see.`);
+}
+
 export function statusFailedReply(instanceId: string): Reply {
   return reply(`:x: The status of \`${instanceId}\` could not be read; the error is in the app’s logs.`);
 }
@@ -91,7 +110,7 @@ export function statusFailedReply(instanceId: string): Reply {
 /** `/snat status` with no id, in a channel this process has not started anything from. */
 export function noRecentReply(): Reply {
   return reply(
-    'No investigation was started from this channel since this app instance started (it remembers the latest one per channel, in memory only). Give the id: `/snat status snat:<resource-group>:<cluster>:<node>`.',
+    'No investigation was started from this channel since this app instance started (it remembers the latest one per channel, in memory only). Give its id, or a node: `/snat status [cluster] <node-name>` lists the node’s investigations.',
   );
 }
 

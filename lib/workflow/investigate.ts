@@ -3,7 +3,7 @@
 // what it has, transient faults are retried with back-off, and whatever happens a report comes out naming the step
 // that failed.
 
-import type { OrchestrationContext, Task } from 'durable-functions';
+import type { EntityId, OrchestrationContext, Task } from 'durable-functions';
 import { ports } from '../composition.ts';
 import { failure, retryAfterFrom, type StepResult } from '../errors.ts';
 import type {
@@ -19,6 +19,9 @@ import type {
 } from '../model.ts';
 
 export { ORCHESTRATOR_NAME } from './instanceId.ts';
+
+import { nodeKey } from './instanceId.ts';
+import { type AcquireResult, type ReleaseInput, registryId } from './nodeRegistry.ts';
 
 import type { Located } from './steps/locateNode.ts';
 import type { Mapped } from './steps/mapPods.ts';
@@ -38,6 +41,12 @@ export const POD_CONCURRENCY = 10;
 export const POD_CHUNK = 50;
 
 const STEP_ORDER: StepName[] = ['locateNode', 'captureNode', 'mapPods', 'podConnections', 'rankAndReport'];
+
+/**
+ * How long an investigation may hold its node before the node's registry lets another one take it without a release
+ * (a terminated instance never releases): its capture plus an hour, far beyond what examining a node's pods takes.
+ */
+export const HOLD_MARGIN_MS = 60 * 60_000;
 
 /** What `customStatus` holds while an investigation runs (shown by the CLI, Slack and the Durable dashboard). */
 export interface InvestigationStatus {
@@ -62,6 +71,10 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
   // An investigation asked for from Slack reports there: a message in the channel, progress in its thread.
   const channel = request.requestedBy.kind === 'slack' ? request.requestedBy.where : undefined;
   let thread: string | undefined;
+  /** The node's registry while this investigation holds the node. */
+  let holding: EntityId | undefined;
+  /** The investigation this one joined, when its node was taken. */
+  let joinedTo: { instanceId: string; since: string } | undefined;
 
   /** Sets the custom status (CLI, dashboard) and, for Slack, updates the progress reply in the thread. */
   function* status(step: StepName, message: string, extra: Partial<InvestigationStatus> = {}): Generator<Task, void> {
@@ -134,84 +147,150 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
     }
     return yield* report(undefined, []);
   }
-  const { node, facts } = located.value;
+  const { node } = located.value;
   steps.push({ name: 'locateNode', status: 'succeeded', detail: describeNode(located.value) });
 
-  // 2. One probe run on the node.
-  let capture: NodeCapture | undefined;
-  if (node.os === 'windows') {
-    steps.push({
-      name: 'captureNode',
-      status: 'skipped',
-      detail: 'Windows node: no node probe; pods are examined one by one',
-    });
-  } else {
-    const endsAt = new Date(context.df.currentUtcDateTime.getTime() + request.captureSeconds * 1000);
-    yield* status('captureNode', `Capturing connections on ${node.name} for ${request.captureSeconds} s`, {
-      node: node.name,
-      captureEndsAt: endsAt.toISOString(),
-    });
-    const captured = yield* call<NodeCapture>('captureNode', { facts, node, seconds: request.captureSeconds });
-    if (captured.ok) {
-      capture = captured.value;
-      unavailable.push(...capture.unavailable);
-      steps.push({ name: 'captureNode', status: 'succeeded', detail: describeCapture(capture) });
-    } else {
-      steps.push({ name: 'captureNode', status: 'failed', detail: captured.message });
-    }
+  // The node itself: one investigation at a time runs anything on it, whatever asked and on whichever instance of
+  // the app (nodeRegistry.ts). Taken only now that the node is known by its name, so that a request by name, one by
+  // IP and one for the most exhausted node are one node.
+  const taken = yield* takeNode(node.name);
+  if (!taken.ok) {
+    const why = `the node's registry could not be read (${taken.message}): nothing was run on ${node.name}, so that no second probe can run there`;
+    steps.push({ name: 'captureNode', status: 'failed', detail: why });
+    for (const name of STEP_ORDER.slice(2, -1))
+      steps.push({ name, status: 'skipped', detail: 'nothing was run on the node' });
+    return yield* report(located.value, []);
+  }
+  if (!taken.result.granted) {
+    const { holder } = taken.result;
+    joinedTo = holder;
+    const why = `${node.name} is already being investigated by ${holder.instanceId} (since ${holder.since}); this request joined it${channel ? ' and its report will be posted in this channel too' : ''}`;
+    for (const name of STEP_ORDER.slice(1, -1)) steps.push({ name, status: 'skipped', detail: why });
+    return yield* report(located.value, []);
+  }
+  try {
+    return yield* examine(located.value);
+  } finally {
+    // Only when `examine` threw (a fault of this code): its report released the node before posting it.
+    if (holding) yield* letGo('abandoned: the investigation failed before its report');
   }
 
-  // 3. Network namespaces and sandboxes → pods.
-  yield* status('mapPods', `Mapping network namespaces to pods on ${node.name}`, { node: node.name });
-  const mapped = yield* call<Mapped>('mapPods', { cluster: request.cluster, node, capture });
-  if (!mapped.ok) {
-    steps.push({ name: 'mapPods', status: 'failed', detail: mapped.message });
-    steps.push({ name: 'podConnections', status: 'skipped', detail: 'no pod list to examine' });
-    return yield* report(located.value, [], capture);
-  }
-  const { pods, finished, host } = mapped.value;
-  steps.push({ name: 'mapPods', status: 'succeeded', detail: describePods(pods, finished, node.name) });
-
-  // 4. Each pod's connections: POD_CHUNK pods per activity, which examines them POD_CONCURRENCY at a time through a
-  // sliding window (steps/podConnections.ts). A pod that hit a transient fault is tried again after the chunk (after
-  // its back-off, or its Retry-After), up to the attempt limit.
-  const results: PodConnections[] = [];
-  const podFailures: string[] = [];
-  for (let start = 0; start < pods.length; start += POD_CHUNK) {
-    yield* status('podConnections', `Counting connections of ${pods.length} pods`, {
-      node: node.name,
-      pods: { done: start, total: pods.length },
-    });
-    let round = pods.slice(start, start + POD_CHUNK);
-    for (let attempt = 1; round.length > 0; attempt++) {
-      const examined = yield* call<StepResult<PodConnections>[]>('podConnections', {
-        cluster: request.cluster,
-        pods: round,
-        privateRanges: facts.privateRanges.map((r) => r.cidr),
-        concurrency: POD_CONCURRENCY,
-      } satisfies PodsInput);
-      // The activity returns each pod's outcome, transient faults included; if it failed as a whole, every pod did.
-      const outcomes = examined.ok ? examined.value : round.map((): StepResult<PodConnections> => examined);
-      const retry: CandidatePod[] = [];
-      const waits: number[] = [];
-      outcomes.forEach((result, i) => {
-        const pod = round[i] as CandidatePod;
-        if (result.ok) results.push(result.value);
-        else if (result.code === 'TRANSIENT' && attempt < RETRY_POLICY.maxNumberOfAttempts) {
-          retry.push(pod);
-          waits.push(result.retryAfterSeconds ?? 0);
-        } else {
-          const after = result.code === 'TRANSIENT' ? `still failing after ${attempt} attempts: ` : '';
-          podFailures.push(`${pod.namespace}/${pod.name}: ${after}${result.message}`);
-        }
+  function* examine(found: Located): Generator<Task, Report, unknown> {
+    const { node, facts } = found;
+    // 2. One probe run on the node.
+    let capture: NodeCapture | undefined;
+    if (node.os === 'windows') {
+      steps.push({
+        name: 'captureNode',
+        status: 'skipped',
+        detail: 'Windows node: no node probe; pods are examined one by one',
       });
-      if (retry.length > 0) yield* backOff(attempt, Math.max(...waits));
-      round = retry;
+    } else {
+      const endsAt = new Date(context.df.currentUtcDateTime.getTime() + request.captureSeconds * 1000);
+      yield* status('captureNode', `Capturing connections on ${node.name} for ${request.captureSeconds} s`, {
+        node: node.name,
+        captureEndsAt: endsAt.toISOString(),
+      });
+      const captured = yield* call<NodeCapture>('captureNode', { facts, node, seconds: request.captureSeconds });
+      if (captured.ok) {
+        capture = captured.value;
+        unavailable.push(...capture.unavailable);
+        steps.push({ name: 'captureNode', status: 'succeeded', detail: describeCapture(capture) });
+      } else {
+        steps.push({ name: 'captureNode', status: 'failed', detail: captured.message });
+      }
+    }
+
+    // 3. Network namespaces and sandboxes → pods.
+    yield* status('mapPods', `Mapping network namespaces to pods on ${node.name}`, { node: node.name });
+    const mapped = yield* call<Mapped>('mapPods', { cluster: request.cluster, node, capture });
+    if (!mapped.ok) {
+      steps.push({ name: 'mapPods', status: 'failed', detail: mapped.message });
+      steps.push({ name: 'podConnections', status: 'skipped', detail: 'no pod list to examine' });
+      return yield* report(found, [], capture);
+    }
+    const { pods, finished, host } = mapped.value;
+    steps.push({ name: 'mapPods', status: 'succeeded', detail: describePods(pods, finished, node.name) });
+
+    // 4. Each pod's connections: POD_CHUNK pods per activity, which examines them POD_CONCURRENCY at a time through a
+    // sliding window (steps/podConnections.ts). A pod that hit a transient fault is tried again after the chunk (after
+    // its back-off, or its Retry-After), up to the attempt limit.
+    const results: PodConnections[] = [];
+    const podFailures: string[] = [];
+    for (let start = 0; start < pods.length; start += POD_CHUNK) {
+      yield* status('podConnections', `Counting connections of ${pods.length} pods`, {
+        node: node.name,
+        pods: { done: start, total: pods.length },
+      });
+      let round = pods.slice(start, start + POD_CHUNK);
+      for (let attempt = 1; round.length > 0; attempt++) {
+        const examined = yield* call<StepResult<PodConnections>[]>('podConnections', {
+          cluster: request.cluster,
+          pods: round,
+          privateRanges: facts.privateRanges.map((r) => r.cidr),
+          concurrency: POD_CONCURRENCY,
+        } satisfies PodsInput);
+        // The activity returns each pod's outcome, transient faults included; if it failed as a whole, every pod did.
+        const outcomes = examined.ok ? examined.value : round.map((): StepResult<PodConnections> => examined);
+        const retry: CandidatePod[] = [];
+        const waits: number[] = [];
+        outcomes.forEach((result, i) => {
+          const pod = round[i] as CandidatePod;
+          if (result.ok) results.push(result.value);
+          else if (result.code === 'TRANSIENT' && attempt < RETRY_POLICY.maxNumberOfAttempts) {
+            retry.push(pod);
+            waits.push(result.retryAfterSeconds ?? 0);
+          } else {
+            const after = result.code === 'TRANSIENT' ? `still failing after ${attempt} attempts: ` : '';
+            podFailures.push(`${pod.namespace}/${pod.name}: ${after}${result.message}`);
+          }
+        });
+        if (retry.length > 0) yield* backOff(attempt, Math.max(...waits));
+        round = retry;
+      }
+    }
+    steps.push(podStepOutcome(pods.length, results, podFailures));
+
+    return yield* report(found, results, capture, host);
+  }
+
+  /** Asks the node's registry for the node. */
+  function* takeNode(
+    name: string,
+  ): Generator<Task, { ok: true; result: AcquireResult } | { ok: false; message: string }, unknown> {
+    const entity = registryId(nodeKey(request.cluster, name));
+    const at = context.df.currentUtcDateTime;
+    try {
+      const result = (yield context.df.callEntity(entity, 'acquire', {
+        instanceId: context.df.instanceId,
+        at: at.toISOString(),
+        until: new Date(at.getTime() + request.captureSeconds * 1000 + HOLD_MARGIN_MS).toISOString(),
+        ...(channel ? { channel } : {}),
+      })) as AcquireResult;
+      if (result.granted) holding = entity;
+      return { ok: true, result };
+    } catch (error) {
+      return { ok: false, message: firstLine(error) };
     }
   }
-  steps.push(podStepOutcome(pods.length, results.length, podFailures));
 
-  return yield* report(located.value, results, capture, host);
+  /** Gives the node back; answers the channels of the requests that joined this investigation. */
+  function* letGo(outcome: string): Generator<Task, string[], unknown> {
+    const entity = holding;
+    holding = undefined;
+    if (!entity) return [];
+    const input: ReleaseInput = {
+      instanceId: context.df.instanceId,
+      at: context.df.currentUtcDateTime.toISOString(),
+      outcome,
+    };
+    try {
+      return ((yield context.df.callEntity(entity, 'release', input)) as string[] | null) ?? [];
+    } catch {
+      // The holder's `until` frees the node anyway; the joiners' channels are what is lost.
+      return [];
+    }
+  }
 
   // 5. Rank and report. Always runs: with whatever the steps above gathered.
   function* report(
@@ -240,11 +319,12 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
           { ...input, steps: [...steps, { name: 'rankAndReport', status: 'failed', detail: written.message }] },
           context.df.currentUtcDateTime.toISOString(),
         );
+    if (joinedTo) final = { ...final, joined: joinedTo };
     // The evidence blob, before Slack so that the report posted there says where it is. Best effort, like Slack: a
     // failure is named in the report and changes nothing else. Whether a store is configured is fixed configuration
     // (the composition root's), not I/O: every replay sees the same answer unless the app's settings change while
     // this instance is in flight.
-    if (ports().evidence) {
+    if (ports().evidence && !joinedTo) {
       const stored = yield* call<{ url: string }>('storeEvidence', {
         instanceId: context.df.instanceId,
         request,
@@ -257,10 +337,13 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
         ? { ...final, evidence: { url: stored.value.url } }
         : { ...final, unavailable: [...final.unavailable, { what: 'evidence store', reason: stored.message }] };
     }
-    if (channel) {
+    // The node is let go before Slack is told: a re-run asked for on reading the report finds it free.
+    const joiners = yield* letGo('completed');
+    // Its own channel, then those of the requests that joined it (each gets the report as a message of its own).
+    for (const where of [...(channel ? [channel] : []), ...joiners.filter((c) => c !== channel)]) {
       yield* call('notifySlack', {
         kind: 'report',
-        channel,
+        channel: where,
         instanceId: context.df.instanceId,
         request,
         report: final,
@@ -270,18 +353,25 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
   }
 }
 
-function podStepOutcome(total: number, examined: number, failures: string[]): StepOutcome {
+function podStepOutcome(total: number, results: PodConnections[], failures: string[]): StepOutcome {
+  const examined = results.length;
+  // A pod whose table came back cut short was examined, but its counts may be low: the step says so.
+  const cut = results.filter((r) => r.incomplete).map((r) => `${r.namespace}/${r.pod}`);
+  const cutNote =
+    cut.length === 0
+      ? ''
+      : `; ${cut.length === 1 ? "1 pod's socket table" : `${cut.length} pods' socket tables`} came back cut short, so ${cut.length === 1 ? 'its' : 'their'} counts may be low: ${cut.slice(0, 5).join(', ')}${cut.length > 5 ? ` and ${cut.length - 5} more` : ''}`;
   if (failures.length === 0)
     return {
       name: 'podConnections',
       status: 'succeeded',
-      detail: `${examined} pod${examined === 1 ? '' : 's'} examined`,
+      detail: `${examined} pod${examined === 1 ? '' : 's'} examined${cutNote}`,
     };
   const listed = failures.slice(0, 5).join('; ') + (failures.length > 5 ? `; and ${failures.length - 5} more` : '');
   return {
     name: 'podConnections',
     status: examined === 0 ? 'failed' : 'succeeded',
-    detail: `${failures.length} of ${total} pods could not be examined: ${listed}`,
+    detail: `${failures.length} of ${total} pods could not be examined: ${listed}${cutNote}`,
   };
 }
 

@@ -9,7 +9,7 @@ import { startLocalRuntime } from '../../lib/local/runtime.ts';
 import type { Report } from '../../lib/model.ts';
 import { issueToken } from '../../lib/sandbox/entra.ts';
 import { type RunningSandbox, startSandbox } from '../../lib/sandbox/sandbox.ts';
-import { startOrJoin } from '../../lib/workflow/start.ts';
+import { startNewInvestigation } from '../../lib/workflow/start.ts';
 import { requestFor } from '../support/runtime.ts';
 import { scenarioWith } from '../support/scenarios.ts';
 
@@ -42,7 +42,7 @@ test('an investigation through the per-subscription adapters, asking the credent
     kubernetes: { pollIntervalMs: 1 },
   });
   const { host } = await startLocalRuntime({ ports, clock: new VirtualClock() });
-  const { instanceId } = await startOrJoin(host, requestFor(sandbox.scenario));
+  const instanceId = await startNewInvestigation(host, requestFor(sandbox.scenario));
   const report = (await host.waitForCompletion(instanceId)).output as Report;
   expect(report.steps.map((s) => s.status)).toEqual(Array(5).fill('succeeded'));
   expect(report.culprits[0]?.pod).toMatch(/^checkout-api-/);

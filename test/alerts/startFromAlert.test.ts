@@ -21,15 +21,21 @@ const CLUSTERS = clustersFromFacts([
   { ref: SHOP, nodeResourceGroup: 'MC_rg-shop-prod_aks-shop_northeurope' },
 ]);
 
-/** A Durable client that records what was started (every start is new: nothing runs). */
-function recordingClient(): WatchClient & { started: string[] } {
+/** A Durable client that records what was started (every start is new: nothing runs; no node has a registry). */
+function recordingClient(): WatchClient & { started: string[]; signals: string[] } {
   const started: string[] = [];
+  const signals: string[] = [];
   return {
     started,
+    signals,
     getStatus: async (id) => (started.includes(id) ? { runtimeStatus: 'Running' } : undefined),
     startNew: async (_name, { instanceId }) => {
       started.push(instanceId);
       return instanceId;
+    },
+    readEntityState: async () => ({ entityExists: false }),
+    signalEntity: async (entityId, op) => {
+      signals.push(`${op} ${entityId.key}`);
     },
   };
 }

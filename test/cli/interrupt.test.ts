@@ -76,6 +76,44 @@ async function diagnoseStopped(sandbox: Sandbox, signal: NodeJS.Signals) {
   return { pod, ...(await exit), stderr: () => stderr };
 }
 
+/** A port free a moment ago (serve's --port takes no 0). */
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** `serve --connect` on the sandbox, an investigation started through its HTTP starter, stopped with SIGINT once its probe pod exists. */
+async function serveStopped(sandbox: Sandbox) {
+  const port = await freePort();
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    SLACK_SIGNING_SECRET: '8f14e45fceea167a5a36dedd4bea2543',
+  };
+  for (const name of ['SLACK_BOT_TOKEN', 'SNAT_DOCTOR_SLACK_ACCESS']) delete env[name];
+  const child = spawn(process.execPath, [BIN, 'serve', '--connect', sandbox.connection, '--port', String(port)], {
+    env,
+  });
+  let stdout = '';
+  child.stdout?.on('data', (chunk) => {
+    stdout += chunk;
+  });
+  const exit = exited(child);
+  const key = await until('serve', async () => /^Key .*: (\S+)$/m.exec(stdout)?.[1]);
+  const { cluster } = JSON.parse(await readFile(sandbox.connection, 'utf8')) as { cluster: Record<string, string> };
+  const started = await fetch(`http://127.0.0.1:${port}/api/investigations?code=${key}`, {
+    method: 'POST',
+    body: JSON.stringify({ cluster, node: 'aks-nodepool1-31415926-vmss000001', seconds: 30 }),
+  });
+  expect(started.status).toBe(202);
+  const pod = await until('the probe pod', async () => (await sandbox.probePods())[0]);
+  child.kill('SIGINT');
+  return { pod, ...(await exit), stdout: () => stdout };
+}
+
 describe.each([
   ['the probe pod through the Kubernetes API (runCommand disabled)', false],
   ['the probe pod through runCommand', true],
@@ -111,6 +149,15 @@ describe.each([
     },
     90_000,
   );
+
+  // Noted in issue 14's work: stopping `serve` left the investigation's probe pod running on the node.
+  test('serve stopped with an investigation mid-capture deletes its probe pod before it leaves', async () => {
+    const stopped = await serveStopped(sandbox);
+    expect(stopped.pod).toMatch(/^snat-doctor-probe-[a-z0-9]{8}$/);
+    expect(stopped.code).toBe(0);
+    expect(stopped.stdout()).toMatch(/abandoned an investigation still running: .*; no probe pod is left running\./);
+    expect(await sandbox.probePods()).toEqual([]);
+  }, 90_000);
 
   test('SIGKILL: the pod stays, and the sweep deletes it only once it is past its deadline', async () => {
     const stopped = await diagnoseStopped(sandbox, 'SIGKILL');

@@ -121,6 +121,28 @@ describe('who may call the starter and the status', () => {
     }
   });
 
+  // Issue 14, item 6: the starter took any cluster its identity could reach. serve is set up for its sandbox's cluster.
+  test('the starter refuses a cluster other than the one served with 403 and starts nothing', async () => {
+    const elsewhere = {
+      cluster: {
+        subscriptionId: '00000000-0000-4000-8000-000000000000',
+        resourceGroup: 'rg-payments-prod',
+        name: 'aks-prod',
+      },
+      node: 'aks-nodepool1-31415926-vmss000001',
+    };
+    const response = await fetch(`${served.url}/api/investigations?code=${served.key}`, {
+      method: 'POST',
+      body: JSON.stringify(elsewhere),
+    });
+    expect(response.status).toBe(403);
+    expect(await response.json()).toEqual({
+      error: 'CLUSTER_NOT_ALLOWED',
+      message: expect.stringMatching(/^Cluster rg-payments-prod\/aks-prod is not one this app is set up for/),
+    });
+    expect(await served.unfinished()).toEqual([]);
+  });
+
   test('DNS rebinding: a request under another Host name is refused', async () => {
     const port = new URL(served.url).port;
     const { request } = await import('node:http');
@@ -141,5 +163,52 @@ describe('who may call the starter and the status', () => {
       req.end();
     });
     expect(status).toBe(403);
+  });
+});
+
+describe('GET /api/investigations?subscriptionId=&resourceGroup=&cluster=&node=', () => {
+  const NODE = 'aks-nodepool1-31415926-vmss000002';
+  const cluster = {
+    subscriptionId: '3f2b6c4e-8a1d-4e5f-9b7c-2d1e0f3a4b5c',
+    resourceGroup: 'rg-payments-prod',
+    name: 'aks-prod',
+  };
+  const list = (query: Record<string, string>, { withKey = true } = {}) =>
+    fetch(
+      `${served.url}/api/investigations?${new URLSearchParams({
+        subscriptionId: cluster.subscriptionId,
+        resourceGroup: cluster.resourceGroup,
+        cluster: cluster.name,
+        node: NODE,
+        ...query,
+        ...(withKey ? { code: served.key } : {}),
+      })}`,
+    );
+
+  test('lists the node’s investigation once it ran; needs the key; 404 for a cluster not served', async () => {
+    const started = await fetch(`${served.url}/api/investigations?code=${served.key}`, {
+      method: 'POST',
+      body: JSON.stringify({ cluster, node: NODE, seconds: 5 }),
+    });
+    expect(started.status).toBe(202);
+    const { instanceId } = (await started.json()) as { instanceId: string };
+    for (;;) {
+      const state = (await (
+        await fetch(`${served.url}/api/investigations/${encodeURIComponent(instanceId)}?code=${served.key}`)
+      ).json()) as { runtimeStatus: string };
+      if (state.runtimeStatus === 'Completed' || state.runtimeStatus === 'Failed') break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+
+    const listed = await list({});
+    expect(listed.status).toBe(200);
+    expect(await listed.json()).toEqual({
+      cluster,
+      node: NODE,
+      history: [{ instanceId, startedAt: expect.any(String), finishedAt: expect.any(String), outcome: 'completed' }],
+    });
+    expect((await list({}, { withKey: false })).status).toBe(401);
+    expect((await list({ subscriptionId: '00000000-0000-4000-8000-000000000000' })).status).toBe(404);
+    expect((await list({ node: '10.224.0.6' })).status).toBe(400);
   });
 });

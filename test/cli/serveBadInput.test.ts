@@ -150,9 +150,12 @@ describe('serve with SNAT_DOCTOR_SLACK_ACCESS set, attacked over HTTP', () => {
     expect(served.banner).not.toContain('C0SANDBOX');
   });
 
+  // A well-formed id but for its node, an incomplete percent-escape.
+  const NEW_STYLE_ID = 'snat:3f2b6c4e-8a1d-4e5f-9b7c-2d1e0f3a4b5c:rg-payments-prod:aks-prod:20260101t000000z-0a1b2c:';
   test.each([
     ['/api/investigations/%ZZ', '"%ZZ"'],
-    ['/api/investigations/snat:rg-payments-prod:aks-prod:%E0%A4%A', '"snat:rg-payments-prod:aks-prod:%E0%A4%A"'],
+    // Shown up to its first 80 characters.
+    [`/api/investigations/${NEW_STYLE_ID}%E0%A4%A`, `${JSON.stringify(`${NEW_STYLE_ID}%E0%A4%A`.slice(0, 80))}…`],
     ['/runtime/webhooks/durabletask/instances/%ZZ', '"%ZZ"'],
   ])('a malformed percent-escape in %s is a 400 saying how to encode the id (was a 500)', async (path, shown) => {
     const response = await fetch(`${served.url}${path}?code=${served.key}`);

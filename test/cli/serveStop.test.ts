@@ -62,7 +62,10 @@ test('Ctrl-C with an investigation still running: serve says it abandoned it and
     }
     child.kill('SIGINT');
     expect(await exited).toBe(0);
-    expect(stdout).toContain(`Stopped; abandoned an investigation still running: ${instanceId}.\n`);
+    // …and its probe pod was deleted before serve left (the capture was aborted).
+    expect(stdout).toContain(
+      `Stopped; abandoned an investigation still running: ${instanceId}; no probe pod is left running.\n`,
+    );
   } finally {
     child.kill('SIGKILL');
   }

@@ -12,7 +12,11 @@ import { type WatchCommandOptions, watch } from '../../lib/cli/watch.ts';
 import { defaultScenarioDocument } from '../support/scenarios.ts';
 
 const EXHAUSTED = 'aks-nodepool1-31415926-vmss000001';
-const ID = `snat:rg-payments-prod:aks-prod:${EXHAUSTED}`;
+/** The exhausted node's investigation: an id of its own (its time and nonce are the start's). */
+const ID_SHAPE = new RegExp(
+  `snat:3f2b6c4e-8a1d-4e5f-9b7c-2d1e0f3a4b5c:rg-payments-prod:aks-prod:\\d{8}t\\d{6}z-[0-9a-f]{6}:${EXHAUSTED}`,
+);
+const ID = expect.stringMatching(new RegExp(`^${ID_SHAPE.source}$`));
 
 async function run(options: Partial<WatchCommandOptions>) {
   let stdout = '';
@@ -65,6 +69,7 @@ describe('snat-doctor watch (in-process)', () => {
         culprit: expect.objectContaining({ namespace: 'payments', pod: expect.stringMatching(/^checkout-api-/) }),
       },
     ]);
+    expect(tick.started[0].instanceId).toBe(tick.nodes.find((n: { name: string }) => n.name === EXHAUSTED).instanceId);
     expect(tick.unsupported).toEqual([]);
     expect(tick.errors).toEqual([]);
   });
@@ -77,7 +82,7 @@ describe('snat-doctor watch (in-process)', () => {
       new RegExp(`rg-payments-prod/aks-prod .*${EXHAUSTED} .*1016 / 1024 .*99\\.2 % .*240 .*started`),
     );
     expect(stdout).toMatch(/vmss000000 .* ok/);
-    expect(stdout).toContain(ID);
+    expect(stdout).toMatch(new RegExp(`\\n {2}${ID_SHAPE.source}\\n`));
     expect(stdout).toMatch(/culprit payments\/checkout-api-/);
   });
 
@@ -128,6 +133,9 @@ const SOURCES = [
   'lib/watch/startOnce.ts',
   'lib/watch/summary.ts',
   'lib/watch/tick.ts',
+  'lib/workflow/instanceId.ts',
+  'lib/workflow/nodeRegistry.ts',
+  'lib/workflow/start.ts',
 ];
 
 describe('snat-doctor watch (the binary)', () => {

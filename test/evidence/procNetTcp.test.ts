@@ -112,11 +112,12 @@ describe('parseProcNetTcp on the live captures', () => {
   });
 
   test('an empty table (only the header: a namespace with no sockets) gives nothing, skips nothing', () => {
-    expect(parseProcNetTcp(LIVE_TCP.split('\n')[0] ?? '', { netns: 1 })).toEqual({
+    expect(parseProcNetTcp(`${LIVE_TCP.split('\n')[0] ?? ''}\n`, { netns: 1 })).toEqual({
       sockets: [],
       inbound: [],
       skipped: 0,
       lines: 0,
+      tables: 1,
     });
   });
 
@@ -145,8 +146,8 @@ describe('parseProcNetTcp on the live captures', () => {
   });
 
   test("lower-case hex is read like the kernel's upper case", () => {
-    const result = parseProcNetTcp('0: 0100007f:864e 0100007f:46a0 0a', { netns: 1 });
-    expect(result).toEqual({ sockets: [], inbound: [], skipped: 0, lines: 1 }); // a LISTEN socket: read, then dropped
+    const result = parseProcNetTcp('0: 0100007f:864e 0100007f:46a0 0a\n', { netns: 1 });
+    expect(result).toEqual({ sockets: [], inbound: [], skipped: 0, lines: 1, tables: 0 }); // a LISTEN socket: read, then dropped
   });
 });
 
@@ -409,5 +410,28 @@ describe('parseProcNetTcp: UDP tables after the TCP ones', () => {
   test('a TCP table after a UDP one is TCP again', () => {
     const result = parseProcNetTcp(udp + tcp, { netns: 7 });
     expect(result.sockets.find((s) => s.remotePort === 8080)).not.toHaveProperty('protocol');
+  });
+});
+
+// Issue 14: a pod's exec output cut short undercounted it (481 of 905 connections) while its step "succeeded" with
+// no note. The parser says what it can tell from the text; the step (podConnections) turns it into a note.
+describe('parseProcNetTcp: a table cut short', () => {
+  test('whole tables: their count, and no cut', () => {
+    const result = parseProcNetTcp(LIVE_TCP + LIVE_TCP6, { netns: 0 });
+    expect(result.tables).toBe(2);
+    expect(result.cut).toBeUndefined();
+  });
+
+  test('text cut in the middle of a row (no final newline) is cut; its complete rows are still read', () => {
+    const text = LIVE_TCP + LIVE_TCP6;
+    const result = parseProcNetTcp(text.slice(0, text.length - 40), { netns: 0 });
+    expect(result.cut).toBe('its last line ends without a newline');
+    expect(result.tables).toBe(2);
+  });
+
+  test('text cut at a row boundary shows only as fewer tables (the caller knows how many it asked for)', () => {
+    const result = parseProcNetTcp(LIVE_TCP, { netns: 0 });
+    expect(result.tables).toBe(1);
+    expect(result.cut).toBeUndefined();
   });
 });

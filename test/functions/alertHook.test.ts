@@ -22,7 +22,14 @@ import { sampleSnatAlert } from '../support/sampleAlert.ts';
 import { scenarioWith } from '../support/scenarios.ts';
 
 const NODE = 'aks-nodepool1-31415926-vmss000001';
-const NODE_ID = `snat:rg-payments-prod:aks-prod:${NODE}`;
+const NODE_2 = 'aks-nodepool1-31415926-vmss000002';
+/** An id the starters make for `node` of the sandbox's cluster: its time and nonce are the start's own. */
+const idOf = (node: string) =>
+  expect.stringMatching(
+    new RegExp(
+      `^snat:3f2b6c4e-8a1d-4e5f-9b7c-2d1e0f3a4b5c:rg-payments-prod:aks-prod:\\d{8}t\\d{6}z-[0-9a-f]{6}:${node.replaceAll('.', '\\.')}$`,
+    ),
+  );
 const RULE = 'aks-prod SNAT ports above 90%';
 const NO_ARM: ClusterApi = {
   getCluster: async () => {
@@ -106,13 +113,15 @@ describe('POST /api/alerts/snat', () => {
     expect(response.status).toBe(202);
     const [started, ...more] = await investigations(response);
     expect(more).toEqual([]);
-    // The backend IP is asked for by the node's name, as the watch asks, so both land on one instance id.
-    expect(started).toMatchObject({ instanceId: NODE_ID, node: NODE, backendIp: '10.224.0.5', joined: false });
-    expect(started?.statusUri).toBe(`http://127.0.0.1:7071/api/investigations/${NODE_ID}`);
-    expect(started?.statusQueryGetUri).toContain(encodeURIComponent(NODE_ID));
+    // The backend IP is asked for by the node's name, as the watch asks, so both find one node's investigation.
+    expect(started).toMatchObject({ instanceId: idOf(NODE), node: NODE, backendIp: '10.224.0.5', joined: false });
+    const instanceId = started?.instanceId ?? '';
+    expect(started?.statusUri).toBe(`http://127.0.0.1:7071/api/investigations/${instanceId}`);
+    expect(started?.statusQueryGetUri).toContain(encodeURIComponent(instanceId));
     expect(new Headers(response.headers as Record<string, string>).get('Location')).toBe(started?.statusUri);
+    expect((await host.listInstances()).map((i) => i.instanceId)).toEqual([instanceId]);
 
-    const done = await host.waitForCompletion(NODE_ID);
+    const done = await host.waitForCompletion(instanceId);
     const report = done.output as Report;
     expect(report.requestedBy).toEqual({ kind: 'alert', who: RULE });
     expect(report.node).toMatchObject({ name: NODE, ip: '10.224.0.5' });
@@ -128,23 +137,28 @@ describe('POST /api/alerts/snat', () => {
   });
 
   test('the same alert delivered twice at once starts one investigation', async () => {
-    const { host, post } = await setup();
+    const { host, post, investigations } = await setup();
     const responses = await Promise.all([post(sampleSnatAlert()), post(sampleSnatAlert())]);
     expect(responses.map((r) => r.status)).toEqual([202, 202]);
-    expect((await host.listInstances()).map((i) => i.instanceId)).toEqual([NODE_ID]);
+    const ids = (await Promise.all(responses.map(investigations))).map((started) => started[0]?.instanceId);
+    expect((await host.listInstances()).map((i) => i.instanceId)).toEqual([idOf(NODE)]);
+    expect(ids).toEqual([ids[0], ids[0]]);
   });
 
   test('an alert for a node the watch is already investigating joins that investigation', async () => {
     const { host, client, cluster, post, investigations } = await setup();
-    await startOnce(client, { cluster, node: NODE, captureSeconds: 30, requestedBy: { kind: 'watch' } });
-    expect(await investigations(await post(sampleSnatAlert()))).toMatchObject([{ instanceId: NODE_ID, joined: true }]);
+    const watch = await startOnce(client, { cluster, node: NODE, captureSeconds: 30, requestedBy: { kind: 'watch' } });
+    expect(watch.outcome).toBe('started');
+    expect(await investigations(await post(sampleSnatAlert()))).toMatchObject([
+      { instanceId: watch.instanceId, joined: true },
+    ]);
     expect((await host.listInstances()).length).toBe(1);
   });
 
   test('an alert not split by BackendIPAddress investigates the most exhausted node', async () => {
     const { host, post, investigations } = await setup();
     const [started] = await investigations(await post(sampleSnatAlert({ backendIps: [] })));
-    expect(started).toMatchObject({ instanceId: 'snat:rg-payments-prod:aks-prod:most-exhausted', joined: false });
+    expect(started).toMatchObject({ instanceId: idOf('most-exhausted'), joined: false });
     expect(started).not.toHaveProperty('node');
     const report = (await host.waitForCompletion(started!.instanceId)).output as Report;
     expect(report.node?.ip).toBe('10.224.0.5');
@@ -156,7 +170,7 @@ describe('POST /api/alerts/snat', () => {
     });
     const { host, post, investigations } = await setup({ scenario });
     const [started] = await investigations(await post(sampleSnatAlert()));
-    expect(started).toMatchObject({ instanceId: 'snat:rg-payments-prod:aks-prod:10.224.0.5', node: '10.224.0.5' });
+    expect(started).toMatchObject({ instanceId: idOf('10.224.0.5'), node: '10.224.0.5' });
     const report = (await host.waitForCompletion(started!.instanceId)).output as Report;
     expect(report.node?.name).toBe(NODE);
   });
@@ -164,10 +178,7 @@ describe('POST /api/alerts/snat', () => {
   test('one alert naming two nodes starts both investigations', async () => {
     const { host, post, investigations } = await setup();
     const started = await investigations(await post(sampleSnatAlert({ backendIps: ['10.224.0.5', '10.224.0.6'] })));
-    expect(started.map((i) => i.instanceId)).toEqual([
-      NODE_ID,
-      'snat:rg-payments-prod:aks-prod:aks-nodepool1-31415926-vmss000002',
-    ]);
+    expect(started.map((i) => i.instanceId)).toEqual([idOf(NODE), idOf(NODE_2)]);
     expect((await host.listInstances()).length).toBe(2);
   });
 

@@ -40,6 +40,7 @@ async function setup() {
       request('/api/investigations', typeof body === 'string' ? body : JSON.stringify(body), headers),
       client,
       context('startInvestigation'),
+      [cluster],
     );
   const alerts = clustersFromConfig(
     readConfig({ SNAT_DOCTOR_WATCH_CLUSTERS: JSON.stringify([cluster]) }).alerts,
@@ -203,22 +204,25 @@ describe('bodies over 1 MB are a 413 and are not read past the bound', () => {
 });
 
 describe('GET /api/investigations/{id}', () => {
+  const STAMP = '20260101t000000z-0a1b2c';
   test.each([
     ['%ZZ'],
-    ['snat:rg-payments-prod:aks-prod:%E0%A4%A'],
-    ['snat%3Arg-payments-prod%3Aaks-prod%3Amost-exhausted'],
+    [`snat:3f2b6c4e-8a1d-4e5f-9b7c-2d1e0f3a4b5c:rg-payments-prod:aks-prod:${STAMP}:%E0%A4%A`],
+    [`snat%3A3f2b6c4e-8a1d-4e5f-9b7c-2d1e0f3a4b5c%3Arg-payments-prod%3Aaks-prod%3A${STAMP}%3Amost-exhausted`],
   ])(
     'an id still holding percent-escapes (%s) is a 400, never decoded here (the host decodes the route)',
     async (id) => {
-      const { client, context } = await setup();
+      const { client, cluster, context } = await setup();
       const request = new HttpRequest({
         method: 'GET',
         url: 'http://127.0.0.1:7071/api/investigations/x',
         params: { id },
       });
-      const response = await status(request, client, context('status'));
+      const response = await status(request, client, context('status'), [cluster]);
       expect(response.status).toBe(400);
-      expect(message(response)).toMatch(/^investigation id .* is not valid: .*expected snat:\{resource group\}/);
+      expect(message(response)).toMatch(
+        /^investigation id .* is not valid: .*expected snat:\{subscription\}:\{resource group\}:\{cluster\}:/,
+      );
     },
   );
 });

@@ -48,7 +48,8 @@ function lazyChunk<T>(name: string): Promise<T> {
 
 /**
  * The Durable extension's HTTP API as durable-functions' client calls it when the binding gives an `rpcBaseUrl`
- * (start an orchestration, read an instance's status), served from the bundle's in-memory host.
+ * (start an orchestration, read an instance's status, read and signal an entity: a node's registry), served from the
+ * bundle's in-memory host.
  */
 async function durableExtension(host: Host) {
   const server = createServer(async (request, response) => {
@@ -61,6 +62,18 @@ async function durableExtension(host: Host) {
     for await (const chunk of request) body += chunk;
     const start = /^\/durabletask\/orchestrators\/([^/]+)\/([^/]+)$/.exec(url.pathname);
     const instance = /^\/durabletask\/instances\/([^/]+)$/.exec(url.pathname);
+    const entity = /^\/durabletask\/entities\/([^/]+)\/([^/]+)$/.exec(url.pathname);
+    if (entity) {
+      const entityId = { name: decodeURIComponent(entity[1] ?? ''), key: decodeURIComponent(entity[2] ?? '') };
+      if (request.method === 'GET') {
+        const state = await host.readEntityState(entityId);
+        return state.entityExists ? reply(200, state.entityState ?? null) : reply(404);
+      }
+      if (request.method === 'POST') {
+        await host.signalEntity(entityId, url.searchParams.get('op') ?? '', body ? JSON.parse(body) : undefined);
+        return reply(202);
+      }
+    }
     if (request.method === 'POST' && start) {
       const [name, id] = [decodeURIComponent(start[1] ?? ''), decodeURIComponent(start[2] ?? '')];
       const instanceId = await host.startNew(name, { instanceId: id, input: body ? JSON.parse(body) : undefined });
@@ -197,6 +210,22 @@ describe('investigations through the bundle on the sandbox', () => {
       runtimeStatus: 'Completed',
       report: { culprits: report.culprits },
     });
+
+    // The node's registry (an entity the bundle registers), read by the real client: the investigation is its history.
+    const query = new URLSearchParams({
+      subscriptionId: SANDBOX_CLUSTER.subscriptionId,
+      resourceGroup: SANDBOX_CLUSTER.resourceGroup,
+      cluster: SANDBOX_CLUSTER.name,
+      node: NODE,
+    });
+    const listed = await invoke(
+      'nodeInvestigations',
+      new HttpRequest({ method: 'GET', url: `http://127.0.0.1:7071/api/investigations?${query}` }),
+      extension.clientData,
+    );
+    expect(listed.status).toBe(200);
+    expect(listed.jsonBody).toMatchObject({ node: NODE, history: [{ instanceId, outcome: 'completed' }] });
+    expect(listed.jsonBody).not.toHaveProperty('running');
   });
 
   test('/snat diagnose: the registered Slack endpoint (Bolt, bundled) acks and the investigation completes', async () => {
@@ -213,7 +242,13 @@ describe('investigations through the bundle on the sandbox', () => {
       extension.clientData,
     );
     expect(response.status).toBe(200);
-    const id = 'snat:rg-payments-prod:aks-prod:10.224.0.5';
+    // The reply names the investigation it started: the one instance with the Slack channel as its asker.
+    const started = (await host.listInstances()).filter(
+      (i) => (i.input as { requestedBy?: { where?: string } } | undefined)?.requestedBy?.where === CHANNEL,
+    );
+    expect(started).toHaveLength(1);
+    const id = started[0]?.instanceId ?? '';
+    expect(id).toMatch(/^snat:[0-9a-f-]{36}:rg-payments-prod:aks-prod:\d{8}t\d{6}z-[0-9a-f]{6}:10\.224\.0\.5$/);
     expect(JSON.stringify(response.jsonBody)).toContain(id);
     const done = await host.waitForCompletion(id);
     expect(done.runtimeStatus).toBe('Completed');

@@ -7,6 +7,7 @@ import { VirtualClock } from '../../lib/local/durableHost.ts';
 import { LocalDurableClient } from '../../lib/local/localClient.ts';
 import { startLocalRuntime } from '../../lib/local/runtime.ts';
 import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
+import { checkInvestigationId } from '../../lib/workflow/instanceId.ts';
 import { scenarioWith } from '../support/scenarios.ts';
 
 async function setup() {
@@ -28,6 +29,8 @@ async function setup() {
       }),
       client,
       new InvocationContext({ functionName: 'startInvestigation', logHandler: () => {} }),
+      // The clusters the app is set up for, given here rather than read from this process's environment.
+      [cluster],
     );
   return { host, cluster, post };
 }
@@ -39,6 +42,12 @@ describe('POST /api/investigations', () => {
     expect(response.status).toBe(202);
     const body = response.jsonBody as { instanceId: string; joined: boolean; statusQueryGetUri: string };
     expect(body.joined).toBe(false);
+    expect(checkInvestigationId(body.instanceId)).toBe(body.instanceId);
+    expect(body.instanceId).toMatch(
+      new RegExp(
+        `^snat:${cluster.subscriptionId}:rg-payments-prod:aks-prod:\\d{8}t\\d{6}z-[0-9a-f]{6}:10\\.224\\.0\\.5$`,
+      ),
+    );
     expect(body.statusQueryGetUri).toContain(encodeURIComponent(body.instanceId));
     const done = await host.waitForCompletion(body.instanceId);
     expect(done.runtimeStatus).toBe('Completed');
@@ -49,7 +58,7 @@ describe('POST /api/investigations', () => {
     const first = (await post({ cluster, node: '10.224.0.5' })).jsonBody as { instanceId: string };
     const second = (await post({ cluster, node: '10.224.0.5' })).jsonBody as { instanceId: string; joined: boolean };
     expect(second).toMatchObject({ instanceId: first.instanceId, joined: true });
-    expect((await host.listInstances()).length).toBe(1);
+    expect((await host.listInstances()).map((i) => i.instanceId)).toEqual([first.instanceId]);
   });
 
   // Issue 14: the HTTP and Slack paths checked and then started without a lock, so 20 concurrent requests in one
@@ -58,14 +67,20 @@ describe('POST /api/investigations', () => {
     const { host, cluster, post } = await setup();
     const responses = await Promise.all(Array.from({ length: 20 }, () => post({ cluster, node: '10.224.0.5' })));
     const bodies = responses.map((r) => r.jsonBody as { instanceId: string; joined: boolean });
+    expect(responses.map((r) => r.status)).toEqual(Array(20).fill(202));
     expect(new Set(bodies.map((b) => b.instanceId)).size).toBe(1);
     expect(bodies.filter((b) => !b.joined)).toHaveLength(1);
-    expect((await host.listInstances()).length).toBe(1);
+    expect(bodies.filter((b) => b.joined)).toHaveLength(19);
+    expect((await host.listInstances()).map((i) => i.instanceId)).toEqual([bodies[0]?.instanceId]);
   });
 
   test('spellings of one node are one investigation', async () => {
     const { host, cluster, post } = await setup();
-    for (const node of ['10.224.0.5', '::ffff:10.224.0.5', '::ffff:ae0:5']) await post({ cluster, node });
+    const ids: string[] = [];
+    for (const node of ['10.224.0.5', '::ffff:10.224.0.5', '::ffff:ae0:5']) {
+      ids.push(((await post({ cluster, node })).jsonBody as { instanceId: string }).instanceId);
+    }
+    expect(new Set(ids).size).toBe(1);
     expect((await host.listInstances()).length).toBe(1);
   });
 

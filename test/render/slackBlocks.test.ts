@@ -190,7 +190,7 @@ describe('renderSlackReport on the sandbox', () => {
         'Fix connection handling in Deployment payments/checkout-api (pod checkout-api-7d9f8b6c5d-x2x9k)',
         '*What to do*',
         '```az aks update --resource-group rg-payments-prod --name aks-prod',
-        'Investigation `snat:rg-payments-prod:aks-prod:most-exhausted`',
+        'Investigation `snat:3f2b6c4e-8a1d-4e5f-9b7c-2d1e0f3a4b5c:rg-payments-prod:aks-prod:',
       ],
       absent: ['What did not work', 'connects not traced'],
     },
@@ -747,6 +747,27 @@ describe('the evidence blob', () => {
     const url = 'https://acct.blob.core.windows.net/snat-doctor-evidence/snat/rg/c/n/2026.json';
     const message = renderSlackReport({ ...report, evidence: { url } });
     expect(JSON.stringify(message.blocks)).toContain(`<${url}|evidence>`);
+    expect(checkSlackLimits(message)).toEqual([]);
+  });
+});
+
+describe('a report that joined another investigation', () => {
+  // Issue 14: a request for a node already under investigation runs nothing on it; its message must say whose
+  // report to read, not "the investigation did not get that far".
+  test('names the investigation it joined and says its report comes to this channel', async () => {
+    const { report } = await investigateOn(scenarioWith(), { node: '10.224.0.5' });
+    const holder =
+      'snat:3f2b6c4e-8a1d-4e5f-9b7c-2d1e0f3a4b5c:rg-payments-prod:aks-prod:20260301t120000z-abcdef:most-exhausted';
+    const message = renderSlackReport({
+      ...report,
+      culprits: [],
+      workloads: [],
+      joined: { instanceId: holder, since: '2026-03-01T12:00:00.000Z' },
+    });
+    const text = JSON.stringify(message.blocks);
+    expect(text).toContain(`Already under investigation by \`${holder}\``);
+    expect(text).toContain('Its report is posted in this channel when it finishes');
+    expect(text).not.toContain('did not get that far');
     expect(checkSlackLimits(message)).toEqual([]);
   });
 });

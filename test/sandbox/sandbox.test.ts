@@ -7,7 +7,7 @@ import { startLocalRuntime } from '../../lib/local/runtime.ts';
 import type { Report, StepName } from '../../lib/model.ts';
 import { type RunningSandbox, startSandbox } from '../../lib/sandbox/sandbox.ts';
 import type { Scenario } from '../../lib/sandbox/scenario.ts';
-import { startOrJoin } from '../../lib/workflow/start.ts';
+import { startNewInvestigation } from '../../lib/workflow/start.ts';
 import { requestFor } from '../support/runtime.ts';
 import { scenarioWith, withFaults } from '../support/scenarios.ts';
 
@@ -20,7 +20,7 @@ afterEach(async () => {
 async function investigate(scenario: Scenario): Promise<{ report: Report; sandbox: RunningSandbox }> {
   running = await startSandbox(scenario, { timeoutMs: 800 });
   const { host } = await startLocalRuntime({ ports: running.ports(), clock: new VirtualClock() });
-  const { instanceId } = await startOrJoin(host, requestFor(scenario));
+  const instanceId = await startNewInvestigation(host, requestFor(scenario));
   const status = await host.waitForCompletion(instanceId);
   expect(status.runtimeStatus).toBe('Completed');
   return { report: status.output as Report, sandbox: running };

@@ -2,13 +2,7 @@
 // are listed OR the user is)".
 import { describe, expect, test } from '@jest/globals';
 import { type Env, readConfig } from '../../lib/config.ts';
-import {
-  authorize,
-  authorizeInvestigation,
-  authorizeRef,
-  parseSlackAccess,
-  type SlackAccess,
-} from '../../lib/slack/access.ts';
+import { authorize, authorizeRef, parseSlackAccess, type SlackAccess } from '../../lib/slack/access.ts';
 import {
   ALICE,
   accessDocument,
@@ -144,10 +138,29 @@ describe('authorize', () => {
     ).toMatchObject({ ok: false, message: expect.stringMatching(/not one snat-doctor is set up for/) });
   });
 
-  test('an investigation id is visible where its cluster may be diagnosed', () => {
-    const id = { resourceGroup: 'rg-payments-prod', clusterName: 'aks-prod' };
-    expect(authorizeInvestigation(access(), { user: MALLORY, channel: CHANNEL }, id).ok).toBe(true);
-    expect(authorizeInvestigation(access(), { user: MALLORY, channel: OTHER_CHANNEL }, id).ok).toBe(false);
+  // `/snat status <id>` is authorised by the cluster in the instance's input, through authorizeRef: the cluster's
+  // subscription counts, not only the resource group and name an id of old carried.
+  test('issue 14 item 4: a cluster of the same group and name in another subscription is another cluster', () => {
+    const twin = {
+      alias: 'twin',
+      ...SANDBOX_CLUSTER,
+      subscriptionId: '99999999-9999-9999-9999-999999999999',
+      channels: [OTHER_CHANNEL],
+    };
+    const parsed = parseSlackAccess(JSON.stringify({ clusters: [...accessDocument().clusters, twin] }));
+    if (!parsed.ok) throw new Error(parsed.problems.join('\n'));
+    const fromTwin = { user: ALICE, channel: OTHER_CHANNEL };
+    expect(authorizeRef(parsed.access, fromTwin, SANDBOX_CLUSTER)).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/cannot be diagnosed from this channel/),
+    });
+    expect(
+      authorizeRef(parsed.access, fromTwin, { ...SANDBOX_CLUSTER, subscriptionId: twin.subscriptionId }),
+    ).toMatchObject({ ok: true, cluster: { alias: 'twin' } });
+    expect(authorizeRef(parsed.access, { user: MALLORY, channel: CHANNEL }, SANDBOX_CLUSTER)).toMatchObject({
+      ok: true,
+      cluster: { alias: 'prod' },
+    });
   });
 });
 

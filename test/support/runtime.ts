@@ -3,7 +3,7 @@ import { startLocalRuntime } from '../../lib/local/runtime.ts';
 import type { InvestigationRequest, Report } from '../../lib/model.ts';
 import type { Scenario } from '../../lib/sandbox/scenario.ts';
 import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
-import { startOrJoin } from '../../lib/workflow/start.ts';
+import { startNewInvestigation } from '../../lib/workflow/start.ts';
 
 export function requestFor(scenario: Scenario, overrides: Partial<InvestigationRequest> = {}): InvestigationRequest {
   return {
@@ -21,7 +21,7 @@ export function requestFor(scenario: Scenario, overrides: Partial<InvestigationR
 /** Runs one investigation on the sandbox through the real registrations and the in-memory host (virtual time). */
 export async function investigateOn(scenario: Scenario, overrides: Partial<InvestigationRequest> = {}) {
   const { host } = await startLocalRuntime({ ports: scenarioPorts(scenario), clock: new VirtualClock() });
-  const { instanceId } = await startOrJoin(host, requestFor(scenario, overrides));
+  const instanceId = await startNewInvestigation(host, requestFor(scenario, overrides));
   const status = await host.waitForCompletion(instanceId);
   return { host, instanceId, status, report: status.output as Report };
 }

@@ -45,7 +45,11 @@ describe('snatWatch (timer)', () => {
     const { host, clock, context, logs, env, client } = await setup();
     await snatWatch(TIMER, client, context, readConfig(env).watch, clock.now());
 
-    const id = 'snat:rg-payments-prod:aks-prod:aks-nodepool1-31415926-vmss000001';
+    const [instance] = await host.listInstances();
+    const id = instance?.instanceId ?? '';
+    expect(id).toMatch(
+      /^snat:3f2b6c4e-8a1d-4e5f-9b7c-2d1e0f3a4b5c:rg-payments-prod:aks-prod:\d{8}t\d{6}z-[0-9a-f]{6}:aks-nodepool1-31415926-vmss000001$/,
+    );
     expect(logs).toEqual([
       {
         level: 'information',

@@ -13,6 +13,7 @@ import type { Scenario } from '../../lib/sandbox/scenario.ts';
 import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
 import { startOnce, type WatchClient } from '../../lib/watch/startOnce.ts';
 import { type WatchTickResult, watchTick } from '../../lib/watch/tick.ts';
+import { startNewInvestigation } from '../../lib/workflow/start.ts';
 import { scenarioWith } from '../support/scenarios.ts';
 
 const SUB_A = '11111111-1111-4111-8111-111111111111';
@@ -106,11 +107,13 @@ function countingClient(client: WatchClient): { client: WatchClient; starts: str
   return {
     starts,
     client: {
-      getStatus: (id) => client.getStatus(id),
+      getStatus: (id, options) => client.getStatus(id, options),
       startNew: (name, options) => {
         starts.push(options.instanceId);
         return client.startNew(name, options);
       },
+      readEntityState: (entityId) => client.readEntityState(entityId),
+      signalEntity: (entityId, op, input) => client.signalEntity(entityId, op, input),
     },
   };
 }
@@ -127,7 +130,13 @@ const actions = (result: WatchTickResult) =>
   Object.fromEntries(
     result.nodes.map((n) => [`${n.cluster.name}/${n.name.replace(/^aks-nodepool1-31415926-/, '')}`, n.action]),
   );
-const idOf = (cluster: string, vmss: string) => `snat:rg-${cluster}:${cluster}:aks-nodepool1-31415926-${vmss}`;
+/** `cluster/vmss…` of an instance id (`snat:{subscription}:{group}:{cluster}:{time}-{nonce}:{node}`). */
+const nodeOfId = (id: string) => {
+  const [, , , cluster, , node] = id.split(':');
+  return `${cluster}/${node?.replace(/^aks-nodepool1-31415926-/, '')}`;
+};
+/** The ids of `ids`' investigations by node (`cluster/vmss…`), sorted. */
+const byNode = (ids: string[]) => ids.map(nodeOfId).sort();
 
 /** Below, at and above the thresholds (75 % warn, 90 % investigate, any failed connection), across two subscriptions. */
 function thresholdFleet(): Scenario[] {
@@ -140,7 +149,15 @@ function thresholdFleet(): Scenario[] {
     member('aks-nat', { subscriptionId: SUB_B, outboundType: 'managedNATGateway' }),
   ];
 }
-const INVESTIGATED = [idOf('aks-a', 'vmss000001'), idOf('aks-b', 'vmss000001'), idOf('aks-b', 'vmss000002')];
+/** The nodes investigated, as `cluster/vmss…`. */
+const INVESTIGATED = ['aks-a/vmss000001', 'aks-b/vmss000001', 'aks-b/vmss000002'];
+/** An instance id of the node `cluster/vmss…` of the fleet's subscription A: its time and nonce are the start's. */
+const idOf = (node: string) => {
+  const [cluster, vmss] = node.split('/');
+  return expect.stringMatching(
+    new RegExp(`^snat:${SUB_A}:rg-${cluster}:${cluster}:\\d{8}t\\d{6}z-[0-9a-f]{6}:aks-nodepool1-31415926-${vmss}$`),
+  );
+};
 
 describe('watchTick on a sandbox fleet', () => {
   test('nodes below, at and above the thresholds: exactly the right investigations start', async () => {
@@ -158,10 +175,11 @@ describe('watchTick on a sandbox fleet', () => {
       'aks-c/vmss000001': 'ok', // 74.9 %
       'aks-c/vmss000002': 'ok',
     });
-    expect(result.started.map((s) => s.instanceId).sort()).toEqual(INVESTIGATED);
-    expect(starts.sort()).toEqual(INVESTIGATED);
-    expect(result.started.find((s) => s.instanceId === INVESTIGATED[0])).toEqual({
-      instanceId: INVESTIGATED[0],
+    const ids = result.started.map((s) => s.instanceId);
+    expect(byNode(ids)).toEqual(INVESTIGATED);
+    expect([...starts].sort()).toEqual([...ids].sort());
+    expect(result.started.find((s) => nodeOfId(s.instanceId) === INVESTIGATED[0])).toEqual({
+      instanceId: idOf('aks-a/vmss000001'),
       cluster: clusters[0],
       node: 'aks-nodepool1-31415926-vmss000001',
     });
@@ -171,7 +189,7 @@ describe('watchTick on a sandbox fleet', () => {
       allocatedPorts: 1000,
       failedConnections: 120,
       decision: 'investigate',
-      instanceId: INVESTIGATED[1],
+      instanceId: ids.find((id) => nodeOfId(id) === 'aks-b/vmss000001'),
     });
     // The NAT gateway cluster is said to be unwatchable, not skipped in silence.
     expect(result.unsupported).toEqual([
@@ -182,19 +200,22 @@ describe('watchTick on a sandbox fleet', () => {
     expect(calls).toHaveLength(2);
 
     // The investigations are the real workflow, on the node the watch named, requested by the watch.
-    for (const id of INVESTIGATED) {
-      const status = await host.waitForCompletion(id);
+    for (const { instanceId, node } of result.started) {
+      expect(instanceId).toEqual(idOf(nodeOfId(instanceId)));
+      const status = await host.waitForCompletion(instanceId);
       expect(status.runtimeStatus).toBe('Completed');
       const report = status.output as Report;
       expect(report.requestedBy).toEqual({ kind: 'watch' });
-      expect(id.endsWith(report.node?.name ?? '?')).toBe(true);
+      expect(report.node?.name).toBe(node);
     }
   });
 
   test('a second tick inside the cooldown starts none; after it, the nodes are investigated again', async () => {
     const { host, client, starts, clusters, clock, ports } = await fleet(thresholdFleet());
-    await watchTick({ clusters, ports, client, now: clock.now() });
-    const finished = await Promise.all(INVESTIGATED.map((id) => host.waitForCompletion(id)));
+    const first = await watchTick({ clusters, ports, client, now: clock.now() });
+    const ids = first.started.map((s) => s.instanceId).sort();
+    expect(byNode(ids)).toEqual(INVESTIGATED);
+    const finished = await Promise.all(ids.map((id) => host.waitForCompletion(id)));
     const lastFinished = Math.max(...finished.map((s) => s.lastUpdatedTime.getTime()));
     const minutesLater = (m: number) => new Date(lastFinished + m * 60_000);
 
@@ -202,13 +223,56 @@ describe('watchTick on a sandbox fleet', () => {
     expect(inside.started).toEqual([]);
     expect(starts).toHaveLength(INVESTIGATED.length);
     const cooling = inside.nodes.filter((n) => n.action === 'cooldown');
-    expect(cooling.map((n) => n.instanceId).sort()).toEqual(INVESTIGATED);
+    expect(cooling.map((n) => n.instanceId).sort()).toEqual(ids);
     for (const node of cooling)
       expect(Date.parse(node.cooldownUntil ?? '')).toBeGreaterThan(minutesLater(10).getTime());
 
     const after = await watchTick({ clusters, ports, client, now: minutesLater(40), cooldownMinutes: 30 });
-    expect(after.started.map((s) => s.instanceId).sort()).toEqual(INVESTIGATED);
+    const again = after.started.map((s) => s.instanceId);
+    expect(byNode(again)).toEqual(INVESTIGATED);
+    // Each re-run is an investigation of its own: the first runs are kept beside them.
+    expect(again.filter((id) => ids.includes(id))).toEqual([]);
     expect(starts).toHaveLength(2 * INVESTIGATED.length);
+    await Promise.all(again.map((id) => host.waitForCompletion(id)));
+    expect((await host.listInstances()).map((i) => i.runtimeStatus)).toEqual(Array(6).fill('Completed'));
+  });
+
+  test('investigations another instance of the app started hold the watch off too: it reads the nodes’ registries', async () => {
+    const { host, client, starts, clusters, clock, ports } = await fleet(thresholdFleet());
+    // Started without this process's start path (as another instance of the app would), so it remembers none.
+    const ids = await Promise.all(
+      INVESTIGATED.map((node) => {
+        const [cluster, vmss] = node.split('/');
+        return startNewInvestigation(
+          host,
+          {
+            cluster: clusters.find((c) => c.name === cluster) as ClusterRef,
+            node: `aks-nodepool1-31415926-${vmss}`,
+            captureSeconds: 30,
+            requestedBy: { kind: 'watch' },
+          },
+          [],
+          clock.now(),
+        );
+      }),
+    );
+    const finished = await Promise.all(ids.map((id) => host.waitForCompletion(id)));
+    const lastFinished = Math.max(...finished.map((s) => s.lastUpdatedTime.getTime()));
+    const minutesLater = (m: number) => new Date(lastFinished + m * 60_000);
+
+    const inside = await watchTick({ clusters, ports, client, now: minutesLater(10), cooldownMinutes: 30 });
+    expect(inside.started).toEqual([]);
+    expect(starts).toEqual([]);
+    expect(
+      inside.nodes
+        .filter((n) => n.action === 'cooldown')
+        .map((n) => n.instanceId)
+        .sort(),
+    ).toEqual([...ids].sort());
+
+    const after = await watchTick({ clusters, ports, client, now: minutesLater(40), cooldownMinutes: 30 });
+    expect(byNode(after.started.map((s) => s.instanceId))).toEqual(INVESTIGATED);
+    await Promise.all(after.started.map((s) => host.waitForCompletion(s.instanceId)));
   });
 
   test('concurrent ticks and an alert for the same node start one investigation per node', async () => {
@@ -223,11 +287,12 @@ describe('watchTick on a sandbox fleet', () => {
       watchTick({ clusters, ports, client, now: clock.now() }),
       watchTick({ clusters, ports, client, now: clock.now() }),
     ]);
-    await alert;
+    const alerted = await alert;
 
-    expect(starts.sort()).toEqual(INVESTIGATED);
+    expect(byNode(starts)).toEqual(INVESTIGATED);
+    expect(starts).toContain(alerted.instanceId);
     // Each node's investigation was started by exactly one of the three; the others joined it.
-    for (const id of INVESTIGATED) {
+    for (const id of starts) {
       const outcomes = [first, second].map((r) => r.nodes.find((n) => n.instanceId === id)?.action);
       expect(outcomes.every((o) => o === 'started' || o === 'joined')).toBe(true);
     }

@@ -8,7 +8,7 @@ import { startLocalRuntime } from '../../lib/local/runtime.ts';
 import { renderProbeReport } from '../../lib/sandbox/nodeProbe.ts';
 import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
 import { POD_CONCURRENCY, RETRY_POLICY } from '../../lib/workflow/investigate.ts';
-import { startOrJoin } from '../../lib/workflow/start.ts';
+import { startNewInvestigation } from '../../lib/workflow/start.ts';
 import { activityTimeline, investigateOn, requestFor } from '../support/runtime.ts';
 import { scenarioWith, withFaults } from '../support/scenarios.ts';
 
@@ -66,7 +66,7 @@ describe('investigate on the default sandbox scenario', () => {
       };
     };
     const { host } = await startLocalRuntime({ ports, clock: new VirtualClock() });
-    const { instanceId } = await startOrJoin(host, requestFor(scenario));
+    const instanceId = await startNewInvestigation(host, requestFor(scenario));
     const report = (await host.waitForCompletion(instanceId)).output as { podsExamined: number };
     expect(total).toBeGreaterThan(POD_CONCURRENCY);
     expect(report.podsExamined).toBe(total);
@@ -82,7 +82,7 @@ describe('investigate on the default sandbox scenario', () => {
       const step = (e.customStatus as { step?: string } | null)?.step;
       if (step && seen.at(-1) !== step) seen.push(step);
     });
-    const { instanceId } = await startOrJoin(host, requestFor(scenario));
+    const instanceId = await startNewInvestigation(host, requestFor(scenario));
     await host.waitForCompletion(instanceId);
     expect(seen).toEqual(STEPS);
   });
@@ -261,5 +261,24 @@ describe('determinism', () => {
     const status = await host.waitForCompletion(id);
     expect(status.runtimeStatus).toBe('Failed');
     expect(String(status.output)).toMatch(/Non-deterministic orchestration/);
+  });
+});
+
+describe('a pod whose socket table comes back cut short', () => {
+  // Issue 14: a cut exec output undercounted a pod (481 of 905) while the step "succeeded" with no note.
+  test('is still ranked, and the step and the pod both say its counts may be low', async () => {
+    const scenario = scenarioWith();
+    const checkout = scenario.nodes[1]!.pods.find((p) => p.name.startsWith('checkout-api-'))!;
+    const { report } = await investigateOn(
+      withFaults(
+        { target: 'probe.capture', error: 'failed' },
+        { target: 'kubernetes.exec', error: 'truncated', pod: `${checkout.namespace}/${checkout.name}` },
+      ),
+    );
+    const podStep = report.steps.find((s) => s.name === 'podConnections');
+    expect(podStep?.status).toBe('succeeded');
+    expect(podStep?.detail).toContain(
+      `1 pod's socket table came back cut short, so its counts may be low: ${checkout.namespace}/${checkout.name}`,
+    );
   });
 });

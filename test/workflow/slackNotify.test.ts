@@ -7,7 +7,7 @@ import { startLocalRuntime } from '../../lib/local/runtime.ts';
 import type { Report } from '../../lib/model.ts';
 import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
 import { type SlackServer, startSlackServer } from '../../lib/sandbox/slackServer.ts';
-import { startOrJoin } from '../../lib/workflow/start.ts';
+import { startNewInvestigation } from '../../lib/workflow/start.ts';
 import { requestFor } from '../support/runtime.ts';
 import { scenarioWith } from '../support/scenarios.ts';
 
@@ -25,7 +25,7 @@ async function investigateFromSlack(faults: Parameters<typeof startSlackServer>[
     slack: slackPort(createSlackPoster({ token: TOKEN, apiUrl: slack.url })),
   };
   const { host } = await startLocalRuntime({ ports, clock: new VirtualClock() });
-  const { instanceId } = await startOrJoin(
+  const instanceId = await startNewInvestigation(
     host,
     requestFor(scenario, { requestedBy: { kind: 'slack', who: 'U0123ABCD', where: 'C0SNAT' } }),
   );
@@ -67,7 +67,7 @@ describe('an investigation started from Slack', () => {
       slack: slackPort(createSlackPoster({ token: TOKEN, apiUrl: slack.url })),
     };
     const { host } = await startLocalRuntime({ ports, clock: new VirtualClock() });
-    const { instanceId } = await startOrJoin(
+    const instanceId = await startNewInvestigation(
       host,
       requestFor(scenario, { requestedBy: { kind: 'slack', who: 'U0123ABCD', where: 'C0SNAT' } }),
     );

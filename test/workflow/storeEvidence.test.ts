@@ -9,7 +9,7 @@ import { startLocalRuntime } from '../../lib/local/runtime.ts';
 import type { Evidence, Report } from '../../lib/model.ts';
 import type { EvidenceStore } from '../../lib/ports.ts';
 import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
-import { startOrJoin } from '../../lib/workflow/start.ts';
+import { startNewInvestigation } from '../../lib/workflow/start.ts';
 import { storeEvidence } from '../../lib/workflow/steps/storeEvidence.ts';
 import { type Azurite, getBlob, startAzurite } from '../support/azurite.ts';
 import { activityTimeline, requestFor } from '../support/runtime.ts';
@@ -32,7 +32,7 @@ async function investigateWith(evidence: EvidenceStore) {
     ports: { ...scenarioPorts(scenario), evidence },
     clock: new VirtualClock(),
   });
-  const { instanceId } = await startOrJoin(host, requestFor(scenario));
+  const instanceId = await startNewInvestigation(host, requestFor(scenario));
   const status = await host.waitForCompletion(instanceId);
   return { instanceId, status, report: status.output as Report };
 }

@@ -68,6 +68,7 @@ export async function examinePod(input: PodInput, ports: Ports): Promise<PodConn
   let source: ConnectionSource = 'node-snapshot';
   let note: string | undefined;
   let hostTable = false;
+  let incomplete = false;
 
   if (!pod.snapshotCovered && pod.phase !== undefined && pod.phase !== 'Running') {
     // Nothing to exec into: its containers have not started (Pending) or have ended.
@@ -93,7 +94,14 @@ export async function examinePod(input: PodInput, ports: Ports): Promise<PodConn
     sockets = parsed.sockets;
     inbound = 'inbound' in parsed ? parsed.inbound.reduce((sum, i) => sum + i.count, 0) : 0;
     source = pod.os === 'windows' ? 'exec-netstat' : 'exec-proc-net-tcp';
-    if (parsed.skipped > 0) note = `${parsed.skipped} unreadable line(s) of ${argv.join(' ')} skipped.`;
+    const notes: string[] = [];
+    const cut = 'tables' in parsed ? tablesCut(parsed, result.stderr) : undefined;
+    if (cut) {
+      incomplete = true;
+      notes.push(`The output of ${argv.join(' ')} looks cut short (${cut}): this pod's counts may be low.`);
+    }
+    if (parsed.skipped > 0) notes.push(`${parsed.skipped} unreadable line(s) of ${argv.join(' ')} skipped.`);
+    if (notes.length > 0) note = notes.join(' ');
     // A hostNetwork pod's table is the node's: every host process's and hostNetwork pod's sockets. The report counts
     // it once, as the host network (rankCulprits).
     hostTable = pod.hostNetwork;
@@ -110,5 +118,17 @@ export async function examinePod(input: PodInput, ports: Ports): Promise<PodConn
     ...(inbound > 0 ? { inbound } : {}),
     ...(hostTable ? { hostTable } : {}),
     ...(note ? { note } : {}),
+    ...(incomplete ? { incomplete } : {}),
   };
+}
+
+/**
+ * Why `cat /proc/net/{tcp,tcp6,udp,udp6}`'s output looks cut short, if it does: fewer tables than files, except
+ * those cat said it could not read (a kernel without IPv6 has no tcp6), or a cut the parser saw.
+ */
+function tablesCut(parsed: { tables: number; cut?: string }, stderr: string): string | undefined {
+  if (parsed.cut) return parsed.cut;
+  const unreadable = PROC_NET_TCP.slice(1).filter((file) => stderr.includes(`${file}:`)).length;
+  const expected = PROC_NET_TCP.length - 1 - unreadable;
+  return parsed.tables < expected ? `${parsed.tables} of its ${expected} tables` : undefined;
 }
