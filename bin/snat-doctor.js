@@ -36,5 +36,7 @@ main(process.argv).catch((error) => {
   process.stderr.write(
     `snat-doctor: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
   );
-  process.exitCode = 1;
+  // Leave now: a sandbox's servers or a half-done investigation would otherwise keep the process alive for good. A
+  // probe pod left behind stops at its activeDeadlineSeconds, and the next investigation's sweep deletes it.
+  process.exit(1);
 });
