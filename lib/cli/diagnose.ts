@@ -1,5 +1,6 @@
 // `snat-doctor diagnose`: one investigation through the local runtime, with progress and the ranked report — on the
 // sandbox (served on 127.0.0.1 and reached through the real SDK clients) or on a real AKS cluster.
+
 import { constants } from 'node:os';
 import { SnatDoctorError } from '../errors.ts';
 import { RealClock } from '../local/durableHost.ts';
@@ -11,6 +12,7 @@ import { renderReport } from '../render/terminal.ts';
 import { parseNodeSelector, validateCaptureSeconds, validateClusterRef } from '../validation.ts';
 import { startOnce } from '../watch/startOnce.ts';
 import { badInputExit } from './badInput.ts';
+import { connectedSandbox, probeRuns, probesLeftText } from './probeRuns.ts';
 import { ProgressPrinter } from './progress.ts';
 
 export interface DiagnoseOptions {
@@ -99,19 +101,11 @@ async function targetOf(options: DiagnoseOptions, signal: AbortSignal): Promise<
   }
 
   if (options.connect !== undefined) {
-    if (options.sandbox !== undefined) {
-      throw new SnatDoctorError(
-        'BAD_ARGUMENT',
-        'Give either --sandbox (a scenario to serve) or --connect (a running sandbox), not both.',
-      );
-    }
-    const { readConnection } = await import('./sandboxCommand.ts');
-    const { sandboxPorts } = await import('../sandbox/sandbox.ts');
-    const connection = await readConnection(options.connect);
+    const connected = await connectedSandbox({ connect: options.connect, sandbox: options.sandbox }, signal);
     return {
-      ports: sandboxPorts(connection, { signal }),
-      cluster: connection.cluster,
-      header: `Sandbox at ${new URL(connection.armUrl).host}: cluster ${connection.cluster.name}`,
+      ports: connected.ports,
+      cluster: connected.cluster,
+      header: `Sandbox at ${connected.host}: cluster ${connected.cluster.name}`,
       close: async () => {},
     };
   }
@@ -151,18 +145,8 @@ async function investigate(
 ): Promise<number> {
   const { signal } = interrupt;
   // The probe runs this process knows of: an interrupted run waits for them to end (their pods deleted).
-  const probing = new Set<Promise<unknown>>();
-  const ports: Ports = {
-    ...target.ports,
-    probe: {
-      capture(...args) {
-        const run = target.ports.probe.capture(...args);
-        const settled = run.catch(() => undefined).finally(() => probing.delete(settled));
-        probing.add(settled);
-        return run;
-      },
-    },
-  };
+  const runs = probeRuns(target.ports);
+  const { ports } = runs;
   const { host } = await startLocalRuntime({ ports, clock: new RealClock() });
   const request: InvestigationRequest = {
     cluster: target.cluster,
@@ -182,12 +166,9 @@ async function investigate(
   const status = await Promise.race([host.waitForCompletion(instanceId), interrupted]);
   stop?.();
   if (status === 'interrupted') {
-    const cleanup = Promise.allSettled([...probing]);
-    await Promise.race([cleanup, new Promise((resolve) => setTimeout(resolve, CLEANUP_WAIT_MS).unref())]);
+    const left = await runs.settled(CLEANUP_WAIT_MS);
     process.stderr.write(
-      probing.size === 0
-        ? `Stopped: investigation ${instanceId} left unfinished; no probe pod is left running.\n`
-        : `Stopped: investigation ${instanceId} left unfinished; a probe pod was still being deleted after ${CLEANUP_WAIT_MS / 1000} s: check kubectl get pods -n kube-system -l app.kubernetes.io/name=snat-doctor-probe\n`,
+      `Stopped: investigation ${instanceId} left unfinished; ${probesLeftText(left, CLEANUP_WAIT_MS)}.\n`,
     );
     await target.close();
     // The rest of the investigation (other steps, the in-process sandbox) would keep this process alive.

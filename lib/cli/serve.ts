@@ -2,6 +2,7 @@
 // of investigations — backed by the in-memory Durable host and the sandbox (or real Azure), so a Slack app can be
 // pointed at a laptop (through a tunnel) and drive investigations end to end. Without a bot token, posts go to the
 // sandbox's Slack Web API, which records them (GET /sandbox/slack/messages).
+
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import azureFunctions, { type HttpResponseInit } from '@azure/functions';
@@ -15,6 +16,7 @@ import { BodyTooLargeError, declaredBodyLength, MAX_REQUEST_BODY, readBody } fro
 import type { Scenario } from '../sandbox/scenario.ts';
 import type { SlackAccess } from '../slack/access.ts';
 import { badInputExit } from './badInput.ts';
+import { connectedSandbox, probeRuns, probesLeftText } from './probeRuns.ts';
 
 const { HttpRequest, InvocationContext } = azureFunctions;
 
@@ -58,11 +60,9 @@ export async function serve(options: ServeOptions, signal?: AbortSignal): Promis
     return 0;
   }
   const what = unfinished.length === 1 ? 'an investigation' : `${unfinished.length} investigations`;
-  const pods =
-    probesLeft === 0
-      ? 'no probe pod is left running'
-      : `a probe pod was still being deleted after ${PROBE_CLEANUP_WAIT_MS / 1000} s: check kubectl get pods -n kube-system -l app.kubernetes.io/name=snat-doctor-probe`;
-  process.stdout.write(`Stopped; abandoned ${what} still running: ${unfinished.join(', ')}; ${pods}.\n`);
+  process.stdout.write(
+    `Stopped; abandoned ${what} still running: ${unfinished.join(', ')}; ${probesLeftText(probesLeft, PROBE_CLEANUP_WAIT_MS)}.\n`,
+  );
   // An investigation still running holds timers and requests of its own (a capture's wait, an Azure SDK call and
   // its retries) that would keep the process alive long after "Stopped.": stopped by a signal, it leaves now.
   if (stoppedBy === 'signal') process.exit(0);
@@ -141,18 +141,10 @@ async function startAll(
       .replace(/[^a-z0-9-]/g, '-')
       .slice(0, 63);
   } else if (options.connect !== undefined) {
-    if (options.sandbox !== undefined) {
-      throw new SnatDoctorError(
-        'BAD_ARGUMENT',
-        'Give either --sandbox (a scenario to serve) or --connect (a running sandbox), not both.',
-      );
-    }
-    const { readConnection } = await import('./sandboxCommand.ts');
-    const { sandboxPorts } = await import('../sandbox/sandbox.ts');
-    const connection = await readConnection(options.connect);
-    clusterRef = connection.cluster;
-    target = { kind: 'connect', ports: sandboxPorts(connection, { signal: stopping.signal }) };
-    where = `the sandbox at ${new URL(connection.armUrl).host} (cluster ${clusterRef.name})`;
+    const connected = await connectedSandbox({ connect: options.connect, sandbox: options.sandbox }, stopping.signal);
+    clusterRef = connected.cluster;
+    target = { kind: 'connect', ports: connected.ports };
+    where = `the sandbox at ${connected.host} (cluster ${clusterRef.name})`;
     alias = 'sandbox';
   } else {
     const { DEFAULT_SCENARIO_PATH, loadScenario } = await import('../sandbox/scenario.ts');
@@ -203,19 +195,8 @@ async function startAll(
     ports = target.ports;
   }
   // The probe runs in flight, so that stopping waits for their pods to be deleted.
-  const probing = new Set<Promise<unknown>>();
-  const probe = ports.probe;
-  ports = {
-    ...ports,
-    probe: {
-      capture(...args) {
-        const run = probe.capture(...args);
-        const settled = run.catch(() => undefined).finally(() => probing.delete(settled));
-        probing.add(settled);
-        return run;
-      },
-    },
-  };
+  const runs = probeRuns(ports);
+  ports = runs.ports;
   let slackMessages: (() => unknown) | undefined;
   const { createSlackPoster, slackPort } = await import('../adapters/slack.ts');
   if (sandboxSlackToken) {
@@ -315,9 +296,7 @@ async function startAll(
     },
     async stopProbes() {
       stopping.abort(new SnatDoctorError('INTERNAL', 'snat-doctor serve was stopped'));
-      const cleanup = Promise.allSettled([...probing]);
-      await Promise.race([cleanup, new Promise((resolve) => setTimeout(resolve, PROBE_CLEANUP_WAIT_MS).unref())]);
-      return probing.size;
+      return runs.settled(PROBE_CLEANUP_WAIT_MS);
     },
     close: closeAll,
   };
