@@ -1,10 +1,20 @@
 // snatWatch: on the schedule in the app setting SNAT_DOCTOR_WATCH_SCHEDULE (NCRONTAB, e.g. "0 */5 * * * *"), one watch
 // tick over the configured clusters: every node's SNAT standing, and the investigation of each node above the
-// threshold started or joined (lib/watch/tick.ts). Settings: the watch section of lib/config.ts.
+// threshold (or predicted to reach its allocation within the horizon) started or joined (lib/watch/tick.ts). What it
+// remembers between ticks is a `watchmemory` entity per cluster (lib/watch/memoryEntity.ts). A node whose SNAT
+// allocation dropped or is not as configured is told once per change, in the Slack channels that may diagnose its
+// cluster (SNAT_DOCTOR_SLACK_ACCESS), with the command that restores it. Settings: the watch section of
+// lib/config.ts.
 import type { InvocationContext, Timer } from '@azure/functions';
 import * as df from 'durable-functions';
+import { isAmong } from '../lib/appClusters.ts';
 import { ports } from '../lib/composition.ts';
-import { appConfig, SETTINGS, type Section, type WatchSettings } from '../lib/config.ts';
+import { appConfig, SETTINGS, type Section, type SlackSettings, type WatchSettings } from '../lib/config.ts';
+import type { SlackApi } from '../lib/ports.ts';
+import { escapeMrkdwn } from '../lib/render/slackBlocks.ts';
+import type { AllocationFinding } from '../lib/watch/drift.ts';
+import { clusterKey } from '../lib/watch/memory.ts';
+import { entityWatchMemory, WATCH_MEMORY_ENTITY, watchMemoryEntity } from '../lib/watch/memoryEntity.ts';
 import type { WatchClient } from '../lib/watch/startOnce.ts';
 import { clusterName, tickSummary } from '../lib/watch/summary.ts';
 import { watchTick } from '../lib/watch/tick.ts';
@@ -15,14 +25,36 @@ export async function snatWatch(
   context: InvocationContext,
   settings: Section<WatchSettings> = appConfig().watch,
   now: Date = new Date(),
+  slack: { settings: Section<SlackSettings>; api: SlackApi | undefined } = {
+    settings: appConfig().slack,
+    api: ports().slack,
+  },
 ): Promise<void> {
   if (!settings.ok) {
     context.error(`snatWatch is not configured:\n  ${settings.problems.join('\n  ')}`);
     return;
   }
-  const { clusters, thresholds, cooldownMinutes } = settings.settings;
-  const result = await watchTick({ clusters, ports: ports(), client, thresholds, cooldownMinutes, now });
+  const { clusters, thresholds, cooldownMinutes, horizonMinutes } = settings.settings;
+  const memory = entityWatchMemory(client);
+  const result = await watchTick({
+    clusters,
+    ports: ports(),
+    client,
+    thresholds,
+    cooldownMinutes,
+    horizonMinutes,
+    now,
+    memory,
+  });
   context.log(tickSummary(result));
+  for (const finding of result.findings.filter((f) => f.new)) {
+    context.warn(`snatWatch: ${finding.message}`);
+    await tellSlack(finding, slack).catch((error: unknown) =>
+      context.warn(
+        `snatWatch: telling Slack about ${finding.node} failed: ${error instanceof Error ? error.message : String(error)}`,
+      ),
+    );
+  }
   for (const error of result.errors) {
     context.warn(`snatWatch: ${clusterName(error.cluster)}${error.node ? ` ${error.node}` : ''}: ${error.message}`);
   }
@@ -33,3 +65,35 @@ df.app.client.timer('snatWatch', {
   schedule: `%${SETTINGS.watchSchedule}%`,
   handler: snatWatch,
 });
+
+/** The finding, in every channel that may diagnose its cluster; keyed by the change, so a retry never posts twice. */
+async function tellSlack(
+  finding: AllocationFinding,
+  slack: { settings: Section<SlackSettings>; api: SlackApi | undefined },
+): Promise<void> {
+  if (!slack.api || !slack.settings.ok) return;
+  const channels = slack.settings.settings.access.clusters
+    .filter((c) => isAmong([c.ref], finding.cluster))
+    .flatMap((c) => c.channels);
+  const text = `SNAT allocation changed on ${finding.node} (${finding.cluster.name})`;
+  const blocks = [
+    { type: 'header', text: { type: 'plain_text', text: `:warning: ${text}`.slice(0, 150) } },
+    { type: 'section', text: { type: 'mrkdwn', text: escapeMrkdwn(finding.message).slice(0, 2900) } },
+    ...(finding.commands.length > 0
+      ? [
+          {
+            type: 'section',
+            text: { type: 'mrkdwn', text: `\`\`\`${finding.commands.join('\n')}\`\`\``.slice(0, 2900) },
+          },
+        ]
+      : []),
+  ];
+  const key = {
+    instanceId: `snat-drift:${clusterKey(finding.cluster)}:${finding.node}:${finding.signature}`,
+    kind: 'report' as const,
+  };
+  for (const channel of new Set(channels)) await slack.api.post(channel, { text, blocks }, key);
+}
+
+// What the watch remembers between ticks, one entity per cluster.
+df.app.entity(WATCH_MEMORY_ENTITY, watchMemoryEntity);

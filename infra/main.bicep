@@ -60,6 +60,9 @@ param investigateRatio string = '0.9'
 @description('SNAT_DOCTOR_COOLDOWN_MINUTES')
 param cooldownMinutes string = '30'
 
+@description('SNAT_DOCTOR_EXHAUSTION_HORIZON_MINUTES: a node predicted to exhaust its SNAT ports within this many minutes is investigated now; 0 never early.')
+param exhaustionHorizonMinutes string = '30'
+
 @description('SNAT_DOCTOR_PRIVATE_RANGES: comma-separated CIDRs every investigation treats as reached without SNAT (on-premises, VNets the identity cannot read), e.g. 30.10.0.0/16,172.31.0.0/16; empty for none.')
 param privateRanges string = ''
 
@@ -407,6 +410,10 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'SNAT_DOCTOR_COOLDOWN_MINUTES'
           value: cooldownMinutes
+        }
+        {
+          name: 'SNAT_DOCTOR_EXHAUSTION_HORIZON_MINUTES'
+          value: exhaustionHorizonMinutes
         }
         {
           name: 'SNAT_DOCTOR_EVIDENCE_CONTAINER_URL'

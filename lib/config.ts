@@ -13,7 +13,12 @@ import { CIDR_EXAMPLE, parsePrivateRanges } from './privateRanges.ts';
 import { projectPath } from './projectRoot.ts';
 import { parseSlackAccess, type SlackAccess } from './slack/access.ts';
 import { validateClusterName, validateResourceGroup, validateSubscriptionId } from './validation.ts';
-import { DEFAULT_COOLDOWN_MINUTES, DEFAULT_THRESHOLDS, type Thresholds } from './watch/policy.ts';
+import {
+  DEFAULT_COOLDOWN_MINUTES,
+  DEFAULT_HORIZON_MINUTES,
+  DEFAULT_THRESHOLDS,
+  type Thresholds,
+} from './watch/policy.ts';
 
 /** The app settings, by what they are for. local.settings.sample.json and infra/main.bicep hold the same list. */
 export const SETTINGS = {
@@ -26,6 +31,7 @@ export const SETTINGS = {
   warnRatio: 'SNAT_DOCTOR_WARN_RATIO',
   investigateRatio: 'SNAT_DOCTOR_INVESTIGATE_RATIO',
   cooldownMinutes: 'SNAT_DOCTOR_COOLDOWN_MINUTES',
+  horizonMinutes: 'SNAT_DOCTOR_EXHAUSTION_HORIZON_MINUTES',
   evidenceContainerUrl: 'SNAT_DOCTOR_EVIDENCE_CONTAINER_URL',
   privateRanges: 'SNAT_DOCTOR_PRIVATE_RANGES',
   // Read by the Functions host itself (host.json and the snatWatch trigger's binding expression): checked here so a
@@ -53,6 +59,8 @@ export interface WatchSettings {
   clusters: ClusterRef[];
   thresholds: Thresholds;
   cooldownMinutes: number;
+  /** A node predicted to exhaust its SNAT ports within this many minutes is investigated now (lib/watch/trend.ts). */
+  horizonMinutes: number;
 }
 
 export interface AlertSettings {
@@ -300,10 +308,18 @@ function watchSection(read: Read, clusters: ClusterRef[], clusterProblems: strin
     );
   }
   const cooldownMinutes = cooldownText === undefined ? DEFAULT_COOLDOWN_MINUTES : Number(cooldownText);
+  const horizonText = read(SETTINGS.horizonMinutes);
+  if (horizonText !== undefined && !/^\d{1,4}$/.test(horizonText)) {
+    problems.push(
+      `${settingIs(SETTINGS.horizonMinutes, horizonText)}: expected a whole number of minutes up to 9999 (0: never investigate early; default ${DEFAULT_HORIZON_MINUTES}).`,
+    );
+  }
+  const horizonMinutes = horizonText === undefined ? DEFAULT_HORIZON_MINUTES : Number(horizonText);
   return section(problems, () => ({
     clusters,
     thresholds: { warn: warn as number, investigate: investigate as number },
     cooldownMinutes,
+    horizonMinutes,
   }));
 }
 

@@ -179,7 +179,7 @@ function capitalize(text: string): string {
 }
 
 /** `--resource-group RG --name CLUSTER`, or undefined if either fails its pattern (then no command is offered). */
-function clusterArgs(facts: ClusterFacts): string | undefined {
+export function clusterArgs(facts: ClusterFacts): string | undefined {
   try {
     return `--resource-group ${validateResourceGroup(facts.ref.resourceGroup)} --name ${validateClusterName(facts.ref.name)}`;
   } catch {

@@ -43,10 +43,23 @@ export function ipsNeeded(nodeCount: number, portsPerNode: number): number {
   return Math.ceil((Math.max(0, nodeCount) * Math.max(0, portsPerNode)) / PORTS_PER_IP);
 }
 
-/** Ports each node gets now: the explicit allocation, or Azure's default for the pool size. */
+/**
+ * Ports each node gets now: the explicit allocation, or Azure's default: the table's ports for the pool size per
+ * frontend IP, at most 1,024 ("MIN(# of default SNAT ports provided based on pool size * number of frontend IPs
+ * associated with the pool, 1024)", learn.microsoft.com/azure/load-balancer/load-balancer-outbound-connections,
+ * "Default port allocation").
+ */
 export function currentPortsPerNode(facts: ClusterFacts): number {
-  return facts.allocatedOutboundPorts > 0 ? facts.allocatedOutboundPorts : defaultPortsPerNode(facts.nodeCount);
+  return facts.allocatedOutboundPorts > 0 ? facts.allocatedOutboundPorts : defaultAllocation(facts);
 }
+
+/** Azure's default allocation for the cluster's pool size and frontend IPs (currentPortsPerNode says how). */
+export function defaultAllocation(facts: Pick<ClusterFacts, 'nodeCount' | 'outboundIpCount'>): number {
+  return Math.min(defaultPortsPerNode(facts.nodeCount) * Math.max(1, facts.outboundIpCount), MAX_DEFAULT_PORTS);
+}
+
+/** The most ports the default allocation gives a node, however many frontend IPs. */
+const MAX_DEFAULT_PORTS = 1024;
 
 /**
  * The node's SNAT budget for one address family from its load balancer metrics, the cluster's allocation, and the
@@ -74,7 +87,7 @@ export function snatBudget(input: {
     usedPorts: backend.usedPorts,
     allocatedPorts: backend.allocatedPorts,
     failedConnections: backend.failedConnections,
-    defaultAllocation: defaultPortsPerNode(facts.nodeCount),
+    defaultAllocation: defaultAllocation(facts),
     outboundIpCount: facts.outboundIpCount,
     maxNodesAtAllocation: Math.floor((PORTS_PER_IP * facts.outboundIpCount) / currentPortsPerNode(facts)),
     byDestination,

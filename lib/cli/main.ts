@@ -72,8 +72,14 @@ export function buildProgram(): Command {
     )
     .addOption(new Option('--once', 'run one tick and exit (required for now; in Azure the snatWatch timer ticks)'))
     .addOption(new Option('--sandbox <file>', 'the scenario to watch (default: the built-in one)'))
-    .addOption(new Option('--json', 'print the tick as JSON: nodes[], started[], unsupported[], errors[]'))
+    .addOption(new Option('--json', 'print the tick as JSON: nodes[], findings[], started[], unsupported[], errors[]'))
     .addOption(new Option('--no-start', 'report only: start no investigation'))
+    .addOption(
+      new Option(
+        '--state <file>',
+        'where the watch remembers allocations and standings between runs (default ~/.local/state/snat-doctor/watch.json; none: nothing)',
+      ),
+    )
     .action(async (options) => {
       // As for diagnose: the app's registrations must reach the local runtime that runs the investigations.
       const { installFunctionsCore } = await import('../local/installFunctionsCore.ts');

@@ -11,6 +11,7 @@ import { DEFAULT_THRESHOLDS, usedRatio } from '../watch/policy.ts';
 import { clusterName } from '../watch/summary.ts';
 import { type WatchedNode, type WatchTickResult, watchTick } from '../watch/tick.ts';
 import { badInputExit } from './badInput.ts';
+import { defaultStatePath, fileWatchMemory } from './watchState.ts';
 
 export interface WatchCommandOptions {
   once?: boolean;
@@ -18,6 +19,11 @@ export interface WatchCommandOptions {
   json?: boolean;
   /** `--no-start` makes it false: report only. */
   start: boolean;
+  /**
+   * Where the watch remembers what it saw between runs (allocations, recent standings, what it investigated): a JSON
+   * file; `none` remembers nothing. Default: the user's state directory (defaultStatePath).
+   */
+  state?: string;
 }
 
 export interface WatchIo {
@@ -75,7 +81,8 @@ async function tickOn(sandbox: RunningSandbox, options: WatchCommandOptions, io:
     ({ host } = await startLocalRuntime({ ports, clock: new RealClock() }));
   }
 
-  const result = await watchTick({ clusters: [cluster], ports, client: host });
+  const memory = options.state === 'none' ? undefined : fileWatchMemory(options.state ?? defaultStatePath());
+  const result = await watchTick({ clusters: [cluster], ports, client: host, ...(memory ? { memory } : {}) });
 
   const outcomes: InvestigationOutcome[] = [];
   if (host && result.started.length > 0) {
@@ -118,9 +125,12 @@ export function watchJson(result: WatchTickResult, outcomes: InvestigationOutcom
       failedConnections: node.failedConnections ?? null,
       decision: node.decision,
       action: node.action,
+      ...(node.trend ? { trend: node.trend } : {}),
+      ...(node.rising ? { rising: true } : {}),
       ...(node.instanceId ? { instanceId: node.instanceId } : {}),
       ...(node.cooldownUntil ? { cooldownUntil: node.cooldownUntil } : {}),
     })),
+    findings: result.findings,
     started: result.started.map((s) => ({ ...s, ...omitId(outcome.get(s.instanceId)) })),
     unsupported: result.unsupported,
     errors: result.errors,
@@ -156,12 +166,30 @@ export function renderWatch(
         node.usedPorts === undefined ? '–' : `${node.usedPorts} / ${node.allocatedPorts ?? '?'}`,
         ratio === undefined ? '–' : percent(ratio),
         node.failedConnections ?? '–',
-        tone(node, paint)(actionText(node)),
+        tone(node, paint)(actionText(node) + trendText(node)),
       ]);
     }
     lines.push(table.toString());
   } else {
     lines.push('No node was watched.');
+  }
+
+  const fresh = result.findings.filter((f) => f.new);
+  const still = result.findings.filter((f) => !f.new);
+  if (fresh.length > 0) {
+    lines.push('', paint.bold('SNAT allocation changed'));
+    for (const f of fresh) {
+      lines.push(`  ${clusterName(f.cluster)} ${paint.red(f.message)}`);
+      for (const command of f.commands) lines.push(`    ${command}`);
+    }
+  }
+  if (still.length > 0) {
+    lines.push(
+      '',
+      paint.dim(
+        `Allocation still not as configured (told before): ${still.map((f) => `${f.node} ${f.allocatedPorts}/${f.expectedPorts}`).join(', ')}`,
+      ),
+    );
   }
 
   const outcome = new Map(outcomes.map((o) => [o.instanceId, o]));
@@ -199,11 +227,20 @@ function actionText(node: WatchedNode): string {
       return `cooldown until ${node.cooldownUntil ?? '?'}`;
     case 'investigate':
       return 'investigate (not started)';
+    case 'flat':
+      return 'high but flat since its last investigation';
     case 'no-metric':
       return 'no metric';
     default:
       return node.action;
   }
+}
+
+/** ` (rising: exhausted in ~N min)` when the trend says so. */
+function trendText(node: WatchedNode): string {
+  const minutes = node.trend?.exhaustsInMinutes;
+  if (minutes === undefined) return '';
+  return `${node.rising ? ' (rising:' : ' ('} exhausted in ~${Math.round(minutes)} min)`;
 }
 
 function tone(node: WatchedNode, paint: ReturnType<typeof painter>): (s: string) => string {

@@ -17,6 +17,9 @@ export const DEFAULT_THRESHOLDS: Thresholds = { warn: 0.75, investigate: 0.9 };
  */
 export const DEFAULT_COOLDOWN_MINUTES = 30;
 
+/** How soon a node must be predicted to exhaust its ports to be investigated before it crosses the threshold. */
+export const DEFAULT_HORIZON_MINUTES = 30;
+
 /** A node's SNAT metrics over the query window; a field is absent when the metric is unknown. */
 export interface SnatStanding {
   usedPorts?: number;

@@ -2,7 +2,7 @@
 import type { ClusterRef } from '../model.ts';
 import type { NodeAction, WatchTickResult } from './tick.ts';
 
-const ORDER: NodeAction[] = ['started', 'joined', 'cooldown', 'investigate', 'warn', 'ok', 'no-metric'];
+const ORDER: NodeAction[] = ['started', 'joined', 'cooldown', 'flat', 'investigate', 'warn', 'ok', 'no-metric'];
 
 export function tickSummary(result: WatchTickResult): string {
   const clusters = new Set(result.nodes.map((node) => clusterName(node.cluster))).size;
@@ -12,6 +12,14 @@ export function tickSummary(result: WatchTickResult): string {
   const parts = [
     `${plural(result.nodes.length, 'node')} in ${plural(clusters, 'cluster')}${counts.length > 0 ? ` (${counts.join(', ')})` : ''}`,
   ];
+  const rising = result.nodes.filter((n) => n.rising).length;
+  if (rising > 0) parts.push(`${plural(rising, 'node')} rising toward exhaustion`);
+  const fresh = result.findings.filter((f) => f.new);
+  if (fresh.length > 0) {
+    parts.push(
+      `SNAT allocation changed on ${fresh.map((f) => `${clusterName(f.cluster)} ${f.node} (${f.allocatedPorts}, expected ${f.expectedPorts})`).join(', ')}`,
+    );
+  }
   if (result.started.length > 0) parts.push(`started ${result.started.map((s) => s.instanceId).join(', ')}`);
   if (result.unsupported.length > 0) {
     parts.push(

@@ -6,11 +6,29 @@
 import type { BackendSnat, ClusterFacts, ClusterRef, InvestigationRequest, NodeInfo, OutboundType } from '../model.ts';
 import type { Ports } from '../ports.ts';
 import { CAPTURE_SECONDS } from '../validation.ts';
-import { DEFAULT_COOLDOWN_MINUTES, DEFAULT_THRESHOLDS, type Decision, decide, type Thresholds } from './policy.ts';
+import { type AllocationFinding, allocationFinding } from './drift.ts';
+import { type ClusterMemory, emptyMemory, type NodeMemory, type WatchMemory } from './memory.ts';
+import {
+  DEFAULT_COOLDOWN_MINUTES,
+  DEFAULT_HORIZON_MINUTES,
+  DEFAULT_THRESHOLDS,
+  type Decision,
+  decide,
+  type Thresholds,
+} from './policy.ts';
 import { startOnce, type WatchClient } from './startOnce.ts';
+import { SAMPLES_KEPT, type Trend, trendOf } from './trend.ts';
 
-/** What the tick did about a node: its decision, or for a node to investigate, what became of the start. */
-export type NodeAction = Decision | 'started' | 'joined' | 'cooldown';
+/**
+ * What the tick did about a node: its decision, or for a node to investigate, what became of the start; `flat`: high
+ * but no higher than when the watch last investigated it, so not investigated again (FLAT_HOLD_HOURS).
+ */
+export type NodeAction = Decision | 'started' | 'joined' | 'cooldown' | 'flat';
+
+/** A node high but flat since the watch investigated it is left alone this long (then investigated again). */
+export const FLAT_HOLD_HOURS = 24;
+/** "No higher": within this share of the used ports at the last investigation. */
+const FLAT_TOLERANCE = 0.05;
 
 export interface WatchedNode {
   cluster: ClusterRef;
@@ -21,6 +39,10 @@ export interface WatchedNode {
   allocatedPorts?: number;
   failedConnections?: number;
   decision: Decision;
+  /** Where its use is heading, when the watch has seen it long enough (trend.ts). */
+  trend?: Pick<Trend, 'portsPerMinute' | 'exhaustsInMinutes'>;
+  /** Investigated because its trend reaches the allocation within the horizon, not because of its standing now. */
+  rising?: boolean;
   /**
    * `investigate` when the node should be investigated but nothing was started (report only, or the start failed:
    * see `errors`); `started`, `joined` or `cooldown` otherwise.
@@ -54,6 +76,8 @@ export interface TickError {
 export interface WatchTickResult {
   at: string;
   nodes: WatchedNode[];
+  /** Nodes whose SNAT allocation dropped or is not what the cluster's configuration implies (drift.ts). */
+  findings: AllocationFinding[];
   started: StartedInvestigation[];
   unsupported: UnsupportedCluster[];
   errors: TickError[];
@@ -70,6 +94,10 @@ export interface WatchTickOptions {
   now?: Date;
   /** The capture length of the investigations started; default 30 s. */
   captureSeconds?: number;
+  /** What the watch remembers between ticks (memory.ts); without it, no drift across ticks and no trend. */
+  memory?: WatchMemory;
+  /** Investigate a node predicted to exhaust its ports within this many minutes; default 30; 0: never early. */
+  horizonMinutes?: number;
 }
 
 /** The metrics window: ports are the window's worst minute, failed connections its sum. */
@@ -96,6 +124,8 @@ export async function watchTick(options: WatchTickOptions): Promise<WatchTickRes
   });
 
   const nodes = await standings(watched, ports, options.thresholds ?? DEFAULT_THRESHOLDS, errors);
+  const memories = await recall(watched, options.memory, errors);
+  const findings = remember(nodes, watched, memories, now, options.horizonMinutes ?? DEFAULT_HORIZON_MINUTES);
   const started = client
     ? await investigate(
         nodes,
@@ -106,7 +136,125 @@ export async function watchTick(options: WatchTickOptions): Promise<WatchTickRes
         errors,
       )
     : [];
-  return { at: now.toISOString(), nodes, started, unsupported, errors };
+  if (options.memory) {
+    for (const node of nodes) {
+      if (node.action !== 'started' && node.action !== 'joined') continue;
+      const memory = memories.get(node.cluster)?.nodes[node.name];
+      if (memory) memory.investigated = { at: now.toISOString(), usedPorts: node.usedPorts ?? 0 };
+    }
+    await Promise.all(
+      watched.map(async ({ ref }) => {
+        const memory = memories.get(ref);
+        if (!memory) return;
+        await options.memory?.save(ref, memory).catch((error: unknown) => {
+          errors.push({ cluster: ref, message: `Saving the watch's memory: ${messageOf(error)}` });
+        });
+      }),
+    );
+  }
+  return { at: now.toISOString(), nodes, findings, started, unsupported, errors };
+}
+
+/** Every watched cluster's memory; a cluster whose memory cannot be read is watched as if for the first time. */
+async function recall(
+  watched: Watched[],
+  memory: WatchMemory | undefined,
+  errors: TickError[],
+): Promise<Map<ClusterRef, ClusterMemory>> {
+  const memories = new Map<ClusterRef, ClusterMemory>();
+  await Promise.all(
+    watched.map(async ({ ref }) => {
+      try {
+        memories.set(ref, memory ? await memory.load(ref) : emptyMemory());
+      } catch (error) {
+        errors.push({ cluster: ref, message: `Reading the watch's memory: ${messageOf(error)}` });
+        memories.set(ref, emptyMemory());
+      }
+    }),
+  );
+  return memories;
+}
+
+/**
+ * Compares each node with what the watch remembers of it: allocation drift (told once per change), its trend (a node
+ * predicted to exhaust within the horizon is investigated early), and a high node no higher than when it was last
+ * investigated (held as `flat`). Updates the memories for the next tick; nodes no longer listed are forgotten.
+ */
+function remember(
+  nodes: WatchedNode[],
+  watched: Watched[],
+  memories: Map<ClusterRef, ClusterMemory>,
+  now: Date,
+  horizonMinutes: number,
+): AllocationFinding[] {
+  const findings: AllocationFinding[] = [];
+  const factsOf = new Map(watched.map((w) => [w.ref, w.facts]));
+  const seen = new Map<ClusterRef, Record<string, NodeMemory>>();
+  for (const node of nodes) {
+    const memory = memories.get(node.cluster) ?? emptyMemory();
+    const facts = factsOf.get(node.cluster);
+    const before: NodeMemory = memory.nodes[node.name] ?? { samples: [] };
+    const after: NodeMemory = { samples: before.samples.slice(-(SAMPLES_KEPT - 1)) };
+    if (before.investigated) after.investigated = before.investigated;
+    if (node.allocatedPorts !== undefined && facts) {
+      const finding = allocationFinding({
+        cluster: node.cluster,
+        facts,
+        node: node.name,
+        allocatedPorts: node.allocatedPorts,
+        previous: before.allocatedPorts,
+        reported: before.reported,
+      });
+      if (finding) {
+        findings.push(finding);
+        after.reported = finding.signature;
+      }
+      after.allocatedPorts = node.allocatedPorts;
+    } else if (before.allocatedPorts !== undefined) {
+      // No metric this tick: what was known stays known.
+      after.allocatedPorts = before.allocatedPorts;
+      if (before.reported) after.reported = before.reported;
+    }
+    if (node.usedPorts !== undefined && node.allocatedPorts !== undefined) {
+      after.samples.push({ at: now.toISOString(), usedPorts: node.usedPorts, allocatedPorts: node.allocatedPorts });
+    }
+    const trend = trendOf(after.samples, now);
+    if (trend) {
+      node.trend = {
+        portsPerMinute: Math.round(trend.portsPerMinute * 100) / 100,
+        ...(trend.exhaustsInMinutes !== undefined
+          ? { exhaustsInMinutes: Math.round(trend.exhaustsInMinutes * 10) / 10 }
+          : {}),
+      };
+    }
+    const failing = (node.failedConnections ?? 0) > 0;
+    if (
+      (node.decision === 'ok' || node.decision === 'warn') &&
+      horizonMinutes > 0 &&
+      trend?.exhaustsInMinutes !== undefined &&
+      trend.exhaustsInMinutes <= horizonMinutes
+    ) {
+      node.decision = 'investigate';
+      node.action = 'investigate';
+      node.rising = true;
+    } else if (node.decision === 'investigate' && !failing && isFlat(node, before, trend, now)) {
+      node.action = 'flat';
+    }
+    const kept = seen.get(node.cluster) ?? {};
+    kept[node.name] = after;
+    seen.set(node.cluster, kept);
+  }
+  for (const [ref, memory] of memories) memory.nodes = seen.get(ref) ?? {};
+  return findings;
+}
+
+/** High, but no higher than when the watch last investigated it, and not rising, within FLAT_HOLD_HOURS of that. */
+function isFlat(node: WatchedNode, before: NodeMemory, trend: Trend | undefined, now: Date): boolean {
+  const last = before.investigated;
+  if (!last || node.usedPorts === undefined) return false;
+  const age = now.getTime() - Date.parse(last.at);
+  if (!(age >= 0 && age < FLAT_HOLD_HOURS * 3_600_000)) return false;
+  return node.usedPorts <= last.usedPorts * (1 + FLAT_TOLERANCE) && (trend === undefined || trend.portsPerMinute <= 0);
 }
 
 interface Watched {
@@ -164,7 +312,7 @@ async function investigate(
   captureSeconds: number | undefined,
   errors: TickError[],
 ): Promise<StartedInvestigation[]> {
-  const toInvestigate = nodes.filter((node) => node.decision === 'investigate');
+  const toInvestigate = nodes.filter((node) => node.decision === 'investigate' && node.action !== 'flat');
   const outcomes = await Promise.allSettled(
     toInvestigate.map((node) => startOnce(client, requestFor(node, captureSeconds), { minutes: cooldownMinutes, now })),
   );

@@ -120,11 +120,20 @@ describe('snatBudget', () => {
       usedPorts: 480,
       allocatedPorts: 512,
       failedConnections: 17,
-      defaultAllocation: 512,
+      // The table's 512 for 51–100 nodes, per frontend IP, at most 1,024 (load-balancer-outbound-connections: "If a
+      // second frontend IP is added, each VM will receive an additional 512 ports").
+      defaultAllocation: 1024,
       outboundIpCount: 2,
-      maxNodesAtAllocation: 250, // 64,000 × 2 ÷ 512
+      maxNodesAtAllocation: 125, // 64,000 × 2 ÷ 1,024
       byDestination: [],
     });
+  });
+
+  test('the default allocation with more frontend IPs: the table per IP, never above 1,024', () => {
+    const at = (nodeCount: number, outboundIpCount: number) =>
+      snatBudget({ facts: facts({ nodeCount, outboundIpCount }), backend: backend(), destinations: [] })
+        ?.defaultAllocation;
+    expect([at(100, 1), at(100, 2), at(100, 3), at(150, 3), at(3, 4)]).toEqual([512, 1024, 1024, 768, 1024]);
   });
 
   test.each([

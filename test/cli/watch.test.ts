@@ -22,7 +22,8 @@ async function run(options: Partial<WatchCommandOptions>) {
   let stdout = '';
   let stderr = '';
   const code = await watch(
-    { once: true, start: true, ...options },
+    // No memory between the tests' runs unless a test gives a state file.
+    { once: true, start: true, state: 'none', ...options },
     {
       stdout: { write: (text: string) => (stdout += text) },
       stderr: { write: (text: string) => (stderr += text) },
@@ -136,6 +137,10 @@ const SOURCES = [
   'lib/workflow/instanceId.ts',
   'lib/workflow/nodeRegistry.ts',
   'lib/workflow/start.ts',
+  'lib/watch/drift.ts',
+  'lib/watch/trend.ts',
+  'lib/watch/memory.ts',
+  'lib/cli/watchState.ts',
 ];
 
 describe('snat-doctor watch (the binary)', () => {
@@ -151,11 +156,42 @@ describe('snat-doctor watch (the binary)', () => {
 
   test('watch --once --json prints the tick', async () => {
     const { stdout } = await promisify(execFile)(process.execPath, [BIN, 'watch', '--once', '--json'], {
-      env: { ...process.env, NO_COLOR: '1' },
+      env: { ...process.env, NO_COLOR: '1', XDG_STATE_HOME: await mkdtemp(join(tmpdir(), 'snat-doctor-state-')) },
     });
     const tick = JSON.parse(stdout);
     expect(tick.nodes.map((n: { action: string }) => n.action)).toEqual(['ok', 'started', 'ok']);
     expect(tick.started).toEqual([expect.objectContaining({ instanceId: ID, node: EXHAUSTED })]);
+  });
+
+  // Issue 15's acceptance: run twice on a sandbox whose allocation drops between the runs, the drift is reported
+  // once, with the fix; the next run does not repeat it.
+  test('run twice, the allocation dropping in between: the drift is told once, with the command that restores it', async () => {
+    const state = await mkdtemp(join(tmpdir(), 'snat-doctor-state-'));
+    const dropped = await scenarioFile((doc) => {
+      const node = (doc.nodes as Record<string, unknown>[])[0] as Record<string, unknown>;
+      node.snat = { ...(node.snat as Record<string, unknown>), usedPorts: 40, allocatedPorts: 512 };
+    });
+    const watchOnce = async (...scenario: string[]) =>
+      (
+        await promisify(execFile)(process.execPath, [BIN, 'watch', '--once', '--no-start', ...scenario], {
+          env: { ...process.env, NO_COLOR: '1', XDG_STATE_HOME: state },
+        })
+      ).stdout;
+    const first = await watchOnce();
+    const second = await watchOnce('--sandbox', dropped);
+    const third = await watchOnce('--sandbox', dropped);
+    expect(first).not.toContain('SNAT allocation changed');
+    expect(second).toContain('SNAT allocation changed');
+    expect(second).toContain(
+      "Node aks-nodepool1-31415926-vmss000000 dropped from 1024 to 512 SNAT ports but Azure's default for a pool of 3 nodes is 1024.",
+    );
+    expect(second).toContain(
+      'az aks update --resource-group rg-payments-prod --name aks-prod --load-balancer-outbound-ports 1024',
+    );
+    expect(third).not.toContain('SNAT allocation changed');
+    expect(third).toContain(
+      'Allocation still not as configured (told before): aks-nodepool1-31415926-vmss000000 512/1024',
+    );
   });
 
   test('watch without --once exits 2 with the reason', async () => {

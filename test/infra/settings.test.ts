@@ -22,8 +22,8 @@ const IDENTITY_STORAGE_SETTINGS = [
  * DefaultAzureCredential (the Azure SDKs, not our code) needs to pick that identity. Locally `az login` stands in.
  */
 const INFRA_ONLY_SETTINGS = ['APPLICATIONINSIGHTS_CONNECTION_STRING', 'AZURE_CLIENT_ID'];
-/** The CLI's own environment (terminal colours, who asked), never an app setting: allowed only under lib/cli. */
-const CLI_ONLY = ['NO_COLOR', 'USER'];
+/** The CLI's own environment (terminal colours, who asked, where `watch` keeps its state), never an app setting: allowed only under lib/cli. */
+const CLI_ONLY = ['NO_COLOR', 'USER', 'XDG_STATE_HOME'];
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { withFileTypes: true, recursive: true })

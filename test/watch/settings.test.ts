@@ -13,13 +13,14 @@ const cluster = (overrides: Record<string, unknown> = {}) => ({
 });
 
 describe('watchSettings', () => {
-  test('only the clusters set: the defaults (75 %, 90 %, 30 minutes)', () => {
+  test('only the clusters set: the defaults (75 %, 90 %, 30 minutes, a 30-minute horizon)', () => {
     expect(watchSettings({ SNAT_DOCTOR_WATCH_CLUSTERS: clusters(cluster()) })).toEqual({
       ok: true,
       settings: {
         clusters: [{ subscriptionId: SUBSCRIPTION, resourceGroup: 'rg-prod', name: 'aks-prod' }],
         thresholds: { warn: 0.75, investigate: 0.9 },
         cooldownMinutes: 30,
+        horizonMinutes: 30,
       },
     });
   });
@@ -33,10 +34,11 @@ describe('watchSettings', () => {
       SNAT_DOCTOR_WARN_RATIO: '0.6',
       SNAT_DOCTOR_INVESTIGATE_RATIO: '0.8',
       SNAT_DOCTOR_COOLDOWN_MINUTES: '0',
+      SNAT_DOCTOR_EXHAUSTION_HORIZON_MINUTES: '0',
     });
     expect(result).toMatchObject({
       ok: true,
-      settings: { thresholds: { warn: 0.6, investigate: 0.8 }, cooldownMinutes: 0 },
+      settings: { thresholds: { warn: 0.6, investigate: 0.8 }, cooldownMinutes: 0, horizonMinutes: 0 },
     });
     // Subscription ids are normalised as everywhere else (lower case).
     expect(result.ok && result.settings.clusters[1]?.subscriptionId).toBe(SUBSCRIPTION);
@@ -47,6 +49,11 @@ describe('watchSettings', () => {
     ['clusters not JSON', { SNAT_DOCTOR_WATCH_CLUSTERS: '[{' }, [/SNAT_DOCTOR_WATCH_CLUSTERS is not valid JSON/]],
     ['clusters not an array', { SNAT_DOCTOR_WATCH_CLUSTERS: '{}' }, [/expected a JSON array of at least one cluster/]],
     ['an empty list', { SNAT_DOCTOR_WATCH_CLUSTERS: '[]' }, [/at least one cluster/]],
+    [
+      'a horizon that is not a whole number of minutes',
+      { SNAT_DOCTOR_WATCH_CLUSTERS: clusters(cluster()), SNAT_DOCTOR_EXHAUSTION_HORIZON_MINUTES: '1e3' },
+      [/SNAT_DOCTOR_EXHAUSTION_HORIZON_MINUTES is "1e3": expected a whole number of minutes up to 9999/],
+    ],
     [
       'bad and missing cluster fields, each by path',
       {

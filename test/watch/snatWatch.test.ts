@@ -87,3 +87,55 @@ describe('snatWatch (timer)', () => {
     expect(logs[1]?.message).toMatch(/^snatWatch: rg-other\/aks-other: Reading the cluster: No AKS cluster aks-other/);
   });
 });
+
+describe('snatWatch: allocation drift (issue 15)', () => {
+  // The watch's memory is a `watchmemory` entity per cluster in the host; the SNAT metrics change between ticks.
+  test('an allocation that drops between ticks is posted once to the channels of its cluster, with the fix', async () => {
+    const { host, clock, context, logs, env, client } = await setup();
+    const { usePorts } = await import('../../lib/composition.ts');
+    const dropped = scenarioWith((doc) => {
+      const node = (doc.nodes as Record<string, unknown>[])[0] as Record<string, unknown>;
+      node.snat = { ...(node.snat as Record<string, unknown>), usedPorts: 10, allocatedPorts: 512 };
+    });
+    const { subscriptionId, resourceGroup, name } = dropped.cluster;
+    const slackSettings = readConfig({
+      SLACK_SIGNING_SECRET: '8f14e45fceea167a5a36dedd4bea2543',
+      SLACK_BOT_TOKEN: 'xoxb-0000000000-0000000000000-abcdefghijklmnopqrstuvwx',
+      SNAT_DOCTOR_SLACK_ACCESS: JSON.stringify({
+        clusters: [{ alias: 'prod', subscriptionId, resourceGroup, name, channels: ['C0PRODAAA', 'C0OPSBBBB'] }],
+      }),
+    }).slack;
+    expect(slackSettings.ok).toBe(true);
+    const posts: { channel: string; text: string; key: string }[] = [];
+    const slack = {
+      settings: slackSettings,
+      api: {
+        async post(channel: string, message: { text: string; blocks: unknown[] }, key: { instanceId: string }) {
+          posts.push({ channel, text: JSON.stringify(message.blocks), key: key.instanceId });
+          return { ts: '1.0', channel };
+        },
+      },
+    };
+    const watch = readConfig(env).watch;
+    const minutes = (n: number) => new Date(clock.now().getTime() + n * 60_000);
+
+    await snatWatch(TIMER, client, context, watch, minutes(0), slack);
+    expect(posts).toEqual([]);
+    await host.entityIdle({ name: 'watchmemory', key: `${subscriptionId}:${resourceGroup}:${name}`.toLowerCase() });
+    usePorts(scenarioPorts(dropped));
+    logs.length = 0;
+    await snatWatch(TIMER, client, context, watch, minutes(5), slack);
+    expect(posts.map((p) => p.channel)).toEqual(['C0PRODAAA', 'C0OPSBBBB']);
+    expect(posts[0]?.text).toContain('dropped from 1024 to 512 SNAT ports');
+    expect(posts[0]?.text).toContain(
+      'az aks update --resource-group rg-payments-prod --name aks-prod --load-balancer-outbound-ports 1024',
+    );
+    expect(logs.map((l) => l.message).join('\n')).toContain(
+      'SNAT allocation changed on rg-payments-prod/aks-prod aks-nodepool1-31415926-vmss000000 (512, expected 1024)',
+    );
+    // The next tick, still 512: nothing posted again.
+    await host.entityIdle({ name: 'watchmemory', key: `${subscriptionId}:${resourceGroup}:${name}`.toLowerCase() });
+    await snatWatch(TIMER, client, context, watch, minutes(10), slack);
+    expect(posts).toHaveLength(2);
+  });
+});
