@@ -13,29 +13,14 @@ import type {
   SnatBudget,
   Workload,
 } from '../../lib/model.ts';
+import { clusterFacts } from '../support/facts.ts';
 import { hostNetworkTables, podWithFlows, flow as sharedFlow } from '../support/podConnections.ts';
 
 const NODE = 'aks-nodepool1-31415926-vmss000001';
 const AZ = 'az aks update --resource-group rg-payments --name aks-prod';
 const CAPTURE_SECONDS = 30;
 
-function facts(overrides: Partial<ClusterFacts> = {}): ClusterFacts {
-  return {
-    ref: { subscriptionId: '00000000-0000-0000-0000-000000000000', resourceGroup: 'rg-payments', name: 'aks-prod' },
-    location: 'westeurope',
-    nodeResourceGroup: 'MC_rg-payments_aks-prod_westeurope',
-    outboundType: 'loadBalancer',
-    outboundIpCount: 1,
-    allocatedOutboundPorts: 0,
-    idleTimeoutMinutes: 30,
-    loadBalancerIds: [],
-    disableRunCommand: false,
-    aadManaged: false,
-    privateRanges: [],
-    nodeCount: 3,
-    ...overrides,
-  };
-}
+const facts = clusterFacts;
 
 /** The budget snatBudget computes for these facts and metrics (so the test uses real capacity numbers). */
 function budget(f: ClusterFacts, metrics: Partial<BackendSnat> = {}): SnatBudget {

@@ -2,25 +2,10 @@ import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
 import { defaultPortsPerNode, ipsNeeded, portsForNodes, snatBudget } from '../../lib/analysis/snatBudget.ts';
 import { HOLD_AFTER_CLOSE_SECONDS, snatModel } from '../../lib/analysis/snatModel.ts';
-import type { BackendSnat, ClusterFacts, DestinationPressure, FlowCount } from '../../lib/model.ts';
+import type { BackendSnat, DestinationPressure, FlowCount } from '../../lib/model.ts';
+import { clusterFacts } from '../support/facts.ts';
 
-function facts(overrides: Partial<ClusterFacts> = {}): ClusterFacts {
-  return {
-    ref: { subscriptionId: '00000000-0000-0000-0000-000000000000', resourceGroup: 'rg-payments', name: 'aks-prod' },
-    location: 'westeurope',
-    nodeResourceGroup: 'MC_rg-payments_aks-prod_westeurope',
-    outboundType: 'loadBalancer',
-    outboundIpCount: 1,
-    allocatedOutboundPorts: 0,
-    idleTimeoutMinutes: 30,
-    loadBalancerIds: [],
-    disableRunCommand: false,
-    aadManaged: false,
-    privateRanges: [],
-    nodeCount: 3,
-    ...overrides,
-  };
-}
+const facts = clusterFacts;
 
 function backend(overrides: Partial<BackendSnat> = {}): BackendSnat {
   return {

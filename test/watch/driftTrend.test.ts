@@ -3,25 +3,11 @@ import type { ClusterFacts } from '../../lib/model.ts';
 import { allocationFinding } from '../../lib/watch/drift.ts';
 import { memoryFrom } from '../../lib/watch/memory.ts';
 import { trendOf } from '../../lib/watch/trend.ts';
+import { clusterFacts } from '../support/facts.ts';
 
 const ref = { subscriptionId: '11111111-1111-1111-1111-111111111111', resourceGroup: 'rg-shop', name: 'aks-shop' };
-function facts(over: Partial<ClusterFacts>): ClusterFacts {
-  return {
-    ref,
-    location: 'westeurope',
-    nodeResourceGroup: 'MC_rg-shop_aks-shop_westeurope',
-    outboundType: 'loadBalancer',
-    outboundIpCount: 1,
-    allocatedOutboundPorts: 0,
-    idleTimeoutMinutes: 30,
-    loadBalancerIds: [],
-    disableRunCommand: false,
-    aadManaged: false,
-    privateRanges: [],
-    nodeCount: 3,
-    ...over,
-  };
-}
+const facts = (over: Partial<ClusterFacts>) =>
+  clusterFacts({ ref, nodeResourceGroup: 'MC_rg-shop_aks-shop_westeurope', ...over });
 
 describe('allocationFinding', () => {
   test('the default allocation halved by pool growth (51 nodes): told, and pinned back with the outbound IPs it needs', () => {
