@@ -58,6 +58,7 @@ export function recommend(input: {
   // Without metrics (a failed query) the budget is unknown, but pods holding public connections on a load balancer
   // cluster are reason enough to mention the durable fix.
   if (loadBalancer && (pressure || (!budget && culprits.length > 0))) recommendations.push(natGateway(facts));
+  if (isNatGateway(facts) && workloads.length > 0) recommendations.push(natGatewayLimits(facts, workloads));
   if (culprits.length === 0 && pressure && budget) recommendations.push(investigateFurther(budget, input.nodeName));
   return recommendations;
 }
@@ -264,6 +265,71 @@ function natGateway(facts: ClusterFacts): Recommendation {
           ],
         }
       : {}),
+  };
+}
+
+export function isNatGateway(facts: Pick<ClusterFacts, 'outboundType'>): boolean {
+  return facts.outboundType === 'managedNATGateway' || facts.outboundType === 'userAssignedNATGateway';
+}
+
+/**
+ * NAT gateway's limit per destination: "up to 50,000 concurrent connections per public IP address to the same
+ * destination endpoint" (learn.microsoft.com/azure/nat-gateway/nat-gateway-resource).
+ */
+export const NAT_GATEWAY_CONNECTIONS_PER_IP_PER_DESTINATION = 50_000;
+/** "it isn't recommended to increase the TCP idle timeout duration to longer than the default time of 4 minutes" (same page). */
+const NAT_GATEWAY_DEFAULT_IDLE_MINUTES = 4;
+/** A closed connection's port is held 65 s after FIN, 16 s after RST (same page; "subject to change", it warns). */
+const NAT_GATEWAY_HOLD_AFTER_RST_SECONDS = 16;
+
+/**
+ * On a NAT gateway cluster there is no per-node allocation: the gateway's ports are shared by every node of its
+ * subnets, and what runs out first is the connections to one destination endpoint per public IP. This node's busiest
+ * destination is measured against that cap, with what this report cannot see (the other nodes' share of it, the
+ * gateway's own failed connections: its metrics have no per-node dimension).
+ */
+function natGatewayLimits(facts: ClusterFacts, workloads: WorkloadCulprit[]): Recommendation {
+  const destinations = workloads.flatMap((w) => w.topDestinations);
+  const hottest = destinations.reduce<(typeof destinations)[number] | undefined>(
+    (best, d) => (best === undefined || d.connections > best.connections ? d : best),
+    undefined,
+  );
+  const ips = Math.max(1, facts.outboundIpCount);
+  const cap = NAT_GATEWAY_CONNECTIONS_PER_IP_PER_DESTINATION * ips;
+  const managed = facts.outboundType === 'managedNATGateway';
+  const args = clusterArgs(facts);
+  const commands: string[] = [];
+  const notes: string[] = [];
+  if (hottest) {
+    notes.push(
+      `This node alone holds ${fmt(hottest.connections)} connection(s) to ${formatDestination(hottest)}, ${Math.round((hottest.connections / cap) * 1000) / 10} % of the ${fmt(cap)} the gateway allows to one destination endpoint with its ${ips} public IP(s) (${fmt(NAT_GATEWAY_CONNECTIONS_PER_IP_PER_DESTINATION)} per IP). Every node behind the gateway shares that cap: investigate the other nodes that talk to this destination, or read the gateway's flow logs (StandardV2: SourceIp) to see theirs.`,
+    );
+  }
+  notes.push(
+    `The gateway has no per-node SNAT metric: whether it is failing connections shows in its own SNATConnectionCount (ConnectionState Failed) and PacketDropCount, cluster-wide. A closed connection's port is held ${NAT_GATEWAY_HOLD_AFTER_CLOSE_SECONDS} s after FIN and ${NAT_GATEWAY_HOLD_AFTER_RST_SECONDS} s after RST, so churn to one destination holds ports too: reuse connections (pooling, keep-alive) first.`,
+  );
+  if (managed && args && ips < MAX_NAT_GATEWAY_IPS) {
+    const more = Math.min(MAX_NAT_GATEWAY_IPS, ips * 2);
+    commands.push(`az aks update ${args} --nat-gateway-managed-outbound-ip-count ${more}`);
+    notes.push(
+      `More public IPs raise both the ports (${fmt(NAT_GATEWAY_PORTS_PER_IP)} each) and the per-destination cap: ${more} IPs allow ${fmt(NAT_GATEWAY_CONNECTIONS_PER_IP_PER_DESTINATION * more)} connections to one destination.`,
+    );
+  } else if (!managed) {
+    notes.push('The gateway is yours (userAssignedNATGateway): add public IPs or a prefix to it (up to 16 IPs).');
+  }
+  if (managed && args && facts.idleTimeoutMinutes > NAT_GATEWAY_DEFAULT_IDLE_MINUTES) {
+    commands.push(`az aks update ${args} --nat-gateway-idle-timeout ${NAT_GATEWAY_DEFAULT_IDLE_MINUTES}`);
+    notes.push(
+      `The idle timeout is ${facts.idleTimeoutMinutes} minutes: Microsoft advises keeping NAT gateway's default of ${NAT_GATEWAY_DEFAULT_IDLE_MINUTES}, so that idle flows give their ports back.`,
+    );
+  }
+  return {
+    kind: 'nat-gateway',
+    title: hottest
+      ? `NAT gateway: ${fmt(hottest.connections)} connection(s) from this node to ${formatDestination(hottest)}, of ${fmt(cap)} allowed to one destination`
+      : 'NAT gateway: its limits, and what this report cannot see',
+    detail: notes.join(' '),
+    ...(commands.length > 0 ? { commands } : {}),
   };
 }
 

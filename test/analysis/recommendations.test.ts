@@ -418,15 +418,20 @@ describe('nat-gateway: the longer-term fix', () => {
     expect(kinds(advise(LONG_LIVED))).toEqual(['fix-culprit', 'nat-gateway']);
   });
 
-  test.each([['managedNATGateway'], ['userAssignedNATGateway'], ['userDefinedRouting']] as const)(
-    'outbound type %s: no load balancer advice at all',
-    (outboundType) => {
+  test.each([
+    ['managedNATGateway', ['fix-culprit', 'nat-gateway']],
+    ['userAssignedNATGateway', ['fix-culprit', 'nat-gateway']],
+    ['userDefinedRouting', ['fix-culprit']],
+  ] as const)(
+    'outbound type %s: no load balancer advice at all (a NAT gateway gets its own limits)',
+    (outboundType, expected) => {
       const f = facts({ outboundType });
       const recs = advise(CHURNING, {
         facts: f,
         budget: budget(f, { failedConnections: 5 }),
       });
-      expect(kinds(recs)).toEqual(['fix-culprit']);
+      expect(kinds(recs)).toEqual(expected);
+      expect(commands(recs).some((c) => c.includes('--load-balancer'))).toBe(false);
     },
   );
 });
@@ -472,5 +477,47 @@ describe('commands are built from validated facts only', () => {
     expect(commands(recs).length).toBeGreaterThan(2);
     for (const command of commands(recs))
       expect(command).toMatch(/^(az aks update|kubectl get pods) [A-Za-z0-9_.=\- ]+$/);
+  });
+});
+
+describe('NAT gateway clusters (issue 15): the per-destination cap, the timers, and what cannot be seen', () => {
+  const nat = (over: Partial<ClusterFacts> = {}) =>
+    facts({
+      outboundType: 'managedNATGateway',
+      outboundIpCount: 2,
+      idleTimeoutMinutes: 4,
+      loadBalancerIds: [],
+      ...over,
+    });
+
+  test("this node's busiest destination against 50,000 connections per public IP to one destination endpoint", () => {
+    const [, advice] = advise(LONG_LIVED, { facts: nat() });
+    expect(advice?.kind).toBe('nat-gateway');
+    expect(advice?.title).toBe(
+      'NAT gateway: 900 connection(s) from this node to 20.60.1.2:443, of 100,000 allowed to one destination',
+    );
+    expect(advice?.detail).toContain('Every node behind the gateway shares that cap');
+    expect(advice?.detail).toContain('no per-node SNAT metric');
+    expect(advice?.detail).toContain('held 65 s after FIN and 16 s after RST');
+    // A managed gateway: more IPs, up to 16.
+    expect(advice?.commands).toEqual([
+      'az aks update --resource-group rg-payments --name aks-prod --nat-gateway-managed-outbound-ip-count 4',
+    ]);
+  });
+
+  test('an idle timeout above 4 minutes gets the command back to the default; a user-assigned gateway gets no az aks command', () => {
+    expect(commands(advise(LONG_LIVED, { facts: nat({ idleTimeoutMinutes: 30 }) }))).toContain(
+      'az aks update --resource-group rg-payments --name aks-prod --nat-gateway-idle-timeout 4',
+    );
+    const own = advise(LONG_LIVED, { facts: nat({ outboundType: 'userAssignedNATGateway' }) }).find(
+      (r) => r.kind === 'nat-gateway',
+    );
+    expect(own?.commands).toBeUndefined();
+    expect(own?.detail).toContain('add public IPs or a prefix to it');
+  });
+
+  test('no move-to-NAT-gateway advice on a cluster already behind one, and none without pods to rank', () => {
+    expect(advise(LONG_LIVED, { facts: nat() }).filter((r) => r.title.startsWith('Longer term'))).toEqual([]);
+    expect(kinds(advise([], { facts: nat() }))).toEqual([]);
   });
 });
