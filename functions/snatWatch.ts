@@ -3,8 +3,9 @@
 // threshold (or predicted to reach its allocation within the horizon) started or joined (lib/watch/tick.ts). What it
 // remembers between ticks is a `watchmemory` entity per cluster (lib/watch/memoryEntity.ts). A node whose SNAT
 // allocation dropped or is not as configured is told once per change, in the Slack channels that may diagnose its
-// cluster (SNAT_DOCTOR_SLACK_ACCESS), with the command that restores it. Settings: the watch section of
-// lib/config.ts.
+// cluster (SNAT_DOCTOR_SLACK_ACCESS), with the command that restores it. A NAT gateway that failed connections or
+// dropped packets is logged as a warning with what to do (lib/watch/natGateway.ts); it is not posted to Slack yet.
+// Settings: the watch section of lib/config.ts.
 import type { InvocationContext, Timer } from '@azure/functions';
 import * as df from 'durable-functions';
 import { isAmong } from '../lib/appClusters.ts';
@@ -54,6 +55,10 @@ export async function snatWatch(
         `snatWatch: telling Slack about ${finding.node} failed: ${error instanceof Error ? error.message : String(error)}`,
       ),
     );
+  }
+  for (const gateway of result.gateways.filter((g) => g.decision === 'finding')) {
+    const commands = gateway.commands.length > 0 ? ` Commands: ${gateway.commands.join(' ; ')}` : '';
+    context.warn(`snatWatch: ${gateway.message} ${gateway.advice.join(' ')}${commands}`);
   }
   for (const error of result.errors) {
     context.warn(`snatWatch: ${clusterName(error.cluster)}${error.node ? ` ${error.node}` : ''}: ${error.message}`);

@@ -26,6 +26,13 @@ export interface ClusterFacts {
   idleTimeoutMinutes: number;
   /** Resource ids of the load balancers whose SNAT metrics describe the nodes. */
   loadBalancerIds: string[];
+  /**
+   * Resource ids of the NAT gateways the nodes leave through (outbound type managedNATGateway or
+   * userAssignedNATGateway), found from documented fields (lib/adapters/azure/clusterFacts.ts, natGatewaysOf): the
+   * node pools' subnets' `natGateway`, or the managed gateway's outbound public IPs' `natGateway`. Empty for the other
+   * outbound types, and when none could be found (`notes` says why).
+   */
+  natGatewayIds: string[];
   disableRunCommand: boolean;
   /** Entra ID (AAD) managed cluster: runCommand needs a clusterToken. */
   aadManaged: boolean;
@@ -58,6 +65,20 @@ export interface BackendSnat {
   allocatedPorts: number;
   failedConnections: number;
   successfulConnections: number;
+}
+
+/**
+ * A NAT gateway's own metrics over the query window (namespace Microsoft.Network/natGateways). They have no per-node
+ * dimension: they describe every node of the gateway's subnets together.
+ */
+export interface NatGatewaySnat {
+  natGatewayId: string;
+  /** `SNATConnectionCount` with ConnectionState Failed, summed over the window: the exhaustion signal. */
+  failedConnections: number;
+  /** `TotalConnectionCount` ("active SNAT connections") at the window's busiest minute. */
+  totalConnections: number;
+  /** `PacketDropCount`, summed over the window. */
+  droppedPackets: number;
 }
 
 export type NodeOs = 'linux' | 'windows';

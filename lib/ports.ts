@@ -1,7 +1,16 @@
 // The outside world as the workflow sees it. Activities reach Azure, Kubernetes and the node only through these
 // interfaces; the composition root (`lib/composition.ts`) decides what stands behind them: the sandbox's
 // scenario, or the real SDK adapters.
-import type { BackendSnat, ClusterFacts, ClusterRef, Evidence, NodeCapture, NodeInfo, PodInfo } from './model.ts';
+import type {
+  BackendSnat,
+  ClusterFacts,
+  ClusterRef,
+  Evidence,
+  NatGatewaySnat,
+  NodeCapture,
+  NodeInfo,
+  PodInfo,
+} from './model.ts';
 
 export interface ClusterApi {
   /** The ManagedCluster's facts from ARM. */
@@ -11,6 +20,11 @@ export interface ClusterApi {
 export interface MetricsApi {
   /** Used/allocated SNAT ports and failed connections per backend IP, for each load balancer. */
   backendSnat(loadBalancerIds: string[], window: { minutes: number }): Promise<BackendSnat[]>;
+  /**
+   * Failed SNAT connections, connections and dropped packets of each NAT gateway (one row per gateway Azure Monitor
+   * has data for): the gateway's own metrics, which have no per-node dimension.
+   */
+  natGatewaySnat(natGatewayIds: string[], window: { minutes: number }): Promise<NatGatewaySnat[]>;
 }
 
 export interface ExecResult {

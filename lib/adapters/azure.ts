@@ -8,8 +8,8 @@
 // (azure/azureFailures.ts); and a private CA (the sandbox's) is trusted through the clients' TLS options, never by
 // turning certificate checks off.
 //
-// The node pools' VNets (Microsoft.Network) are read with one plain GET through the ContainerServiceClient's own
-// pipeline rather than @azure/arm-network: that SDK is a large package for one read of two fields, while the
+// The node pools' VNets and a managed NAT gateway's outbound public IPs (Microsoft.Network) are read with plain GETs
+// through the ContainerServiceClient's own pipeline rather than @azure/arm-network: that SDK is a large package for one read of two fields, while the
 // pipeline already carries everything a call here needs — the ARM token, our timeout and failure mapping, no SDK
 // retries, the sandbox's CA. @azure/core-rest-pipeline (already installed under the SDKs) supplies the request object.
 import { ContainerServiceClient, type ManagedCluster, type RunCommandResult } from '@azure/arm-containerservice';
@@ -20,10 +20,21 @@ import { SnatDoctorError, TransientError } from '../errors.ts';
 import type { ClusterRef } from '../model.ts';
 import type { ClusterApi, MetricsApi } from '../ports.ts';
 import { validateClusterRef } from '../validation.ts';
-import { type AzureOperation, edgePolicy, toAzureError, vnetNotRead } from './azure/azureFailures.ts';
+import { type AzureOperation, edgePolicy, publicIpNotRead, toAzureError, vnetNotRead } from './azure/azureFailures.ts';
 import { type LoadBalancerSite, metricBatches, queryBackendSnat } from './azure/backendSnat.ts';
-import { clusterFacts, type VnetReading, type VnetRef, vnetIdsOf, vnetSpaces } from './azure/clusterFacts.ts';
+import {
+  clusterFacts,
+  natGatewayPublicIpsOf,
+  type PublicIpReading,
+  type PublicIpRef,
+  publicIpNatGateway,
+  type VnetReading,
+  type VnetRef,
+  vnetIdsOf,
+  vnetSpaces,
+} from './azure/clusterFacts.ts';
 import { AKS_SERVER_APP_SCOPE, withEntraTokens } from './azure/clusterKubeconfig.ts';
+import { queryNatGatewaySnat } from './azure/natGatewaySnat.ts';
 import { commandOutcome, zipContext } from './azure/runCommand.ts';
 import type { RunCommandClient } from './nodeProbe.ts';
 
@@ -41,6 +52,14 @@ export const ARM_API_VERSION = '2025-10-01';
  * every version since long before.
  */
 export const NETWORK_API_VERSION = '2025-07-01';
+/**
+ * GET publicIPAddresses (a managed NAT gateway's outbound IPs, for their `natGateway`) uses the same Microsoft.Network
+ * version: the operation's example at that version is Azure/azure-rest-api-specs
+ * specification/network/resource-manager/Microsoft.Network/Network/stable/2025-07-01/examples/PublicIpAddressGet.json,
+ * and the 2025-07-01 swagger (…/stable/2025-07-01/virtualNetwork.json) gives PublicIPAddressPropertiesFormat its
+ * `natGateway` and SubnetPropertiesFormat its `natGateway`.
+ */
+export const PUBLIC_IP_API_VERSION = NETWORK_API_VERSION;
 /** The metrics batch API's only stable version. */
 export const METRICS_API_VERSION = '2024-02-01';
 /** The metrics batch API's token audience (the scope is this and `/.default`). */
@@ -151,8 +170,32 @@ export function createAzureAdapters(options: AzureAdapterOptions): AzureAdapters
     }
   };
 
+  /** A managed NAT gateway's outbound IP: the gateway it names, a note when it cannot be read; transient: thrown. */
+  const readPublicIp = async (ref: ClusterRef, ip: PublicIpRef): Promise<PublicIpReading> => {
+    const e = encodeURIComponent;
+    const url =
+      `${armEndpoint}/subscriptions/${e(ip.subscriptionId)}/resourceGroups/${e(ip.resourceGroup)}` +
+      `/providers/Microsoft.Network/publicIPAddresses/${e(ip.name)}?api-version=${PUBLIC_IP_API_VERSION}`;
+    try {
+      const request = createPipelineRequest({ url, method: 'GET' });
+      const response = await arm(ref.subscriptionId).pipeline.sendRequest(httpClient, request);
+      const natGatewayId = publicIpNatGateway(JSON.parse(response.bodyAsText ?? '{}'));
+      return { ok: true, id: ip.id, ...(natGatewayId ? { natGatewayId } : {}) };
+    } catch (error) {
+      const note = publicIpNotRead(error, ip);
+      if (note !== undefined) return { ok: false, id: ip.id, note };
+      if (error instanceof SyntaxError) {
+        throw new TransientError(`Reading public IP ${ip.name} for cluster ${ref.name}: its JSON was cut short.`, {
+          cause: error,
+        });
+      }
+      throw toAzureError(error, 'getPublicIpAddress', ref);
+    }
+  };
+
   // The metrics batch API is regional and the port does not pass regions: each cluster read says where its load
-  // balancers are (and how many nodes they serve, for `top`).
+  // balancers and NAT gateways are (and how many nodes they serve, for `top`). A NAT gateway is in the region of the
+  // subnets it serves, which are the cluster's.
   const sites = new Map<string, LoadBalancerSite>();
 
   const tokenFor = async (scope: string, operation: AzureOperation, ref: ClusterRef): Promise<string> => {
@@ -182,9 +225,13 @@ export function createAzureAdapters(options: AzureAdapterOptions): AzureAdapters
           throw toAzureError(error, 'getCluster', ref);
         }
         // A bring-your-own VNet's address space (and its peerings') is only on the VirtualNetwork resource.
-        const vnets = await Promise.all(vnetIdsOf(cluster).map((vnet) => readVnet(ref, vnet)));
-        const facts = clusterFacts(ref, cluster, vnets);
-        for (const id of facts.loadBalancerIds) {
+        // A managed NAT gateway is found through its outbound IPs (a user-assigned one on the VNet's subnets).
+        const [vnets, publicIps] = await Promise.all([
+          Promise.all(vnetIdsOf(cluster).map((vnet) => readVnet(ref, vnet))),
+          Promise.all(natGatewayPublicIpsOf(cluster).map((ip) => readPublicIp(ref, ip))),
+        ]);
+        const facts = clusterFacts(ref, cluster, vnets, publicIps);
+        for (const id of [...facts.loadBalancerIds, ...facts.natGatewayIds]) {
           sites.set(id.toLowerCase(), { location: facts.location, nodeCount: facts.nodeCount });
         }
         return facts;
@@ -200,6 +247,17 @@ export function createAzureAdapters(options: AzureAdapterOptions): AzureAdapters
         } catch (error) {
           throw toAzureError(error, 'metrics', undefined, {
             subscriptions: [...new Set(loadBalancerIds.map((id) => subscriptionOf(id)))],
+          });
+        }
+      },
+      async natGatewaySnat(natGatewayIds, window) {
+        if (natGatewayIds.length === 0) return [];
+        try {
+          const batches = metricBatches(natGatewayIds, (id) => sites.get(id.toLowerCase()), 'NAT gateway');
+          return await queryNatGatewaySnat(metricsClient, batches, window, now());
+        } catch (error) {
+          throw toAzureError(error, 'natGatewayMetrics', undefined, {
+            subscriptions: [...new Set(natGatewayIds.map((id) => subscriptionOf(id)))],
           });
         }
       },

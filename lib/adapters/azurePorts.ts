@@ -1,7 +1,7 @@
 // The ports in Azure (the Functions app, and the CLI's real-cluster mode): the real adapters per subscription, with a
 // managed identity or DefaultAzureCredential. The SDKs load on first use, not when the app starts (cold start).
 import type { TokenCredential } from '@azure/core-auth';
-import type { BackendSnat, ClusterFacts, ClusterRef, NodeInfo } from '../model.ts';
+import type { BackendSnat, ClusterFacts, ClusterRef, NatGatewaySnat, NodeInfo } from '../model.ts';
 import type { EvidenceStore, ExecResult, KubernetesApi, Ports, SlackApi } from '../ports.ts';
 import type { AzureAdapterOptions } from './azure.ts';
 import type { KubernetesAdapterOptions } from './kubernetes.ts';
@@ -47,17 +47,14 @@ export function azurePorts(options: AzurePortsOptions = {}): Ports {
     metrics: {
       async backendSnat(loadBalancerIds, window): Promise<BackendSnat[]> {
         // Grouped by subscription: each subscription's adapter batches its own load balancers.
-        const groups = new Map<string, string[]>();
-        for (const id of loadBalancerIds) {
-          const subscription = /^\/subscriptions\/([^/]+)\//i.exec(id)?.[1] ?? '';
-          groups.set(subscription, [...(groups.get(subscription) ?? []), id]);
-        }
-        const results = await Promise.all(
-          [...groups].map(async ([subscription, ids]) =>
-            (await forSubscription(subscription)).metrics.backendSnat(ids, window),
-          ),
+        return bySubscriptionOf(loadBalancerIds, async (subscription, ids) =>
+          (await forSubscription(subscription)).metrics.backendSnat(ids, window),
         );
-        return results.flat();
+      },
+      async natGatewaySnat(natGatewayIds, window): Promise<NatGatewaySnat[]> {
+        return bySubscriptionOf(natGatewayIds, async (subscription, ids) =>
+          (await forSubscription(subscription)).metrics.natGatewaySnat(ids, window),
+        );
       },
     },
     kubernetes(ref: ClusterRef): KubernetesApi {
@@ -77,6 +74,19 @@ export function azurePorts(options: AzurePortsOptions = {}): Ports {
       ? { evidence: lazyEvidence(options.evidenceContainerUrl, options.credential) }
       : {}),
   };
+}
+
+/** Resource ids grouped by their subscription, each group asked for at once, the answers together. */
+async function bySubscriptionOf<T>(
+  resourceIds: string[],
+  ask: (subscription: string, ids: string[]) => Promise<T[]>,
+): Promise<T[]> {
+  const groups = new Map<string, string[]>();
+  for (const id of resourceIds) {
+    const subscription = /^\/subscriptions\/([^/]+)\//i.exec(id)?.[1] ?? '';
+    groups.set(subscription, [...(groups.get(subscription) ?? []), id]);
+  }
+  return (await Promise.all([...groups].map(([subscription, ids]) => ask(subscription, ids)))).flat();
 }
 
 function lazySlack(token: string): SlackApi {

@@ -72,7 +72,12 @@ export function buildProgram(): Command {
     )
     .addOption(new Option('--once', 'run one tick and exit (required for now; in Azure the snatWatch timer ticks)'))
     .addOption(new Option('--sandbox <file>', 'the scenario to watch (default: the built-in one)'))
-    .addOption(new Option('--json', 'print the tick as JSON: nodes[], findings[], started[], unsupported[], errors[]'))
+    .addOption(
+      new Option(
+        '--json',
+        'print the tick as JSON: nodes[], findings[], gateways[], started[], unsupported[], errors[]',
+      ),
+    )
     .addOption(new Option('--no-start', 'report only: start no investigation'))
     .addOption(
       new Option(

@@ -131,6 +131,12 @@ export function watchJson(result: WatchTickResult, outcomes: InvestigationOutcom
       ...(node.cooldownUntil ? { cooldownUntil: node.cooldownUntil } : {}),
     })),
     findings: result.findings,
+    gateways: result.gateways.map((gateway) => ({
+      ...gateway,
+      failedConnections: gateway.failedConnections ?? null,
+      totalConnections: gateway.totalConnections ?? null,
+      droppedPackets: gateway.droppedPackets ?? null,
+    })),
     started: result.started.map((s) => ({ ...s, ...omitId(outcome.get(s.instanceId)) })),
     unsupported: result.unsupported,
     errors: result.errors,
@@ -143,7 +149,10 @@ function omitId(outcome: InvestigationOutcome | undefined) {
   return rest;
 }
 
-/** The tick for a terminal: a table of every node, then what was started, what cannot be watched, what failed. */
+/**
+ * The tick for a terminal: a table of every node, the NAT gateways, then what was started, what cannot be watched, what
+ * failed.
+ */
 export function renderWatch(
   result: WatchTickResult,
   outcomes: InvestigationOutcome[] = [],
@@ -170,6 +179,8 @@ export function renderWatch(
       ]);
     }
     lines.push(table.toString());
+  } else if (result.gateways.length > 0) {
+    lines.push('No node was watched: behind a NAT gateway the watch reads the gateway (below), which names no node.');
   } else {
     lines.push('No node was watched.');
   }
@@ -190,6 +201,16 @@ export function renderWatch(
         `Allocation still not as configured (told before): ${still.map((f) => `${f.node} ${f.allocatedPorts}/${f.expectedPorts}`).join(', ')}`,
       ),
     );
+  }
+
+  if (result.gateways.length > 0) {
+    lines.push('', paint.bold('NAT gateways'));
+    for (const gateway of result.gateways) {
+      const say = gateway.decision === 'finding' ? paint.red : gateway.decision === 'ok' ? paint.green : paint.dim;
+      lines.push(`  ${say(gateway.message)}`);
+      for (const advice of gateway.advice) lines.push(`    ${advice}`);
+      for (const command of gateway.commands) lines.push(`    ${command}`);
+    }
   }
 
   const outcome = new Map(outcomes.map((o) => [o.instanceId, o]));

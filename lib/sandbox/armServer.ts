@@ -1,8 +1,10 @@
 // The sandbox's Azure endpoints, served over HTTPS on 127.0.0.1 so that the real SDK clients (lib/adapters/azure.ts)
 // talk to them exactly as to Azure: ARM's ManagedCluster, its user kubeconfig and runCommand with its long-running
-// operation protocol, the VNet a cluster brings (GET virtualNetworks), and Azure Monitor's metrics batch API. Answers come from the scenario — the same facts and
-// metrics scenarioPorts.ts gives in-process — with its latencies and protocol-level faults (429 with Retry-After,
-// runCommand `Failed`, output cut off, a request never answered …).
+// operation protocol, the VNet a cluster brings (GET virtualNetworks, its subnet naming a user-assigned NAT gateway),
+// the cluster's outbound public IPs (GET publicIPAddresses, naming a managed NAT gateway), and Azure Monitor's metrics
+// batch API for load balancers and NAT gateways. Answers come from the scenario — the same facts and metrics
+// scenarioPorts.ts gives in-process — with its latencies and protocol-level faults (429 with Retry-After, runCommand
+// `Failed`, output cut off, a request never answered …).
 //
 // One server holds both services: ARM under `/subscriptions/…`, the metrics batch API under a per-region prefix
 // (`/regions/{location}/subscriptions/{s}/metrics:getBatch`), which stands in for `https://{location}.metrics.monitor.azure.com`
@@ -13,10 +15,12 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { strFromU8, unzipSync } from 'fflate';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { NAT_GATEWAYS } from '../adapters/azure/natGatewaySnat.ts';
 import { readBody } from '../requestBody.ts';
 import { allowed, metricsRefusal } from './azureRbac.ts';
 import { AUDIENCES, readToken } from './entra.ts';
 import { FaultInjector } from './faults.ts';
+import { natGatewaySnatOf, outboundIpIds, publicIpResource, subnetNatGatewayId } from './natGateways.ts';
 import type { Fault, FaultTarget, Scenario } from './scenario.ts';
 import type { SandboxCertificate } from './tls.ts';
 import { subnetId, virtualNetworkResource, vnetId } from './virtualNetworks.ts';
@@ -102,22 +106,31 @@ const CLUSTER_PATH =
   /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.ContainerService\/managedClusters\/([^/]+)(\/.*)?$/i;
 const VNET_PATH =
   /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Network\/virtualNetworks\/([^/]+)$/i;
+const PUBLIC_IP_PATH =
+  /^\/subscriptions\/([^/]+)\/resourceGroups\/([^/]+)\/providers\/Microsoft\.Network\/publicIPAddresses\/([^/]+)$/i;
 const METRICS_PATH = /^\/regions\/([a-z0-9]+)\/subscriptions\/([^/]+)\/metrics:getBatch$/i;
 
 /** The action a forbidden call names, as ARM's AuthorizationFailed does. */
 type ArmTarget =
   | 'arm.getCluster'
   | 'arm.getVirtualNetwork'
+  | 'arm.getPublicIpAddress'
   | 'arm.listClusterUserCredential'
   | 'arm.runCommand'
-  | 'metrics.backendSnat';
+  | MetricsTarget;
+/** A metrics batch query is one or the other by its namespace (a batch is one resource type). */
+type MetricsTarget = 'metrics.backendSnat' | 'metrics.natGatewaySnat';
 const ACTION: Record<ArmTarget, string> = {
   'arm.getCluster': 'Microsoft.ContainerService/managedClusters/read',
   'arm.getVirtualNetwork': 'Microsoft.Network/virtualNetworks/read',
+  'arm.getPublicIpAddress': 'Microsoft.Network/publicIPAddresses/read',
   'arm.listClusterUserCredential': 'Microsoft.ContainerService/managedClusters/listClusterUserCredential/action',
   'arm.runCommand': 'Microsoft.ContainerService/managedClusters/runCommand/action',
   'metrics.backendSnat': 'Microsoft.Insights/metrics/read',
+  'metrics.natGatewaySnat': 'Microsoft.Insights/metrics/read',
 };
+const isMetrics = (target: ArmTarget): target is MetricsTarget =>
+  target === 'metrics.backendSnat' || target === 'metrics.natGatewaySnat';
 const COMMAND_RESULTS_READ = 'Microsoft.ContainerService/managedClusters/commandResults/read';
 
 /** Audiences compared as Entra ID's resource ids are: without a trailing slash, case-insensitively. */
@@ -178,7 +191,7 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
    */
   const faultAnswer = (fault: Fault, target: ArmTarget, scope: string, answer: () => HttpAnswer): Outcome => {
     const message = fault.message;
-    const metrics = target === 'metrics.backendSnat';
+    const metrics = isMetrics(target);
     switch (fault.error) {
       case 'transient':
         return cloudError(503, 'ServiceUnavailable', message ?? 'The service is temporarily unavailable. Retry later.');
@@ -272,9 +285,13 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
       );
     }
     if (metrics) {
-      call.target = 'metrics.backendSnat';
+      const target: MetricsTarget =
+        (call.query.metricnamespace ?? '').toLowerCase() === NAT_GATEWAYS.toLowerCase()
+          ? 'metrics.natGatewaySnat'
+          : 'metrics.backendSnat';
+      call.target = target;
       call.region = metrics[1]?.toLowerCase();
-      return withFault('metrics.backendSnat', `/subscriptions/${metrics[2]}`, call, () =>
+      return withFault(target, `/subscriptions/${metrics[2]}`, call, () =>
         metricsBatch(scenario, {
           region: call.region ?? '',
           subscription: metrics[2] ?? '',
@@ -292,6 +309,17 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
       return (
         badApiVersion(call) ??
         withFault('arm.getVirtualNetwork', scope, call, () => virtualNetwork(subscription, group, name))
+      );
+    }
+
+    const publicIp = PUBLIC_IP_PATH.exec(url.pathname);
+    if (publicIp && req.method === 'GET') {
+      call.target = 'arm.getPublicIpAddress';
+      const [, subscription = '', group = '', name = ''] = publicIp;
+      const scope = `/subscriptions/${subscription}/resourceGroups/${group}/providers/Microsoft.Network/publicIPAddresses/${name}`;
+      return (
+        badApiVersion(call) ??
+        withFault('arm.getPublicIpAddress', scope, call, () => publicIpAddress(subscription, scope, name, group))
       );
     }
 
@@ -353,7 +381,23 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
         `The Resource 'Microsoft.Network/virtualNetworks/${name}' under resource group '${group}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
       );
     }
-    return new HttpAnswer(200, virtualNetworkResource(vnet, cluster.location));
+    return new HttpAnswer(200, virtualNetworkResource(vnet, cluster.location, subnetNatGatewayId(cluster)));
+  }
+
+  /** One of the cluster's outbound public IPs, as GET publicIPAddresses answers; ARM's 404s for anything else. */
+  function publicIpAddress(subscription: string, id: string, name: string, group: string): HttpAnswer {
+    if (subscription.toLowerCase() !== cluster.subscriptionId) {
+      return cloudError(404, 'SubscriptionNotFound', `The subscription '${subscription}' could not be found.`);
+    }
+    const resource = publicIpResource(cluster, id);
+    if (!resource) {
+      return cloudError(
+        404,
+        'ResourceNotFound',
+        `The Resource 'Microsoft.Network/publicIPAddresses/${name}' under resource group '${group}' was not found. For more details please go to https://aka.ms/ARMResourceNotFoundFix`,
+      );
+    }
+    return new HttpAnswer(200, resource);
   }
 
   /** Applies the target's latency, then its next fault (if any), then the caller's roles, else answers. */
@@ -366,7 +410,7 @@ export async function startArmServer(scenario: Scenario, options: ArmServerOptio
     await latency(target);
     const fault = faults.take(target);
     if (fault) return faultAnswer(fault, target, scope, answer);
-    if (target === 'metrics.backendSnat') {
+    if (isMetrics(target)) {
       const refusal = metricsRefusal(scenario, call.principal ?? '', scope.replace(/^\/subscriptions\//, ''));
       if (refusal) return cloudError(refusal.status, refusal.code, refusal.message);
       return answer();
@@ -620,11 +664,6 @@ function hex(seed: string, length: number): string {
   return createHash('sha256').update(seed).digest('hex').slice(0, length);
 }
 
-function uuidFrom(seed: string): string {
-  const h = hex(seed, 32);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
-}
-
 // ── The ManagedCluster ──────────────────────────────────────────────────────────────────────────────────────────
 
 /** `aks-nodepool1-31415926-vmss000001` → `nodepool1`. */
@@ -642,11 +681,8 @@ export function managedCluster(scenario: Scenario, fqdn: string): Record<string,
     pool.count++;
     pools.set(name, pool);
   }
-  const nodeGroupId = `/subscriptions/${cluster.subscriptionId}/resourcegroups/${cluster.nodeResourceGroup}`;
-  // AKS names the managed outbound IPs after GUIDs.
-  const outboundIps = Array.from({ length: cluster.outboundIps }, (_, i) => ({
-    id: `${nodeGroupId}/providers/Microsoft.Network/publicIPAddresses/${uuidFrom(`outbound-ip:${cluster.name}:${i}`)}`,
-  }));
+  // AKS names the managed outbound IPs after GUIDs (natGateways.ts); GET publicIPAddresses serves each.
+  const outboundIps = outboundIpIds(cluster).map((id) => ({ id }));
   // A VNet the cluster brings itself shows only as the pools' subnet (its address space is on the VNet resource);
   // AKS's own VNet is always 10.224.0.0/12 and the pools name no subnet.
   const ownSubnet = cluster.vnet ? subnetId(cluster.vnet) : undefined;
@@ -781,25 +817,59 @@ function badApiVersion(call: RecordedCall): HttpAnswer | undefined {
 
 // ── Metrics (metrics:getBatch) ──────────────────────────────────────────────────────────────────────────────────
 
+interface MetricDefinition {
+  /** The REST name, as the service spells it. */
+  name: string;
+  display: string;
+  dimensions: string[];
+}
+
+/** A metrics namespace the sandbox serves: its metrics (supported-metrics reference) and each resource's series. */
+interface Namespace {
+  /** As the service names it in answers. */
+  namespace: string;
+  /** The resource type in the service's error for an unknown metric. */
+  resourceType: string;
+  metrics: Record<string, MetricDefinition>;
+  /** The scenario's own resource of this type (its series come from the scenario); anything else has none. */
+  ours(resourceId: string): boolean;
+  series(metric: string, filter: Record<string, string[]>): Series[];
+}
+
 /** The load balancer metrics the sandbox has, their display names and dimensions (supported-metrics reference). */
-const LB_METRICS: Record<string, { display: string; dimensions: string[] }> = {
+const LB_METRICS: Record<string, MetricDefinition> = {
   usedsnatports: {
+    name: 'UsedSnatPorts',
     display: 'Used SNAT Ports',
     dimensions: ['frontendipaddress', 'backendipaddress', 'protocoltype', 'isawaitingremoval'],
   },
   allocatedsnatports: {
+    name: 'AllocatedSnatPorts',
     display: 'Allocated SNAT Ports',
     dimensions: ['frontendipaddress', 'backendipaddress', 'protocoltype', 'isawaitingremoval'],
   },
   snatconnectioncount: {
+    name: 'SnatConnectionCount',
     display: 'SNAT Connection Count',
     dimensions: ['frontendipaddress', 'backendipaddress', 'connectionstate'],
   },
 };
-const CANONICAL_NAME: Record<string, string> = {
-  usedsnatports: 'UsedSnatPorts',
-  allocatedsnatports: 'AllocatedSnatPorts',
-  snatconnectioncount: 'SnatConnectionCount',
+/**
+ * The NAT gateway metrics the sandbox has (learn.microsoft.com/azure/azure-monitor/reference/supported-metrics/
+ * microsoft-network-natgateways-metrics): none has a per-node dimension.
+ */
+const NAT_METRICS: Record<string, MetricDefinition> = {
+  snatconnectioncount: {
+    name: 'SNATConnectionCount',
+    display: 'SNAT Connection Count',
+    dimensions: ['protocol', 'connectionstate'],
+  },
+  totalconnectioncount: {
+    name: 'TotalConnectionCount',
+    display: 'Total SNAT Connection Count',
+    dimensions: ['protocol'],
+  },
+  packetdropcount: { name: 'PacketDropCount', display: 'Dropped Packets', dimensions: [] },
 };
 const AGGREGATIONS = ['average', 'minimum', 'maximum', 'total', 'count'];
 const MAX_BATCH = 50;
@@ -819,13 +889,37 @@ interface Series {
   additive: boolean;
 }
 
-function metricsBatch(scenario: Scenario, batch: BatchQuery): HttpAnswer {
+function namespaces(scenario: Scenario): Record<string, Namespace> {
   const { cluster } = scenario;
+  const lbId = `/subscriptions/${cluster.subscriptionId}/resourceGroups/${cluster.nodeResourceGroup}/providers/Microsoft.Network/loadBalancers/kubernetes`;
+  return {
+    'microsoft.network/loadbalancers': {
+      namespace: 'Microsoft.Network/loadBalancers',
+      resourceType: 'loadBalancers',
+      metrics: LB_METRICS,
+      ours: (id) => cluster.outboundType === 'loadBalancer' && id.toLowerCase() === lbId.toLowerCase(),
+      series: (metric, filter) => seriesOf(scenario, metric, filter),
+    },
+    [NAT_GATEWAYS.toLowerCase()]: {
+      namespace: NAT_GATEWAYS,
+      resourceType: 'natGateways',
+      metrics: NAT_METRICS,
+      ours: (id) => natGatewaySnatOf(cluster, id) !== undefined,
+      series: (metric, filter) => natGatewaySeries(scenario, metric, filter),
+    },
+  };
+}
+
+function metricsBatch(scenario: Scenario, batch: BatchQuery): HttpAnswer {
   const bad = (message: string) => cloudError(400, 'BadRequest', message);
   const { query } = batch;
-  if ((query.metricnamespace ?? '').toLowerCase() !== 'microsoft.network/loadbalancers') {
+  const served = namespaces(scenario);
+  const space = served[(query.metricnamespace ?? '').toLowerCase()];
+  if (!space) {
     return bad(
-      `metricnamespace '${query.metricnamespace ?? ''}' is not supported by this sandbox: use Microsoft.Network/loadBalancers.`,
+      `metricnamespace '${query.metricnamespace ?? ''}' is not supported by this sandbox: use ${Object.values(served)
+        .map((n) => n.namespace)
+        .join(' or ')}.`,
     );
   }
   const ids = (batch.body as { resourceids?: unknown } | undefined)?.resourceids;
@@ -839,13 +933,23 @@ function metricsBatch(scenario: Scenario, batch: BatchQuery): HttpAnswer {
   );
   if (foreign)
     return bad(`Resource ${foreign} is not in subscription ${batch.subscription}: a batch is for one subscription.`);
+  // "All resources in a batch must be … of the same resource type" (migrate-to-batch-api): the namespace's.
+  const otherType = (ids as string[]).find(
+    (id) => !id.toLowerCase().includes(`/providers/${space.namespace.toLowerCase()}/`),
+  );
+  if (otherType)
+    return bad(`Resource ${otherType} is not of type ${space.namespace}: a batch is for one resource type.`);
 
   const names = (query.metricnames ?? '').split(',').filter((n) => n !== '');
   if (names.length === 0) return bad('metricnames is required.');
-  const unknown = names.find((n) => !LB_METRICS[n.toLowerCase()]);
+  const unknown = names.find((n) => !space.metrics[n.toLowerCase()]);
   if (unknown) {
     return bad(
-      `Failed to find metric configuration for provider: Microsoft.Network, resource Type: loadBalancers, metric: ${unknown}, Valid metrics: ${Object.values(CANONICAL_NAME).join(',')}`,
+      `Failed to find metric configuration for provider: Microsoft.Network, resource Type: ${space.resourceType}, metric: ${unknown}, Valid metrics: ${Object.values(
+        space.metrics,
+      )
+        .map((m) => m.name)
+        .join(',')}`,
     );
   }
   const aggregations = (query.aggregation ?? 'average').toLowerCase().split(',');
@@ -854,12 +958,12 @@ function metricsBatch(scenario: Scenario, batch: BatchQuery): HttpAnswer {
   const filter = parseFilter(query.filter ?? '');
   if (typeof filter === 'string') return bad(filter);
   for (const name of names) {
-    const dimensions = LB_METRICS[name.toLowerCase()]?.dimensions ?? [];
-    const foreignDimension = Object.keys(filter).find((d) => !dimensions.includes(d));
+    const metric = space.metrics[name.toLowerCase()] as MetricDefinition;
+    const foreignDimension = Object.keys(filter).find((d) => !metric.dimensions.includes(d));
     // Like the service, which validates dimensions (the batch API has no validatedimensions=false).
     if (foreignDimension) {
       return bad(
-        `Metric: ${CANONICAL_NAME[name.toLowerCase()]} does not support requested dimension combination: ${foreignDimension}, supported ones are: ${dimensions.join(',')}`,
+        `Metric: ${metric.name} does not support requested dimension combination: ${foreignDimension}, supported ones are: ${metric.dimensions.join(',')}`,
       );
     }
   }
@@ -875,24 +979,23 @@ function metricsBatch(scenario: Scenario, batch: BatchQuery): HttpAnswer {
   if (grainMs === undefined) return bad(`interval '${grain}' is not an ISO 8601 duration.`);
   const points = Math.max(1, Math.ceil((end.getTime() - start.getTime()) / grainMs));
 
-  const lbId = `/subscriptions/${cluster.subscriptionId}/resourceGroups/${cluster.nodeResourceGroup}/providers/Microsoft.Network/loadBalancers/kubernetes`;
   const values = (ids as string[]).map((resourceId) => {
-    const ours = cluster.outboundType === 'loadBalancer' && resourceId.toLowerCase() === lbId.toLowerCase();
+    const ours = space.ours(resourceId);
     return {
       starttime: start.toISOString(),
       endtime: end.toISOString(),
       interval: grain,
-      namespace: 'Microsoft.Network/loadBalancers',
-      resourceregion: ours ? cluster.location : batch.region,
+      namespace: space.namespace,
+      resourceregion: ours ? scenario.cluster.location : batch.region,
       resourceid: resourceId,
       value: names.map((name) => {
-        const key = name.toLowerCase();
-        const series = ours ? seriesOf(scenario, key, filter) : [];
+        const metric = space.metrics[name.toLowerCase()] as MetricDefinition;
+        const series = ours ? space.series(name.toLowerCase(), filter) : [];
         return {
-          id: `${resourceId}/providers/Microsoft.Insights/metrics/${CANONICAL_NAME[key]}`,
+          id: `${resourceId}/providers/Microsoft.Insights/metrics/${metric.name}`,
           type: 'Microsoft.Insights/metrics',
-          name: { value: CANONICAL_NAME[key], localizedValue: LB_METRICS[key]?.display },
-          displayDescription: LB_METRICS[key]?.display,
+          name: { value: metric.name, localizedValue: metric.display },
+          displayDescription: metric.display,
           unit: 'Count',
           errorCode: 'Success',
           timeseries: series.slice(0, top).map((s) => ({
@@ -918,6 +1021,50 @@ function metricsBatch(scenario: Scenario, batch: BatchQuery): HttpAnswer {
   if (misplaced)
     return bad(`Resource ${misplaced.resourceid} is in region ${misplaced.resourceregion}, not ${batch.region}.`);
   return new HttpAnswer(200, { values });
+}
+
+/**
+ * The NAT gateway's series the filter asks for, from the scenario's `cluster.natGateway`: SNATConnectionCount by
+ * ConnectionState (Failed: `failedConnections`; Attempted: `totalConnections` + `failedConnections`, the values the
+ * docs list, monitor-nat-gateway-reference), TotalConnectionCount (`totalConnections`, a level, the same in every
+ * minute) and PacketDropCount (`droppedPackets`). The scenario's traffic is TCP (Protocol: TCP; UDP has none).
+ */
+function natGatewaySeries(scenario: Scenario, metric: string, filter: Record<string, string[]>): Series[] {
+  const gateway = scenario.cluster.natGateway;
+  if (!gateway) return [];
+  const cells: { dimensions: Record<string, string>; value: number }[] =
+    metric === 'snatconnectioncount'
+      ? [
+          {
+            dimensions: { protocol: 'TCP', connectionstate: 'Attempted' },
+            value: gateway.totalConnections + gateway.failedConnections,
+          },
+          { dimensions: { protocol: 'TCP', connectionstate: 'Failed' }, value: gateway.failedConnections },
+          { dimensions: { protocol: 'UDP', connectionstate: 'Attempted' }, value: 0 },
+          { dimensions: { protocol: 'UDP', connectionstate: 'Failed' }, value: 0 },
+        ]
+      : metric === 'totalconnectioncount'
+        ? [
+            { dimensions: { protocol: 'TCP' }, value: gateway.totalConnections },
+            { dimensions: { protocol: 'UDP' }, value: 0 },
+          ]
+        : [{ dimensions: {}, value: gateway.droppedPackets }];
+  const accepted = cells.filter(({ dimensions }) =>
+    Object.entries(filter).every(
+      ([dimension, wanted]) =>
+        wanted.includes('*') || wanted.some((w) => w.toLowerCase() === (dimensions[dimension] ?? '').toLowerCase()),
+    ),
+  );
+  // Every dimension the filter names is returned (split) in the series' metadata; the others are summed over.
+  const grouped = new Map<string, Series>();
+  for (const cell of accepted) {
+    const dimensions = Object.fromEntries(Object.keys(filter).map((d) => [d, cell.dimensions[d] ?? '']));
+    const key = JSON.stringify(dimensions);
+    const series = grouped.get(key) ?? { dimensions, value: 0, additive: metric !== 'totalconnectioncount' };
+    series.value += cell.value;
+    grouped.set(key, series);
+  }
+  return [...grouped.values()];
 }
 
 /** `A eq 'x' and B eq '*'` (and `A eq 'x' or A eq 'y'`) → dimension (lower-cased) → accepted values ('*' = split). */

@@ -31,9 +31,11 @@ export const HOST_NETNS = 4026531840;
 export const FAULT_TARGETS = [
   'arm.getCluster',
   'arm.getVirtualNetwork',
+  'arm.getPublicIpAddress',
   'arm.listClusterUserCredential',
   'arm.runCommand',
   'metrics.backendSnat',
+  'metrics.natGatewaySnat',
   'kubernetes.listNodes',
   'kubernetes.listPodsOnNode',
   'kubernetes.exec',
@@ -241,6 +243,26 @@ const vnetSchema = z.strictObject({
   peerings: z.array(vnetPeeringSchema).default([]),
 });
 
+/** Azure NAT gateway names: 1-80 letters, digits, "_", "." and "-", starting with a letter or digit, not ending in "." or "-". */
+const NAT_GATEWAY_NAME = /^[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$/;
+
+/** The NAT gateway of a NAT gateway cluster, and what its own metrics report (docs/sandbox.md, `cluster.natGateway`). */
+const natGatewaySchema = z.strictObject({
+  name: z
+    .string()
+    .regex(NAT_GATEWAY_NAME, 'expected a NAT gateway name (1-80 letters, digits, "_", ".", "-")')
+    .optional(),
+  resourceGroup: z.string().regex(RESOURCE_GROUP_NAME, 'expected a resource group name').optional(),
+  /** `SNATConnectionCount` with ConnectionState Failed over the query window. */
+  failedConnections: count.default(0),
+  /** `TotalConnectionCount`: the active SNAT connections. */
+  totalConnections: count.optional(),
+  /** `PacketDropCount` over the query window. */
+  droppedPackets: count.default(0),
+  /** false: the subnet (user-assigned) or the outbound IPs (managed) name no NAT gateway, as if it were detached. */
+  attached: z.boolean().default(true),
+});
+
 const clusterSchema = z.strictObject({
   subscriptionId: z.string().regex(SUBSCRIPTION_ID, 'expected a GUID like 00000000-0000-0000-0000-000000000000'),
   resourceGroup: z.string().regex(/^[A-Za-z0-9_.-]{0,89}[A-Za-z0-9_-]$/, 'expected a resource group name'),
@@ -264,6 +286,8 @@ const clusterSchema = z.strictObject({
   vnetCidr: cidr.default('10.224.0.0/12'),
   /** The VNet the cluster brings (its pools' subnet is in it); absent: AKS's own VNet (`vnetCidr`). */
   vnet: vnetSchema.optional(),
+  /** Only with outboundType managedNATGateway or userAssignedNATGateway: the gateway and its metrics. */
+  natGateway: natGatewaySchema.optional(),
   aadManaged: z.boolean().default(false),
   disableRunCommand: z.boolean().default(false),
 });
@@ -388,6 +412,17 @@ export interface ScenarioVnet {
   peerings: { name: string; resourceGroup: string; addressSpace: string[]; state: (typeof PEERING_STATES)[number] }[];
 }
 
+export interface ScenarioNatGateway {
+  subscriptionId: string;
+  resourceGroup: string;
+  name: string;
+  failedConnections: number;
+  totalConnections: number;
+  droppedPackets: number;
+  /** false: neither the subnet nor the outbound IPs name the gateway. */
+  attached: boolean;
+}
+
 export interface ScenarioRoleAssignment {
   role: ScenarioRole;
   scope: RoleScope;
@@ -419,6 +454,8 @@ export interface Scenario {
     vnetCidr: string;
     /** The VNet the cluster brings (bring-your-own): its pools' vnetSubnetID points into it. Absent: AKS's own VNet. */
     vnet?: ScenarioVnet;
+    /** The NAT gateway the nodes leave through: present exactly when the outbound type is a NAT gateway one. */
+    natGateway?: ScenarioNatGateway;
     aadManaged: boolean;
     disableRunCommand: boolean;
   };
@@ -465,6 +502,7 @@ const KNOWN_FIELDS = [
   roleAssignmentSchema,
   vnetSchema,
   vnetPeeringSchema,
+  natGatewaySchema,
   nodeSchema,
   snatSchema,
   probeSchema,
@@ -566,11 +604,13 @@ function resolve(doc: ScenarioDocument, source: string): Scenario {
   const problems: string[] = [];
   const subscriptionId = doc.cluster.subscriptionId.toLowerCase();
   const vnet = clusterVnet(doc.cluster, subscriptionId, problems);
-  const cluster = {
-    ...doc.cluster,
+  const nodeResourceGroup =
+    doc.cluster.nodeResourceGroup ?? `MC_${doc.cluster.resourceGroup}_${doc.cluster.name}_${doc.cluster.location}`;
+  const { natGateway: givenNatGateway, ...clusterDoc } = doc.cluster;
+  const cluster: Scenario['cluster'] = {
+    ...clusterDoc,
     subscriptionId,
-    nodeResourceGroup:
-      doc.cluster.nodeResourceGroup ?? `MC_${doc.cluster.resourceGroup}_${doc.cluster.name}_${doc.cluster.location}`,
+    nodeResourceGroup,
     vnetCidr: vnet?.addressSpace[0] ?? doc.cluster.vnetCidr,
     vnet,
   };
@@ -580,6 +620,8 @@ function resolve(doc: ScenarioDocument, source: string): Scenario {
   const nodeIps = new Map<string, string>();
   const podIps = new Map<string, string>();
   const nextNetns = counter(4026532200);
+  /** The connections to SNAT'd destinations every node holds: a NAT gateway's active connections by default. */
+  let snatHeld = 0;
 
   const nodes = doc.nodes.map((node, n): ScenarioNode => {
     const where = `nodes[${n}]`;
@@ -649,6 +691,7 @@ function resolve(doc: ScenarioDocument, source: string): Scenario {
       .filter((c) => c.state !== 'CLOSE_WAIT' && isSnat(c.ip));
     const isIpv6 = (c: ScenarioConnection) => ipaddr.parse(c.ip).kind() === 'ipv6';
     const used = (connections: ScenarioConnection[]) => connections.reduce((sum, c) => sum + c.count, 0);
+    snatHeld += used(snatConnections);
     const snatOf = (given: z.infer<typeof snatSchema>, usedByPods: number, field: string): ScenarioSnat => {
       const allocatedPorts = given.allocatedPorts ?? allocated;
       const usedPorts = given.usedPorts ?? Math.min(allocatedPorts, usedByPods);
@@ -690,6 +733,8 @@ function resolve(doc: ScenarioDocument, source: string): Scenario {
       hostProcesses,
     };
   });
+  const natGateway = clusterNatGateway(cluster, givenNatGateway, snatHeld, problems);
+  if (natGateway) cluster.natGateway = natGateway;
   const names = new Set<string>();
   nodes.forEach((node, n) => {
     if (names.has(node.name)) problems.push(`nodes[${n}].name: ${node.name} appears twice`);
@@ -937,6 +982,50 @@ function clusterVnet(
     subnet: 'nodes',
     addressSpace: [given.vnetCidr],
     peerings: [],
+  };
+}
+
+/**
+ * The NAT gateway of a NAT gateway cluster, with its defaults, and what AKS requires of the cluster around it:
+ * userAssignedNATGateway "requires bring-your-own networking … and that the NAT gateway is preconfigured on the
+ * subnet", and "Managed NAT gateway is incompatible with custom virtual networks" (learn.microsoft.com/azure/aks/nat-gateway).
+ * Undefined for the other outbound types, which may not describe one.
+ */
+function clusterNatGateway(
+  cluster: Scenario['cluster'],
+  given: ScenarioDocument['cluster']['natGateway'],
+  snatHeld: number,
+  problems: string[],
+): ScenarioNatGateway | undefined {
+  const { outboundType, vnet } = cluster;
+  if (outboundType !== 'managedNATGateway' && outboundType !== 'userAssignedNATGateway') {
+    if (given) {
+      problems.push(
+        `cluster.natGateway: only a NAT gateway cluster has one (outboundType managedNATGateway or userAssignedNATGateway); this cluster's outboundType is ${outboundType}`,
+      );
+    }
+    return undefined;
+  }
+  if (outboundType === 'userAssignedNATGateway' && !vnet) {
+    problems.push(
+      'cluster.outboundType: userAssignedNATGateway needs the VNet the cluster brings, on whose subnet the NAT gateway is (AKS requires it): give cluster.vnet (or a vnetCidr of your own)',
+    );
+  }
+  if (outboundType === 'managedNATGateway' && vnet) {
+    problems.push(
+      "cluster.vnet: a managedNATGateway cluster is in AKS's own VNet (a managed NAT gateway is incompatible with a VNet the cluster brings): give neither vnet nor a vnetCidr of your own, or use userAssignedNATGateway",
+    );
+  }
+  return {
+    subscriptionId: cluster.subscriptionId,
+    resourceGroup:
+      given?.resourceGroup ??
+      (outboundType === 'userAssignedNATGateway' && vnet ? vnet.resourceGroup : cluster.nodeResourceGroup),
+    name: given?.name ?? `nat-${cluster.name}`,
+    failedConnections: given?.failedConnections ?? 0,
+    totalConnections: given?.totalConnections ?? snatHeld,
+    droppedPackets: given?.droppedPackets ?? 0,
+    attached: given?.attached ?? true,
   };
 }
 

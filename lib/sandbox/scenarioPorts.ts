@@ -3,18 +3,27 @@
 // and puts the real SDK adapters in front of it.)
 
 import { AzureHttpFailure, toAzureError } from '../adapters/azure/azureFailures.ts';
-import { vnetNotReadNote } from '../adapters/azure/clusterFacts.ts';
+import {
+  natGatewaysOf,
+  type PublicIpReading,
+  type PublicIpRef,
+  publicIpNotReadNote,
+  publicIpRef,
+  type VnetReading,
+  vnetNotReadNote,
+} from '../adapters/azure/clusterFacts.ts';
 import { workloadOf } from '../analysis/workloadOf.ts';
 import { type ErrorCode, SnatDoctorError, TransientError } from '../errors.ts';
-import type { BackendSnat, ClusterFacts, ClusterRef, NodeInfo, PodInfo } from '../model.ts';
+import type { BackendSnat, ClusterFacts, ClusterRef, NatGatewaySnat, NodeInfo, PodInfo } from '../model.ts';
 import type { KubernetesApi, Ports } from '../ports.ts';
 import { parseProbeReport } from '../probe/probeReport.ts';
 import { metricsRefusal } from './azureRbac.ts';
 import { FaultInjector, type FaultSubject } from './faults.ts';
+import { natGatewaySnatOf, outboundIpIds, publicIpNatGatewayId, subnetNatGatewayId } from './natGateways.ts';
 import { renderProbeReport } from './nodeProbe.ts';
 import { execInPod } from './podExec.ts';
 import type { Fault, FaultTarget, Scenario, ScenarioNode, ScenarioPod } from './scenario.ts';
-import { scenarioPrivateRanges, vnetId } from './virtualNetworks.ts';
+import { scenarioPrivateRanges, subnetId, vnetId, vnetReading } from './virtualNetworks.ts';
 
 export interface SandboxOptions {
   /** Apply the scenario's latencies (the CLI does, so progress is visible; tests do not). */
@@ -44,24 +53,25 @@ export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}):
     location: cluster.location,
     nodeResourceGroup: cluster.nodeResourceGroup,
     outboundType: cluster.outboundType,
-    outboundIpCount: cluster.outboundIps,
+    // As the adapter reads it (clusterFacts.ts): a user-assigned gateway's IPs, and a route table's, are not on the
+    // ManagedCluster.
+    outboundIpCount:
+      cluster.outboundType === 'loadBalancer' || cluster.outboundType === 'managedNATGateway' ? cluster.outboundIps : 0,
     allocatedOutboundPorts: cluster.allocatedOutboundPorts,
     idleTimeoutMinutes: cluster.idleTimeoutMinutes,
     loadBalancerIds: cluster.outboundType === 'loadBalancer' ? [loadBalancerId] : [],
+    natGatewayIds: [],
     disableRunCommand: cluster.disableRunCommand,
     aadManaged: cluster.aadManaged,
     privateRanges: scenarioPrivateRanges(cluster),
     nodeCount: scenario.nodes.length,
   };
 
-  /** The VNet read as the adapter would: a refused read becomes a note, a transient fault is thrown. */
-  const readVnet = async (): Promise<ClusterFacts> => {
-    const { vnet } = cluster;
-    if (!vnet) return facts;
-    await wait('arm.getVirtualNetwork');
-    const fault = faults.take('arm.getVirtualNetwork');
-    if (!fault) return facts;
-    // What the endpoint answers for the fault (armServer.ts), and what the adapter makes of that answer.
+  /**
+   * A read ARM refuses for good, as the endpoint answers the fault (armServer.ts: 403 forbidden, 400 failed) and the
+   * adapter sees it; a fault worth retrying is thrown as the adapter throws it.
+   */
+  const refusal = (fault: Fault): { status: number; code: string; message?: string } => {
     const definite = {
       forbidden: { status: 403, code: 'AuthorizationFailed' },
       failed: { status: 400, code: 'BadRequest' },
@@ -69,12 +79,82 @@ export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}):
     const refused = fault.error === 'forbidden' || fault.error === 'failed' ? definite[fault.error] : undefined;
     if (!refused) throw fault.error === 'pending' ? faultError({ ...fault, error: 'timeout' }) : faultError(fault);
     const message = fault.message ?? (fault.error === 'failed' ? `${fault.target} failed (simulated).` : undefined);
-    const note = vnetNotReadNote(vnet, { ...refused, ...(message ? { message } : {}) });
+    return { ...refused, ...(message ? { message } : {}) };
+  };
+
+  /** The VNet read as the adapter would: a refused read becomes a note, a transient fault is thrown. */
+  const readVnets = async (): Promise<VnetReading[]> => {
+    const { vnet } = cluster;
+    if (!vnet) return [];
+    await wait('arm.getVirtualNetwork');
+    const fault = faults.take('arm.getVirtualNetwork');
+    if (!fault) return [vnetReading(vnet, cluster.location, subnetNatGatewayId(cluster))];
+    return [{ ok: false, id: vnetId(vnet), note: vnetNotReadNote(vnet, refusal(fault)) }];
+  };
+
+  /** A managed NAT gateway's outbound IPs, read as the adapter reads them: each names the gateway, or a note. */
+  const readPublicIps = async (): Promise<PublicIpReading[]> => {
+    if (cluster.outboundType !== 'managedNATGateway') return [];
+    return Promise.all(
+      outboundIpIds(cluster).map(async (id): Promise<PublicIpReading> => {
+        await wait('arm.getPublicIpAddress');
+        const fault = faults.take('arm.getPublicIpAddress');
+        if (fault) {
+          return { ok: false, id, note: publicIpNotReadNote(publicIpRef(id) as PublicIpRef, refusal(fault)) };
+        }
+        const natGatewayId = publicIpNatGatewayId(cluster);
+        return { ok: true, id, ...(natGatewayId ? { natGatewayId } : {}) };
+      }),
+    );
+  };
+
+  /** The facts as the adapter finds them: the VNet's ranges, the NAT gateway, and a note for each read refused. */
+  const readFacts = async (): Promise<ClusterFacts> => {
+    const [vnets, publicIps] = await Promise.all([readVnets(), readPublicIps()]);
+    const gateways = natGatewaysOf({
+      outboundType: cluster.outboundType,
+      subnets: cluster.vnet ? [subnetId(cluster.vnet)] : [],
+      vnets,
+      publicIps,
+    });
+    const notes = [...vnets.flatMap((vnet) => (vnet.ok ? [] : [vnet.note])), ...gateways.notes];
     return {
       ...facts,
-      privateRanges: scenarioPrivateRanges(cluster, [{ ok: false, id: vnetId(vnet), note }]),
-      notes: [note],
+      privateRanges: scenarioPrivateRanges(cluster, cluster.vnet ? vnets : undefined),
+      natGatewayIds: gateways.ids,
+      ...(notes.length > 0 ? { notes } : {}),
     };
+  };
+
+  /**
+   * What the metrics endpoint answers (armServer.ts) for a fault, or for the identity's roles and the Insights
+   * provider (azureRbac.ts), and what the adapter makes of that answer: the same errors in-process as over HTTP.
+   */
+  const metricsCall = async (target: 'metrics.backendSnat' | 'metrics.natGatewaySnat'): Promise<void> => {
+    await wait(target);
+    const fault = faults.take(target);
+    const refused =
+      fault?.error === 'forbidden'
+        ? metricsRefusal(
+            { ...scenario, azure: { ...scenario.azure, roleAssignments: [] } },
+            scenario.azure.principalId,
+            cluster.subscriptionId,
+          )
+        : fault?.error === 'throttled'
+          ? { status: 529, code: 'TooManyRequests', message: 'The metrics backend is throttling requests.' }
+          : fault
+            ? undefined
+            : metricsRefusal(scenario, scenario.azure.principalId, cluster.subscriptionId);
+    if (refused) {
+      const retryAfter = fault?.error === 'throttled' ? (fault.retryAfterSeconds ?? 1) : undefined;
+      throw toAzureError(
+        new AzureHttpFailure(refused.status, refused.code, fault?.message ?? refused.message, retryAfter),
+        target === 'metrics.backendSnat' ? 'metrics' : 'natGatewayMetrics',
+        undefined,
+        { subscriptions: [cluster.subscriptionId] },
+      );
+    }
+    if (fault) throw faultError(fault);
   };
 
   const isThisCluster = (ref: ClusterRef) =>
@@ -127,37 +207,12 @@ export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}):
               `This sandbox has ${cluster.name} in ${cluster.resourceGroup}.`,
           );
         }
-        return readVnet();
+        return readFacts();
       },
     },
     metrics: {
       async backendSnat(loadBalancerIds) {
-        await wait('metrics.backendSnat');
-        // What the endpoint answers (armServer.ts) for a fault, or for the identity's roles and the Insights provider
-        // (azureRbac.ts), and what the adapter makes of that answer: the same errors in-process as over HTTP.
-        const fault = faults.take('metrics.backendSnat');
-        const refused =
-          fault?.error === 'forbidden'
-            ? metricsRefusal(
-                { ...scenario, azure: { ...scenario.azure, roleAssignments: [] } },
-                scenario.azure.principalId,
-                cluster.subscriptionId,
-              )
-            : fault?.error === 'throttled'
-              ? { status: 529, code: 'TooManyRequests', message: 'The metrics backend is throttling requests.' }
-              : fault
-                ? undefined
-                : metricsRefusal(scenario, scenario.azure.principalId, cluster.subscriptionId);
-        if (refused) {
-          const retryAfter = fault?.error === 'throttled' ? (fault.retryAfterSeconds ?? 1) : undefined;
-          throw toAzureError(
-            new AzureHttpFailure(refused.status, refused.code, fault?.message ?? refused.message, retryAfter),
-            'metrics',
-            undefined,
-            { subscriptions: [cluster.subscriptionId] },
-          );
-        }
-        if (fault) throw faultError(fault);
+        await metricsCall('metrics.backendSnat');
         if (!loadBalancerIds.some((id) => id.toLowerCase() === loadBalancerId.toLowerCase())) return [];
         // Each backend IP has its own row: a dual-stack node's IPv6 address has its own SNAT ports.
         return scenario.nodes
@@ -175,6 +230,15 @@ export function scenarioPorts(scenario: Scenario, options: SandboxOptions = {}):
               successfulConnections: snat.successfulConnections,
             }),
           );
+      },
+      async natGatewaySnat(natGatewayIds) {
+        // The adapter asks nothing for no gateway (azure.ts).
+        if (natGatewayIds.length === 0) return [];
+        await metricsCall('metrics.natGatewaySnat');
+        return natGatewayIds.flatMap((id): NatGatewaySnat[] => {
+          const row = natGatewaySnatOf(cluster, id);
+          return row ? [row] : [];
+        });
       },
     },
     kubernetes(ref) {
@@ -233,9 +297,11 @@ function podInfo(pod: ScenarioPod, node: ScenarioNode): PodInfo {
 const FAILED_CODE: Record<FaultTarget, ErrorCode> = {
   'arm.getCluster': 'INTERNAL',
   'arm.getVirtualNetwork': 'INTERNAL',
+  'arm.getPublicIpAddress': 'INTERNAL',
   'arm.listClusterUserCredential': 'INTERNAL',
   'arm.runCommand': 'RUN_COMMAND_FAILED',
   'metrics.backendSnat': 'NO_METRICS',
+  'metrics.natGatewaySnat': 'NO_METRICS',
   'kubernetes.listNodes': 'INTERNAL',
   'kubernetes.listPodsOnNode': 'INTERNAL',
   'kubernetes.exec': 'EXEC_FAILED',

@@ -21,8 +21,13 @@ export function subnetId(vnet: ScenarioVnet): string {
  * GET virtualNetworks' answer for the scenario's VNet, in the REST shape of api-version 2025-07-01
  * (azure-rest-api-specs specification/network/resource-manager/Microsoft.Network/Network/stable/2025-07-01/examples/
  * VirtualNetworkGet.json and VirtualNetworkPeeringGet.json), for the fields snat-doctor reads and a few around them.
+ * `natGatewayId`: the NAT gateway associated with the node subnet (SubnetPropertiesFormat `natGateway`).
  */
-export function virtualNetworkResource(vnet: ScenarioVnet, location: string): Record<string, unknown> {
+export function virtualNetworkResource(
+  vnet: ScenarioVnet,
+  location: string,
+  natGatewayId?: string,
+): Record<string, unknown> {
   const id = vnetId(vnet);
   return {
     name: vnet.name,
@@ -36,7 +41,11 @@ export function virtualNetworkResource(vnet: ScenarioVnet, location: string): Re
         {
           name: vnet.subnet,
           id: `${id}/subnets/${vnet.subnet}`,
-          properties: { provisioningState: 'Succeeded', addressPrefix: vnet.addressSpace[0] },
+          properties: {
+            provisioningState: 'Succeeded',
+            addressPrefix: vnet.addressSpace[0],
+            ...(natGatewayId ? { natGateway: { id: natGatewayId } } : {}),
+          },
         },
       ],
       virtualNetworkPeerings: vnet.peerings.map((peering) => {
@@ -63,8 +72,11 @@ export function virtualNetworkResource(vnet: ScenarioVnet, location: string): Re
 }
 
 /** The VNet as the adapter reads it from the resource above (it always can: faults are the callers'). */
-export function vnetReading(vnet: ScenarioVnet, location: string): VnetReading {
-  return { ok: true, ...vnetSpaces({ id: vnetId(vnet), name: vnet.name }, virtualNetworkResource(vnet, location)) };
+export function vnetReading(vnet: ScenarioVnet, location: string, natGatewayId?: string): VnetReading {
+  return {
+    ok: true,
+    ...vnetSpaces({ id: vnetId(vnet), name: vnet.name }, virtualNetworkResource(vnet, location, natGatewayId)),
+  };
 }
 
 /**

@@ -3,11 +3,24 @@
 // made once per tick where it can be: cluster facts once per cluster, metrics once per subscription — every load
 // balancer of the subscription in one call, which the adapter splits by region into batches of 50 — and the node list
 // once per cluster. So metrics calls grow with load balancers ÷ 50, never with nodes or clusters (DESIGN §5).
-import type { BackendSnat, ClusterFacts, ClusterRef, InvestigationRequest, NodeInfo, OutboundType } from '../model.ts';
+//
+// A NAT gateway cluster has no per-node SNAT metric: it is watched at its gateways (natGateway.ts), whose own metrics
+// are asked for once per subscription too (a second call: a metrics batch is one resource type), and no investigation
+// is started for it — there is no node to pick.
+import type {
+  BackendSnat,
+  ClusterFacts,
+  ClusterRef,
+  InvestigationRequest,
+  NatGatewaySnat,
+  NodeInfo,
+  OutboundType,
+} from '../model.ts';
 import type { Ports } from '../ports.ts';
 import { CAPTURE_SECONDS } from '../validation.ts';
 import { type AllocationFinding, allocationFinding } from './drift.ts';
 import { type ClusterMemory, emptyMemory, type NodeMemory, type WatchMemory } from './memory.ts';
+import { isNatOutbound, type NatGatewayStanding, natGatewayStanding } from './natGateway.ts';
 import {
   DEFAULT_COOLDOWN_MINUTES,
   DEFAULT_HORIZON_MINUTES,
@@ -60,7 +73,10 @@ export interface StartedInvestigation {
   node: string;
 }
 
-/** A cluster whose outbound path has no per-node SNAT metric: watched at the gateway, not here. */
+/**
+ * A cluster whose outbound path the watch cannot read: a route table's appliance, no outbound path, or a NAT gateway
+ * that could not be found (the note says why).
+ */
 export interface UnsupportedCluster {
   cluster: ClusterRef;
   outboundType: OutboundType;
@@ -78,6 +94,8 @@ export interface WatchTickResult {
   nodes: WatchedNode[];
   /** Nodes whose SNAT allocation dropped or is not what the cluster's configuration implies (drift.ts). */
   findings: AllocationFinding[];
+  /** The NAT gateways of NAT gateway clusters, each with its own metrics: a finding where it fails connections. */
+  gateways: NatGatewayStanding[];
   started: StartedInvestigation[];
   unsupported: UnsupportedCluster[];
   errors: TickError[];
@@ -112,18 +130,25 @@ export async function watchTick(options: WatchTickOptions): Promise<WatchTickRes
   // Every cluster's facts, in parallel. A cluster that cannot be read is reported and the others go on.
   const reads = await Promise.allSettled(clusters.map((ref) => ports.clusters.getCluster(ref)));
   const watched: Watched[] = [];
+  const behindGateways: Watched[] = [];
   reads.forEach((read, i) => {
     const ref = clusters[i] as ClusterRef;
     if (read.status === 'rejected') {
       errors.push({ cluster: ref, message: `Reading the cluster: ${messageOf(read.reason)}` });
+    } else if (isNatOutbound(read.value.outboundType) && read.value.natGatewayIds.length > 0) {
+      behindGateways.push({ ref, facts: read.value });
     } else if (read.value.outboundType !== 'loadBalancer') {
-      unsupported.push(unsupportedCluster(ref, read.value.outboundType));
+      unsupported.push(unsupportedCluster(ref, read.value));
     } else {
       watched.push({ ref, facts: read.value });
     }
   });
 
-  const nodes = await standings(watched, ports, options.thresholds ?? DEFAULT_THRESHOLDS, errors);
+  // The nodes and the gateways do not depend on each other: both at once.
+  const [nodes, gateways] = await Promise.all([
+    standings(watched, ports, options.thresholds ?? DEFAULT_THRESHOLDS, errors),
+    gatewayStandings(behindGateways, ports, errors),
+  ]);
   const memories = await recall(watched, options.memory, errors);
   const findings = remember(nodes, watched, memories, now, options.horizonMinutes ?? DEFAULT_HORIZON_MINUTES);
   const started = client
@@ -152,7 +177,50 @@ export async function watchTick(options: WatchTickOptions): Promise<WatchTickRes
       }),
     );
   }
-  return { at: now.toISOString(), nodes, findings, started, unsupported, errors };
+  return { at: now.toISOString(), nodes, findings, gateways, started, unsupported, errors };
+}
+
+/**
+ * Every NAT gateway of the NAT gateway clusters with its own metrics: one call per subscription with all of its
+ * gateways (the adapter batches them per region, 50 at a time). A subscription whose query fails is an error for its
+ * clusters only. Nothing is started: the gateway's metrics name no node.
+ */
+async function gatewayStandings(clusters: Watched[], ports: Ports, errors: TickError[]): Promise<NatGatewayStanding[]> {
+  const idsBySubscription = new Map<string, Map<string, string>>();
+  for (const { facts } of clusters) {
+    for (const id of facts.natGatewayIds) {
+      const ids = idsBySubscription.get(subscriptionOfId(id)) ?? new Map<string, string>();
+      // Two clusters may share a gateway (on subnets of their own): it is asked for once.
+      if (!ids.has(id.toLowerCase())) ids.set(id.toLowerCase(), id);
+      idsBySubscription.set(subscriptionOfId(id), ids);
+    }
+  }
+  const answers = new Map<string, NatGatewaySnat | Error>();
+  await Promise.all(
+    [...idsBySubscription].map(async ([subscription, ids]) => {
+      try {
+        const rows = await ports.metrics.natGatewaySnat([...ids.values()], METRICS_WINDOW);
+        for (const row of rows) answers.set(row.natGatewayId.toLowerCase(), row);
+      } catch (error) {
+        const failure = new Error(`NAT gateway metrics of subscription ${subscription}: ${messageOf(error)}`);
+        for (const id of ids.keys()) answers.set(id, failure);
+      }
+    }),
+  );
+  const gateways: NatGatewayStanding[] = [];
+  for (const { ref, facts } of clusters) {
+    const failures = new Set<string>();
+    for (const gatewayId of facts.natGatewayIds) {
+      const answer = answers.get(gatewayId.toLowerCase());
+      if (answer instanceof Error) {
+        if (!failures.has(answer.message)) errors.push({ cluster: ref, message: answer.message });
+        failures.add(answer.message);
+        continue;
+      }
+      gateways.push(natGatewayStanding({ facts, gatewayId, metrics: answer, windowMinutes: METRICS_WINDOW.minutes }));
+    }
+  }
+  return gateways;
 }
 
 /** Every watched cluster's memory; a cluster whose memory cannot be read is watched as if for the first time. */
@@ -396,17 +464,25 @@ function requestFor(node: WatchedNode, captureSeconds: number = CAPTURE_SECONDS.
 const NAT_GATEWAY_NOTE =
   "Outbound traffic leaves through a NAT gateway, whose metrics have no per-node dimension: alert on the gateway's " +
   'SNATConnectionCount (ConnectionState = Failed) and PacketDropCount, and find the node from its flow logs ' +
-  '(StandardV2, SourceIP) or by investigating a node by name.';
+  '(StandardV2, SourceIp) or by investigating a node by name.';
 const NO_METRIC_NOTE: Partial<Record<OutboundType, string>> = {
-  managedNATGateway: NAT_GATEWAY_NOTE,
-  userAssignedNATGateway: NAT_GATEWAY_NOTE,
   userDefinedRouting:
     'Outbound traffic goes where the route table sends it (usually a firewall or appliance), which does the SNAT: ' +
     'watch its metrics (Azure Firewall: "SNAT port utilization") and investigate a node by name.',
   none: 'The cluster has no outbound path to the internet, so there is no SNAT to watch.',
 };
 
-function unsupportedCluster(cluster: ClusterRef, outboundType: OutboundType): UnsupportedCluster {
+function unsupportedCluster(cluster: ClusterRef, facts: ClusterFacts): UnsupportedCluster {
+  const { outboundType } = facts;
+  if (isNatOutbound(outboundType)) {
+    // What kept the gateway from being found is in the facts' notes (an IP or VNet not read, a subnet without one).
+    const why = (facts.notes ?? []).join(' ') || 'ARM named none.';
+    return {
+      cluster,
+      outboundType,
+      note: `The cluster's NAT gateway was not found, so the watch cannot read its metrics: ${why} ${NAT_GATEWAY_NOTE}`,
+    };
+  }
   const note =
     NO_METRIC_NOTE[outboundType] ??
     `Outbound type ${outboundType} has no per-node SNAT metric, so its nodes are not watched.`;
@@ -415,6 +491,11 @@ function unsupportedCluster(cluster: ClusterRef, outboundType: OutboundType): Un
 
 function subscriptionOf(ref: ClusterRef): string {
   return ref.subscriptionId.toLowerCase();
+}
+
+/** `/subscriptions/{id}/…` → the id, lower-cased. */
+function subscriptionOfId(resourceId: string): string {
+  return (/^\/subscriptions\/([^/]+)/i.exec(resourceId)?.[1] ?? resourceId).toLowerCase();
 }
 
 function messageOf(error: unknown): string {

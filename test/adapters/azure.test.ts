@@ -1,13 +1,15 @@
 // The real Azure adapters — the SDK clients themselves — against the sandbox's ARM and metrics endpoints over HTTPS on
-// 127.0.0.1: the same facts and metrics as the in-process sandbox, batching, runCommand's long-running operation and
-// its failures, every injected fault on every Azure call, and the token scopes asked for.
+// 127.0.0.1: the same facts and metrics as the in-process sandbox (NAT gateways included), batching, runCommand's
+// long-running operation and its failures, every injected fault on every Azure call, and the token scopes asked for.
 import { afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { BATCH_SIZE, SNAT_QUERIES } from '../../lib/adapters/azure/backendSnat.ts';
+import { NAT_GATEWAY_QUERIES } from '../../lib/adapters/azure/natGatewaySnat.ts';
 import {
   type AzureAdapterOptions,
   type AzureAdapters,
   createAzureAdapters,
   NETWORK_API_VERSION,
+  PUBLIC_IP_API_VERSION,
 } from '../../lib/adapters/azure.ts';
 import { SnatDoctorError, TransientError } from '../../lib/errors.ts';
 import type { BackendSnat, ClusterRef } from '../../lib/model.ts';
@@ -426,6 +428,159 @@ describe('SNAT metrics per backend IP', () => {
   });
 });
 
+describe('NAT gateway clusters: the gateway found from ARM, its own metrics from Azure Monitor', () => {
+  const EGRESS_VNET = { name: 'vnet-egress', resourceGroup: 'rg-network', addressSpace: ['10.30.0.0/16'] };
+  const natScenario = (cluster: Record<string, unknown>, faults: Record<string, unknown>[] = []) =>
+    scenarioWith((doc) => {
+      Object.assign(doc.cluster as object, cluster);
+      doc.faults = faults;
+    });
+  const gatewayIdOf = (scenario: Scenario, group: string) =>
+    `/subscriptions/${scenario.cluster.subscriptionId}/resourceGroups/${group}/providers/Microsoft.Network/natGateways/nat-aks-prod`;
+
+  test.each([
+    [
+      'managedNATGateway: through its outbound public IPs (GET publicIPAddresses, natGateway.id)',
+      { outboundType: 'managedNATGateway', outboundIps: 2 },
+      'MC_rg-payments-prod_aks-prod_westeurope',
+      'arm.getPublicIpAddress',
+      2,
+    ],
+    [
+      "userAssignedNATGateway: through the node pools' subnet (GET virtualNetworks, subnets[].natGateway.id)",
+      { outboundType: 'userAssignedNATGateway', vnet: EGRESS_VNET },
+      'rg-network',
+      'arm.getVirtualNetwork',
+      1,
+    ],
+  ])('%s; the same facts as in-process', async (_, cluster, group, lookup, reads) => {
+    const scenario = natScenario(cluster);
+    const { adapters, ref, server } = await sandbox(scenario);
+    const facts = await adapters.clusters.getCluster(ref);
+    expect(facts.natGatewayIds).toEqual([gatewayIdOf(scenario, group)]);
+    expect(facts.loadBalancerIds).toEqual([]);
+    expect(facts.notes).toBeUndefined();
+    expect(facts).toEqual(await scenarioPorts(scenario).clusters.getCluster(ref));
+    const looked = server.calls.filter((c) => c.target === lookup);
+    expect(looked.map((c) => [c.method, c.query['api-version'], c.status])).toEqual(
+      Array(reads).fill([
+        'GET',
+        lookup === 'arm.getPublicIpAddress' ? PUBLIC_IP_API_VERSION : NETWORK_API_VERSION,
+        200,
+      ]),
+    );
+  });
+
+  test('the metrics request, as the loopback metrics server saw it: namespace, metric names, filter, Total, PT1M', async () => {
+    const scenario = natScenario({
+      outboundType: 'managedNATGateway',
+      natGateway: { failedConnections: 41, droppedPackets: 9, totalConnections: 2500 },
+    });
+    const { adapters, ref, server } = await sandbox(scenario);
+    const facts = await adapters.clusters.getCluster(ref);
+    const metrics = await adapters.metrics.natGatewaySnat(facts.natGatewayIds, { minutes: 5 });
+
+    expect(metrics).toEqual([
+      {
+        natGatewayId: facts.natGatewayIds[0],
+        failedConnections: 41,
+        totalConnections: 2500,
+        droppedPackets: 9,
+      },
+    ]);
+    expect(metrics).toEqual(await scenarioPorts(scenario).metrics.natGatewaySnat(facts.natGatewayIds, { minutes: 5 }));
+    const queries = server.calls.filter((c) => c.target === 'metrics.natGatewaySnat');
+    expect(
+      queries
+        .map((c) => [
+          c.region,
+          c.query.metricnamespace,
+          c.query.metricnames,
+          c.query.aggregation,
+          c.query.filter ?? null,
+        ])
+        .sort(),
+    ).toEqual([
+      ['westeurope', 'Microsoft.Network/natGateways', 'SNATConnectionCount', 'total', "ConnectionState eq 'Failed'"],
+      ['westeurope', 'Microsoft.Network/natGateways', 'TotalConnectionCount,PacketDropCount', 'total', null],
+    ]);
+    expect(Object.keys(NAT_GATEWAY_QUERIES)).toHaveLength(queries.length);
+    for (const call of queries) {
+      expect(call.query['api-version']).toBe('2024-02-01');
+      expect(call.query.interval).toBe('PT1M');
+      expect(call.status).toBe(200);
+      expect(call.audience).toBe(audienceOf(METRICS_SCOPE));
+      expect(call.body).toEqual({ resourceids: facts.natGatewayIds });
+    }
+    // A batch is one resource type: no load balancer query went with it.
+    expect(server.calls.some((c) => c.target === 'metrics.backendSnat')).toBe(false);
+  });
+
+  test('60 NAT gateways take two batches per query (at most 50 ids each); a gateway with no data has no row', async () => {
+    const scenario = natScenario({ outboundType: 'managedNATGateway', natGateway: { failedConnections: 1 } });
+    const { adapters, ref, server } = await sandbox(scenario);
+    const facts = await adapters.clusters.getCluster(ref);
+    const others = Array.from(
+      { length: 59 },
+      (_, i) =>
+        `/subscriptions/${scenario.cluster.subscriptionId}/resourceGroups/MC_rg-${i}_aks-${i}_westeurope/providers/Microsoft.Network/natGateways/nat-${i}`,
+    );
+    const metrics = await adapters.metrics.natGatewaySnat([...facts.natGatewayIds, ...others], { minutes: 5 });
+    expect(metrics.map((m) => m.natGatewayId)).toEqual(facts.natGatewayIds);
+    const batches = server.calls.filter((c) => c.target === 'metrics.natGatewaySnat');
+    expect(batches).toHaveLength(2 * Object.keys(NAT_GATEWAY_QUERIES).length);
+    for (const call of batches) {
+      expect((call.body as { resourceids: string[] }).resourceids.length).toBeLessThanOrEqual(BATCH_SIZE);
+    }
+  });
+
+  test.each([
+    [
+      '403 AuthorizationFailed (forbidden)',
+      'forbidden',
+      /HTTP 403 AuthorizationFailed\): the identity lacks Microsoft\.Network\/publicIPAddresses\/read/,
+    ],
+    ['400 (failed)', 'failed', /HTTP 400 BadRequest: arm\.getPublicIpAddress failed \(simulated\)/],
+  ])(
+    'an outbound public IP that cannot be read, %s: no gateway, a note naming the IP; the same in-process',
+    async (_, error, said) => {
+      const faults = [{ target: 'arm.getPublicIpAddress', error }];
+      const scenario = natScenario({ outboundType: 'managedNATGateway' }, faults);
+      const { adapters, ref } = await sandbox(scenario);
+      const facts = await adapters.clusters.getCluster(ref);
+      expect(facts.natGatewayIds).toEqual([]);
+      expect(facts.notes).toEqual([expect.stringMatching(said)]);
+      expect(facts).toEqual(
+        await scenarioPorts(natScenario({ outboundType: 'managedNATGateway' }, faults)).clusters.getCluster(ref),
+      );
+    },
+  );
+
+  test.each([['transient'], ['throttled'], ['timeout'], ['truncated']])(
+    'reading an outbound public IP, %s is a TransientError (retried by the workflow), not a silent gap',
+    async (error) => {
+      const { adapters, ref } = await sandbox(
+        natScenario({ outboundType: 'managedNATGateway' }, [{ target: 'arm.getPublicIpAddress', error, times: 1 }]),
+      );
+      await expect(adapters.clusters.getCluster(ref)).rejects.toBeInstanceOf(TransientError);
+      expect((await adapters.clusters.getCluster(ref)).natGatewayIds).toHaveLength(1);
+    },
+  );
+
+  test('the subnet with no NAT gateway on it: no gateway, a note saying so; the same in-process', async () => {
+    const scenario = natScenario({
+      outboundType: 'userAssignedNATGateway',
+      vnet: EGRESS_VNET,
+      natGateway: { attached: false },
+    });
+    const { adapters, ref } = await sandbox(scenario);
+    const facts = await adapters.clusters.getCluster(ref);
+    expect(facts.natGatewayIds).toEqual([]);
+    expect(facts.notes).toEqual([expect.stringMatching(/^Subnet nodes of VNet vnet-egress has no NAT gateway/)]);
+    expect(facts).toEqual(await scenarioPorts(scenario).clusters.getCluster(ref));
+  });
+});
+
 describe('runCommand', () => {
   test('submits the command with its files zipped, polls the result from 202 to 200, returns exit code and logs', async () => {
     const requests: RunCommandRequest[] = [];
@@ -682,23 +837,27 @@ describe('Azure Monitor answers as its docs say (migrate-to-batch-api, "Troubles
 
 describe('every fault on every Azure call', () => {
   const LB = lbIdOf(scenarioWith());
+  const NAT_GATEWAY = LB.replace(/loadBalancers\/kubernetes$/, 'natGateways/nat-aks-prod');
   const CALLS: Record<string, (adapters: AzureAdapters, ref: ClusterRef) => Promise<unknown>> = {
     'arm.getCluster': (a, ref) => a.clusters.getCluster(ref),
     'arm.listClusterUserCredential': (a, ref) => a.kubeconfig(ref),
     'arm.runCommand': (a, ref) => a.runCommand(ref, { command: 'x', contextFiles: {}, aadManaged: false }),
     'metrics.backendSnat': (a) => a.metrics.backendSnat([LB], { minutes: 5 }),
+    'metrics.natGatewaySnat': (a) => a.metrics.natGatewaySnat([NAT_GATEWAY], { minutes: 5 }),
   };
   const ACTIONS: Record<string, string> = {
     'arm.getCluster': 'Microsoft.ContainerService/managedClusters/read',
     'arm.listClusterUserCredential': 'Microsoft.ContainerService/managedClusters/listClusterUserCredential/action',
     'arm.runCommand': 'Microsoft.ContainerService/managedClusters/runCommand/action',
     'metrics.backendSnat': 'Microsoft.Insights/metrics/read',
+    'metrics.natGatewaySnat': 'Microsoft.Insights/metrics/read',
   };
   const FAILED_CODE: Record<string, string> = {
     'arm.getCluster': 'INTERNAL',
     'arm.listClusterUserCredential': 'INTERNAL',
     'arm.runCommand': 'RUN_COMMAND_FAILED',
     'metrics.backendSnat': 'NO_METRICS',
+    'metrics.natGatewaySnat': 'NO_METRICS',
   };
   const cases = Object.keys(CALLS).flatMap((target) =>
     [

@@ -1,10 +1,13 @@
 // The ManagedCluster and its node pools' VNets → ClusterFacts.privateRanges: which ranges the cluster reaches without
-// SNAT, and where each comes from. Pure: the ARM calls are test/adapters/azure.test.ts.
+// SNAT, and where each comes from; and → natGatewayIds, the NAT gateways the nodes leave through. Pure: the ARM calls
+// are test/adapters/azure.test.ts.
 
 import type { ManagedCluster } from '@azure/arm-containerservice';
 import { describe, expect, test } from '@jest/globals';
 import {
   clusterFacts,
+  natGatewayPublicIpsOf,
+  publicIpNotReadNote,
   type VnetReading,
   vnetIdsOf,
   vnetNotReadNote,
@@ -204,18 +207,20 @@ describe('vnetIdsOf', () => {
 });
 
 describe('vnetSpaces', () => {
-  test('a body without peerings or address space (fields ARM may leave out): empty, not a crash', () => {
+  test('a body without peerings, address space or subnets (fields ARM may leave out): empty, not a crash', () => {
     expect(vnetSpaces({ id: 'id', name: 'v' }, { properties: {} })).toEqual({
       id: 'id',
       name: 'v',
       addressPrefixes: [],
       peerings: [],
+      subnets: [],
     });
     expect(vnetSpaces({ id: 'id', name: 'v' }, null)).toEqual({
       id: 'id',
       name: 'v',
       addressPrefixes: [],
       peerings: [],
+      subnets: [],
     });
   });
 
@@ -234,5 +239,160 @@ describe('vnetSpaces', () => {
       },
     );
     expect(spaces.peerings).toEqual([{ name: 'to-hub', addressPrefixes: ['30.20.0.0/16'] }]);
+  });
+});
+
+describe('natGatewayIds: the NAT gateways the nodes leave through, from documented fields only', () => {
+  const gateway = (name: string, group = 'rg-network') =>
+    `/subscriptions/${SUB}/resourceGroups/${group}/providers/Microsoft.Network/natGateways/${name}`;
+  const publicIp = (name: string) =>
+    `/subscriptions/${SUB}/resourceGroups/MC_rg-prod_aks-prod_westeurope/providers/Microsoft.Network/publicIPAddresses/${name}`;
+  /** GET virtualNetworks' body with subnets, each naming its NAT gateway (or none). */
+  const vnetWithSubnets = (subnets: Record<string, string | undefined>) => ({
+    ...vnetBody('vnet-prod', ['30.10.0.0/16']),
+    properties: {
+      addressSpace: { addressPrefixes: ['30.10.0.0/16'] },
+      subnets: Object.entries(subnets).map(([name, natGateway]) => ({
+        name,
+        id: subnet('vnet-prod', 'rg-network', name),
+        properties: { addressPrefix: '30.10.0.0/24', ...(natGateway ? { natGateway: { id: natGateway } } : {}) },
+      })),
+    },
+  });
+  const userAssigned = (pools: { vnetSubnetID?: string; podSubnetID?: string }[]) =>
+    cluster({
+      networkProfile: { outboundType: 'userAssignedNATGateway' },
+      agentPoolProfiles: pools.map((pool, i) => ({ name: `pool${i}`, count: 1, ...pool })),
+    });
+  const managed = (ips: string[]) =>
+    cluster({
+      networkProfile: {
+        outboundType: 'managedNATGateway',
+        natGatewayProfile: {
+          managedOutboundIPProfile: { count: ips.length },
+          effectiveOutboundIPs: ips.map((id) => ({ id })),
+        },
+      },
+    });
+
+  test.each([
+    [
+      'user-assigned: the node subnet names its gateway',
+      userAssigned([{ vnetSubnetID: subnet('vnet-prod') }]),
+      [read('vnet-prod', vnetWithSubnets({ nodes: gateway('nat-prod') }))],
+      [],
+      [gateway('nat-prod')],
+      [],
+    ],
+    [
+      "user-assigned: a pod subnet's gateway too (pods leave through their own subnet), each gateway once",
+      userAssigned([
+        { vnetSubnetID: subnet('vnet-prod'), podSubnetID: subnet('vnet-prod', 'rg-network', 'pods') },
+        { vnetSubnetID: subnet('vnet-prod').toUpperCase() },
+      ]),
+      [read('vnet-prod', vnetWithSubnets({ nodes: gateway('nat-prod'), pods: gateway('nat-pods') }))],
+      [],
+      [gateway('nat-prod'), gateway('nat-pods')],
+      [],
+    ],
+    [
+      'user-assigned: a subnet without a NAT gateway is a note, not a guess',
+      userAssigned([{ vnetSubnetID: subnet('vnet-prod') }]),
+      [read('vnet-prod', vnetWithSubnets({ nodes: undefined }))],
+      [],
+      [],
+      [/^Subnet nodes of VNet vnet-prod has no NAT gateway \(properties\.natGateway\)/],
+    ],
+    [
+      'user-assigned: a VNet that could not be read leaves the gateway unknown, saying so',
+      userAssigned([{ vnetSubnetID: subnet('vnet-prod') }]),
+      [
+        {
+          ok: false as const,
+          id: subnet('vnet-prod').replace(/\/subnets\/.*/, ''),
+          note: 'VNet vnet-prod was not read',
+        },
+      ],
+      [],
+      [],
+      ['VNet vnet-prod was not read', /subnet nodes is not known: its VNet was not read \(see the note about it\)/],
+    ],
+    [
+      'user-assigned without a subnet named by any pool: a note',
+      userAssigned([{}]),
+      [],
+      [],
+      [],
+      [/no node pool names a subnet \(vnetSubnetID\)/],
+    ],
+    [
+      'managed: each outbound IP names the gateway, found once',
+      managed([publicIp('ip-1'), publicIp('ip-2')]),
+      [],
+      [
+        { ok: true as const, id: publicIp('ip-1'), natGatewayId: gateway('aks-nat', 'MC_rg-prod_aks-prod_westeurope') },
+        { ok: true as const, id: publicIp('ip-2'), natGatewayId: gateway('aks-nat', 'MC_rg-prod_aks-prod_westeurope') },
+      ],
+      [gateway('aks-nat', 'MC_rg-prod_aks-prod_westeurope')],
+      [],
+    ],
+    [
+      'managed: an IP that could not be read is a note; another IP still finds the gateway',
+      managed([publicIp('ip-1'), publicIp('ip-2')]),
+      [],
+      [
+        { ok: false as const, id: publicIp('ip-1'), note: 'Public IP ip-1 was not read' },
+        { ok: true as const, id: publicIp('ip-2'), natGatewayId: gateway('aks-nat', 'MC_rg-prod_aks-prod_westeurope') },
+      ],
+      [gateway('aks-nat', 'MC_rg-prod_aks-prod_westeurope')],
+      ['Public IP ip-1 was not read'],
+    ],
+    [
+      'managed: an IP naming no gateway is a note',
+      managed([publicIp('ip-1')]),
+      [],
+      [{ ok: true as const, id: publicIp('ip-1') }],
+      [],
+      [/^Public IP ip-1, an outbound IP of the cluster's managed NAT gateway, names no NAT gateway/],
+    ],
+    ['a load balancer cluster has none, and no note', cluster(), [], [], [], []],
+  ] as const)('%s', (_, given, vnets, publicIps, ids, notes) => {
+    const facts = clusterFacts(REF, given, [...vnets], [...publicIps]);
+    expect(facts.natGatewayIds).toEqual(ids);
+    expect(facts.notes ?? []).toEqual(notes.map((n) => (typeof n === 'string' ? n : expect.stringMatching(n))));
+  });
+
+  test("natGatewayPublicIpsOf: a managed gateway's effectiveOutboundIPs, distinct; none read for a user-assigned gateway", () => {
+    expect(natGatewayPublicIpsOf(managed([publicIp('ip-1'), publicIp('ip-1').toLowerCase()]))).toEqual([
+      { id: publicIp('ip-1'), subscriptionId: SUB, resourceGroup: 'MC_rg-prod_aks-prod_westeurope', name: 'ip-1' },
+    ]);
+    // A natGatewayProfile left from a managed gateway says nothing about the user-assigned one on the subnet.
+    const switched = managed([publicIp('ip-1')]);
+    expect(
+      natGatewayPublicIpsOf({
+        ...switched,
+        networkProfile: { ...switched.networkProfile, outboundType: 'userAssignedNATGateway' },
+      }),
+    ).toEqual([]);
+  });
+
+  test.each([
+    [
+      403,
+      'AuthorizationFailed',
+      /lacks Microsoft\.Network\/publicIPAddresses\/read.*Grant it Reader on resource group rg-nodes/,
+    ],
+    [404, 'ResourceNotFound', /was not found \(HTTP 404 ResourceNotFound\)/],
+    [400, 'BadRequest', /was not read \(HTTP 400 BadRequest: nope\)/],
+  ])('publicIpNotReadNote, HTTP %i: names the IP and what it keeps unknown', (status, code, said) => {
+    const note = publicIpNotReadNote(
+      { name: 'ip-1', resourceGroup: 'rg-nodes', subscriptionId: SUB },
+      { status, code, message: 'nope' },
+    );
+    expect(note).toMatch(
+      /^Public IP ip-1 \(resource group rg-nodes, subscription .*\), an outbound IP of the cluster's managed NAT gateway/,
+    );
+    expect(note).toMatch(said);
+    expect(note).toContain("the watch cannot read the gateway's metrics");
   });
 });

@@ -95,16 +95,66 @@ describe('snat-doctor watch (in-process)', () => {
     expect(tick.nodes.find((n: { name: string }) => n.name === EXHAUSTED).action).toBe('investigate');
   });
 
-  test('a NAT gateway cluster is reported as such, not skipped in silence', async () => {
+  test('a NAT gateway cluster is watched at its gateway: a "NAT gateways" section with the finding and its advice', async () => {
     const file = await scenarioFile((doc) => {
-      (doc.cluster as Record<string, unknown>).outboundType = 'managedNATGateway';
+      Object.assign(doc.cluster as object, {
+        outboundType: 'managedNATGateway',
+        natGateway: { failedConnections: 64, droppedPackets: 5, totalConnections: 1200 },
+      });
     });
     const { code, stdout } = await run({ sandbox: file });
     expect(code).toBe(0);
-    expect(stdout).toMatch(/No node was watched/);
-    expect(stdout).toMatch(
-      /Clusters without a per-node SNAT metric\n {2}rg-payments-prod\/aks-prod \(managedNATGateway\): .*NAT gateway/,
+    expect(stdout).toMatch(/No node was watched: behind a NAT gateway the watch reads the gateway/);
+    expect(stdout).toContain(
+      '\nNAT gateways\n  NAT gateway nat-aks-prod of cluster rg-payments-prod/aks-prod: 64 failed SNAT connections, 5 dropped packets in the last 5 minutes (1,200 active connections).\n',
     );
+    expect(stdout).toMatch(/no per-node dimension.*started no investigation: there is no node to pick/);
+    expect(stdout).toContain(
+      '    az aks update --resource-group rg-payments-prod --name aks-prod --nat-gateway-managed-outbound-ip-count 2\n',
+    );
+    expect(stdout).not.toContain('Clusters without a per-node SNAT metric');
+    expect(stdout).not.toContain('Investigations started');
+  });
+
+  test('--json: the gateway with its metrics and decision; nothing unsupported, nothing started', async () => {
+    const file = await scenarioFile((doc) => {
+      Object.assign(doc.cluster as object, {
+        outboundType: 'userAssignedNATGateway',
+        vnet: { name: 'vnet-egress', resourceGroup: 'rg-network', addressSpace: ['10.30.0.0/16'] },
+        natGateway: { totalConnections: 300 },
+      });
+    });
+    const { code, stdout } = await run({ sandbox: file, json: true });
+    expect(code).toBe(0);
+    const tick = JSON.parse(stdout);
+    expect(tick.gateways).toEqual([
+      expect.objectContaining({
+        cluster: expect.objectContaining({ name: 'aks-prod' }),
+        outboundType: 'userAssignedNATGateway',
+        gatewayId: expect.stringMatching(
+          /\/resourceGroups\/rg-network\/providers\/Microsoft\.Network\/natGateways\/nat-aks-prod$/,
+        ),
+        failedConnections: 0,
+        totalConnections: 300,
+        droppedPackets: 0,
+        decision: 'ok',
+      }),
+    ]);
+    expect(tick.unsupported).toEqual([]);
+    expect(tick.started).toEqual([]);
+  });
+
+  test('a NAT gateway cluster whose gateway cannot be found is still said to be unwatched, with the reason', async () => {
+    const file = await scenarioFile((doc) => {
+      (doc.cluster as Record<string, unknown>).outboundType = 'managedNATGateway';
+      doc.faults = [{ target: 'arm.getPublicIpAddress', error: 'forbidden' }];
+    });
+    const { code, stdout } = await run({ sandbox: file });
+    expect(code).toBe(0);
+    expect(stdout).toMatch(
+      /Clusters without a per-node SNAT metric\n {2}rg-payments-prod\/aks-prod \(managedNATGateway\): The cluster's NAT gateway was not found.*publicIPAddresses\/read/,
+    );
+    expect(stdout).not.toContain('NAT gateways\n');
   });
 
   test('without --once it says that --once is required', async () => {
@@ -134,6 +184,7 @@ const SOURCES = [
   'lib/watch/startOnce.ts',
   'lib/watch/summary.ts',
   'lib/watch/tick.ts',
+  'lib/watch/natGateway.ts',
   'lib/workflow/instanceId.ts',
   'lib/workflow/nodeRegistry.ts',
   'lib/workflow/start.ts',

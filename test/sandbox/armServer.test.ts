@@ -1,11 +1,12 @@
 // The sandbox's ARM and metrics endpoints speak Azure's protocols: what ARM's ManagedCluster, runCommand's long-running
-// operation and the metrics batch API look like on the wire, checked with raw HTTPS requests and with the real SDK
-// clients (the adapters' behaviour on top is test/adapters/azure.test.ts).
+// operation, a NAT gateway's public IPs and subnet, and the metrics batch API look like on the wire, checked with raw
+// HTTPS requests and with the real SDK clients (the adapters' behaviour on top is test/adapters/azure.test.ts).
 import { request } from 'node:https';
 import { MetricsClient } from '@azure/monitor-query-metrics';
 import { afterEach, beforeAll, describe, expect, test } from '@jest/globals';
 import { parse } from 'yaml';
 import { readBackendSnat } from '../../lib/adapters/azure/backendSnat.ts';
+import { NAT_GATEWAY_QUERIES, readNatGatewaySnat } from '../../lib/adapters/azure/natGatewaySnat.ts';
 import {
   type ArmServer,
   type ArmServerOptions,
@@ -548,5 +549,130 @@ describe('metrics:getBatch, as the metrics SDK reads it', () => {
     );
     expect(result?.resourceId).toBe(other);
     expect(result?.metrics[0]?.timeseries).toEqual([]);
+  });
+});
+
+describe("a NAT gateway cluster's gateway: found on ARM, measured by metrics:getBatch", () => {
+  const managed = (natGateway: Record<string, unknown> = {}) =>
+    scenarioWith((doc) => {
+      Object.assign(doc.cluster as object, { outboundType: 'managedNATGateway', outboundIps: 2, natGateway });
+    });
+  const gatewayOf = (scenario: Scenario) =>
+    `/subscriptions/${scenario.cluster.subscriptionId}/resourceGroups/${scenario.cluster.nodeResourceGroup}/providers/Microsoft.Network/natGateways/nat-aks-prod`;
+  const effectiveIps = async (server: ArmServer, scenario: Scenario): Promise<string[]> => {
+    const cluster = (await call(clusterUrl(server, scenario))).body as {
+      properties: { networkProfile: { natGatewayProfile?: { effectiveOutboundIPs: { id: string }[] } } };
+    };
+    return (cluster.properties.networkProfile.natGatewayProfile?.effectiveOutboundIPs ?? []).map((ip) => ip.id);
+  };
+
+  test("GET publicIPAddresses: each of the managed gateway's effectiveOutboundIPs names the gateway (natGateway.id)", async () => {
+    const scenario = managed();
+    const server = await serve(scenario);
+    const ips = await effectiveIps(server, scenario);
+    expect(ips).toHaveLength(2);
+    for (const id of ips) {
+      const answer = await call(`${server.url}${id}?api-version=2025-07-01`);
+      expect(answer.status).toBe(200);
+      expect(answer.body).toMatchObject({
+        id,
+        type: 'Microsoft.Network/publicIPAddresses',
+        properties: { natGateway: { id: gatewayOf(scenario) } },
+      });
+    }
+    const unknown = await call(`${server.url}${ips[0]?.replace(/[^/]+$/, 'pip-other')}?api-version=2025-07-01`);
+    expect(unknown).toMatchObject({ status: 404, body: { error: { code: 'ResourceNotFound' } } });
+  });
+
+  test('detached (natGateway.attached false): the outbound IPs name no gateway', async () => {
+    const scenario = managed({ attached: false });
+    const server = await serve(scenario);
+    const [id] = await effectiveIps(server, scenario);
+    const answer = await call(`${server.url}${id}?api-version=2025-07-01`);
+    expect(answer.status).toBe(200);
+    expect((answer.body as { properties: Record<string, unknown> }).properties.natGateway).toBeUndefined();
+  });
+
+  test("GET virtualNetworks: a user-assigned gateway is on the node pools' subnet", async () => {
+    const scenario = scenarioWith((doc) => {
+      Object.assign(doc.cluster as object, {
+        outboundType: 'userAssignedNATGateway',
+        vnet: { name: 'vnet-egress', resourceGroup: 'rg-network', addressSpace: ['10.30.0.0/16'] },
+        natGateway: { name: 'nat-egress' },
+      });
+    });
+    const server = await serve(scenario);
+    const vnetId = `/subscriptions/${scenario.cluster.subscriptionId}/resourceGroups/rg-network/providers/Microsoft.Network/virtualNetworks/vnet-egress`;
+    const answer = await call(`${server.url}${vnetId}?api-version=2025-07-01`);
+    expect((answer.body as { properties: { subnets: unknown[] } }).properties.subnets).toEqual([
+      expect.objectContaining({
+        id: `${vnetId}/subnets/nodes`,
+        properties: expect.objectContaining({
+          natGateway: {
+            id: `/subscriptions/${scenario.cluster.subscriptionId}/resourceGroups/rg-network/providers/Microsoft.Network/natGateways/nat-egress`,
+          },
+        }),
+      }),
+    ]);
+  });
+
+  test('metrics:getBatch: SNATConnectionCount by state, TotalConnectionCount a level, PacketDropCount spread; the adapter reads back the scenario', async () => {
+    const scenario = managed({ failedConnections: 17, droppedPackets: 8, totalConnections: 3000 });
+    const server = await serve(scenario);
+    const client = metricsClient(server);
+    const window = { startTime: new Date('2026-01-01T11:55:00Z'), endTime: new Date('2026-01-01T12:00:00Z') };
+    const [byState] = await client.queryResources(
+      [gatewayOf(scenario)],
+      ['SNATConnectionCount'],
+      'Microsoft.Network/natGateways',
+      { ...window, interval: 'PT1M', aggregation: 'total', filter: "ConnectionState eq '*'" },
+    );
+    const states = byState?.metrics[0]?.timeseries ?? [];
+    expect(states.map((s) => s.metadatavalues?.map((m) => `${m.name}=${m.value}`))).toEqual([
+      ['connectionstate=Attempted'],
+      ['connectionstate=Failed'],
+    ]);
+    expect(states[1]?.data?.reduce((sum, p) => sum + (p.total ?? 0), 0)).toBe(17);
+    const answers = await Promise.all(
+      Object.values(NAT_GATEWAY_QUERIES).map((query) =>
+        client.queryResources([gatewayOf(scenario)], query.metricNames, 'Microsoft.Network/natGateways', {
+          ...window,
+          interval: 'PT1M',
+          aggregation: query.aggregation,
+          ...(query.filter ? { filter: query.filter } : {}),
+        }),
+      ),
+    );
+    const level = answers[1]?.[0]?.metrics.find((m) => m.id?.endsWith('/TotalConnectionCount'));
+    expect(level?.timeseries[0]?.data?.map((p) => p.total)).toEqual([3000, 3000, 3000, 3000, 3000]);
+    expect(readNatGatewaySnat([gatewayOf(scenario)], answers.flat())).toEqual(
+      await scenarioPorts(scenario).metrics.natGatewaySnat([gatewayOf(scenario)], { minutes: 5 }),
+    );
+  });
+
+  test.each([
+    [
+      'a ConnectionState filter on TotalConnectionCount (it has no such dimension)',
+      { names: ['TotalConnectionCount'], filter: "ConnectionState eq 'Failed'" },
+      /Metric: TotalConnectionCount does not support requested dimension combination: connectionstate/,
+    ],
+    [
+      'a load balancer in a NAT gateway batch (one resource type per batch)',
+      { loadBalancer: true },
+      /is not of type Microsoft\.Network\/natGateways/,
+    ],
+    ['a load balancer metric', { names: ['UsedSnatPorts'] }, /resource Type: natGateways, metric: UsedSnatPorts/],
+  ])('refuses %s with a 400', async (_, change, message) => {
+    const scenario = managed();
+    const server = await serve(scenario);
+    const given = change as { names?: string[]; filter?: string; loadBalancer?: boolean };
+    const ids = [gatewayOf(scenario), ...(given.loadBalancer ? [lbIdOf(scenario)] : [])];
+    const query = metricsClient(server).queryResources(
+      ids,
+      given.names ?? ['PacketDropCount'],
+      'Microsoft.Network/natGateways',
+      { aggregation: 'total', ...(given.filter ? { filter: given.filter } : {}) },
+    );
+    await expect(query).rejects.toMatchObject({ statusCode: 400, message: expect.stringMatching(message) });
   });
 });

@@ -11,6 +11,7 @@ export function clusterFacts(overrides: Partial<ClusterFacts> = {}): ClusterFact
     allocatedOutboundPorts: 0,
     idleTimeoutMinutes: 30,
     loadBalancerIds: [],
+    natGatewayIds: [],
     disableRunCommand: false,
     aadManaged: false,
     privateRanges: [],

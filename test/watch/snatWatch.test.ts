@@ -17,8 +17,8 @@ const TIMER: Timer = {
   scheduleStatus: { last: '2026-01-01T00:00:00Z', next: '2026-01-01T00:05:00Z', lastUpdated: '2026-01-01T00:00:00Z' },
 };
 
-async function setup() {
-  const scenario = scenarioWith();
+async function setup(edit?: Parameters<typeof scenarioWith>[0]) {
+  const scenario = scenarioWith(edit);
   const clock = new VirtualClock();
   const { host } = await startLocalRuntime({ ports: scenarioPorts(scenario), clock });
   const logs: { level: string; message: string }[] = [];
@@ -85,6 +85,34 @@ describe('snatWatch (timer)', () => {
     expect(logs.map((l) => l.level)).toEqual(['information', 'warning']);
     expect(logs[0]?.message).toMatch(/; 1 error$/);
     expect(logs[1]?.message).toMatch(/^snatWatch: rg-other\/aks-other: Reading the cluster: No AKS cluster aks-other/);
+  });
+});
+
+describe('snatWatch: NAT gateway clusters (issue 15, part 3)', () => {
+  test('failed connections at the gateway: the summary names it, a warning says what and what to do; nothing started', async () => {
+    const { host, clock, context, logs, env, client } = await setup((doc) => {
+      Object.assign(doc.cluster as object, {
+        outboundType: 'managedNATGateway',
+        natGateway: { failedConnections: 9, droppedPackets: 0, totalConnections: 400 },
+      });
+    });
+    await snatWatch(TIMER, client, context, readConfig(env).watch, clock.now());
+    expect(logs.map((l) => l.level)).toEqual(['information', 'warning']);
+    expect(logs[0]?.message).toBe(
+      'snatWatch: 1 NAT gateway (failing: rg-payments-prod/aks-prod nat-aks-prod 9 failed, 0 dropped)',
+    );
+    expect(logs[1]?.message).toMatch(
+      /^snatWatch: NAT gateway nat-aks-prod of cluster rg-payments-prod\/aks-prod: 9 failed SNAT connections, 0 dropped packets in the last 5 minutes \(400 active connections\)\. The gateway's metrics have no per-node dimension.* Commands: az aks update --resource-group rg-payments-prod --name aks-prod --nat-gateway-managed-outbound-ip-count 2/,
+    );
+    expect(await host.listInstances()).toEqual([]);
+  });
+
+  test('a quiet gateway is counted in the summary, and nothing is warned', async () => {
+    const { context, logs, env, client, clock } = await setup((doc) => {
+      Object.assign(doc.cluster as object, { outboundType: 'managedNATGateway' });
+    });
+    await snatWatch(TIMER, client, context, readConfig(env).watch, clock.now());
+    expect(logs).toEqual([{ level: 'information', message: 'snatWatch: 1 NAT gateway' }]);
   });
 });
 

@@ -8,6 +8,7 @@ import { LocalDurableClient } from '../../lib/local/localClient.ts';
 import { startLocalRuntime } from '../../lib/local/runtime.ts';
 import type { ClusterRef, Report } from '../../lib/model.ts';
 import type { Ports } from '../../lib/ports.ts';
+import { natGatewayId } from '../../lib/sandbox/natGateways.ts';
 import { startSandbox } from '../../lib/sandbox/sandbox.ts';
 import type { Scenario } from '../../lib/sandbox/scenario.ts';
 import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
@@ -29,6 +30,10 @@ interface MemberOptions {
    */
   snat?: { usedPorts: number; failedConnections?: number }[];
   faults?: Record<string, unknown>[];
+  /** The cluster's `natGateway` (with a NAT outbound type): its metrics, `attached`. */
+  natGateway?: Record<string, unknown>;
+  /** The cluster's own VNet (`cluster.vnet`), which a user-assigned NAT gateway's subnet is in. */
+  vnet?: Record<string, unknown>;
 }
 
 /** One cluster of the fleet: the built-in scenario under another name, with its nodes' SNAT set. */
@@ -40,6 +45,8 @@ function member(name: string, options: MemberOptions = {}): Scenario {
     cluster.subscriptionId = options.subscriptionId ?? SUB_A;
     cluster.allocatedOutboundPorts = 1000;
     if (options.outboundType) cluster.outboundType = options.outboundType;
+    if (options.natGateway) cluster.natGateway = options.natGateway;
+    if (options.vnet) cluster.vnet = options.vnet;
     const nodes = doc.nodes as Record<string, unknown>[];
     (options.snat ?? [{ usedPorts: 10 }, { usedPorts: 10 }, { usedPorts: 10 }]).forEach((snat, i) => {
       (nodes[i] as Record<string, unknown>).snat = { failedConnections: 0, ...snat };
@@ -60,6 +67,7 @@ function fleetPorts(scenarios: Scenario[]): Ports {
     ports: scenarioPorts(scenario),
     loadBalancerPrefix:
       `/subscriptions/${scenario.cluster.subscriptionId}/resourcegroups/${scenario.cluster.nodeResourceGroup}/`.toLowerCase(),
+    gatewayId: scenario.cluster.natGateway ? natGatewayId(scenario.cluster.natGateway).toLowerCase() : undefined,
   }));
   const portsOf = (ref: ClusterRef): Ports => {
     const found = members.find(
@@ -78,23 +86,33 @@ function fleetPorts(scenarios: Scenario[]): Ports {
         const named = members.filter((m) => ids.some((id) => id.toLowerCase().startsWith(m.loadBalancerPrefix)));
         return (await Promise.all(named.map((m) => m.ports.metrics.backendSnat(ids, window)))).flat();
       },
+      natGatewaySnat: async (ids, window) => {
+        const named = members.filter((m) => m.gatewayId && ids.some((id) => id.toLowerCase() === m.gatewayId));
+        return (await Promise.all(named.map((m) => m.ports.metrics.natGatewaySnat(ids, window)))).flat();
+      },
     },
     kubernetes: (ref) => portsOf(ref).kubernetes(ref),
     probe: { capture: (facts, node, options) => portsOf(facts.ref).probe.capture(facts, node, options) },
   };
 }
 
-/** The ports with every metrics call recorded (the load balancer ids it asked for). */
-function countingMetrics(ports: Ports): { ports: Ports; calls: string[][] } {
+/** The ports with every metrics call recorded: the load balancer ids each asked for, and the NAT gateway ids. */
+function countingMetrics(ports: Ports): { ports: Ports; calls: string[][]; gatewayCalls: string[][] } {
   const calls: string[][] = [];
+  const gatewayCalls: string[][] = [];
   return {
     calls,
+    gatewayCalls,
     ports: {
       ...ports,
       metrics: {
         backendSnat: (ids, window) => {
           calls.push([...ids]);
           return ports.metrics.backendSnat(ids, window);
+        },
+        natGatewaySnat: (ids, window) => {
+          gatewayCalls.push([...ids]);
+          return ports.metrics.natGatewaySnat(ids, window);
         },
       },
     },
@@ -120,10 +138,10 @@ function countingClient(client: WatchClient): { client: WatchClient; starts: str
 
 async function fleet(scenarios: Scenario[]) {
   const clock = new VirtualClock();
-  const { ports, calls } = countingMetrics(fleetPorts(scenarios));
+  const { ports, calls, gatewayCalls } = countingMetrics(fleetPorts(scenarios));
   const { host } = await startLocalRuntime({ ports, clock });
   const { client, starts } = countingClient(new LocalDurableClient(host));
-  return { clock, ports, calls, host, client, starts, clusters: scenarios.map(refOf) };
+  return { clock, ports, calls, gatewayCalls, host, client, starts, clusters: scenarios.map(refOf) };
 }
 
 const actions = (result: WatchTickResult) =>
@@ -161,7 +179,7 @@ const idOf = (node: string) => {
 
 describe('watchTick on a sandbox fleet', () => {
   test('nodes below, at and above the thresholds: exactly the right investigations start', async () => {
-    const { host, client, starts, calls, clusters, clock, ports } = await fleet(thresholdFleet());
+    const { host, client, starts, calls, gatewayCalls, clusters, clock, ports } = await fleet(thresholdFleet());
     const result = await watchTick({ clusters, ports, client, now: clock.now() });
 
     expect(actions(result)).toEqual({
@@ -191,13 +209,16 @@ describe('watchTick on a sandbox fleet', () => {
       decision: 'investigate',
       instanceId: ids.find((id) => nodeOfId(id) === 'aks-b/vmss000001'),
     });
-    // The NAT gateway cluster is said to be unwatchable, not skipped in silence.
-    expect(result.unsupported).toEqual([
-      { cluster: clusters[3], outboundType: 'managedNATGateway', note: expect.stringMatching(/NAT gateway.*per-node/) },
+    // The NAT gateway cluster is watched at its gateway (quiet here), not skipped in silence.
+    expect(result.gateways).toEqual([
+      expect.objectContaining({ cluster: clusters[3], outboundType: 'managedNATGateway', decision: 'ok' }),
     ]);
+    expect(result.unsupported).toEqual([]);
     expect(result.errors).toEqual([]);
-    // One metrics call per subscription (the NAT cluster has no load balancer to ask about).
+    // One load balancer metrics call per subscription (the NAT cluster has no load balancer to ask about), and one
+    // NAT gateway metrics call for the one subscription with a NAT gateway.
     expect(calls).toHaveLength(2);
+    expect(gatewayCalls).toHaveLength(1);
 
     // The investigations are the real workflow, on the node the watch named, requested by the watch.
     for (const { instanceId, node } of result.started) {
@@ -366,6 +387,151 @@ describe('watchTick on a sandbox fleet', () => {
   });
 });
 
+describe('watchTick on NAT gateway clusters: watched at the gateway', () => {
+  const NAT_VNET = { name: 'vnet-egress', resourceGroup: 'rg-network', addressSpace: ['10.30.0.0/16'] };
+
+  test('failed SNAT connections at the gateway are a finding with the advice, and no investigation is started', async () => {
+    const { client, starts, clusters, clock, ports } = await fleet([
+      member('aks-nat', {
+        outboundType: 'managedNATGateway',
+        natGateway: { failedConnections: 37, droppedPackets: 12, totalConnections: 48_000 },
+        // Nodes the load balancer would call exhausted: behind a NAT gateway there is no such metric to read.
+        snat: [{ usedPorts: 1000, failedConnections: 50 }, { usedPorts: 10 }, { usedPorts: 10 }],
+      }),
+    ]);
+    const result = await watchTick({ clusters, ports, client, now: clock.now() });
+
+    const gatewayId = `/subscriptions/${SUB_A}/resourceGroups/MC_rg-aks-nat_aks-nat_westeurope/providers/Microsoft.Network/natGateways/nat-aks-nat`;
+    expect(result.gateways).toEqual([
+      {
+        cluster: clusters[0],
+        outboundType: 'managedNATGateway',
+        gatewayId,
+        failedConnections: 37,
+        totalConnections: 48_000,
+        droppedPackets: 12,
+        decision: 'finding',
+        message:
+          'NAT gateway nat-aks-nat of cluster rg-aks-nat/aks-nat: 37 failed SNAT connections, 12 dropped packets in the last 5 minutes (48,000 active connections).',
+        advice: [
+          expect.stringMatching(/no per-node dimension.*started no investigation: there is no node to pick.*SourceIp/),
+          expect.stringMatching(/reuse connections.*last resort/),
+          expect.stringMatching(/64,512 each, up to 16.*has 1 and can have 2/),
+          expect.stringMatching(/TCP idle timeout is 30 minutes.*default 4/),
+        ],
+        commands: [
+          'az aks update --resource-group rg-aks-nat --name aks-nat --nat-gateway-managed-outbound-ip-count 2',
+          'az aks update --resource-group rg-aks-nat --name aks-nat --nat-gateway-idle-timeout 4',
+        ],
+      },
+    ]);
+    expect(result.nodes).toEqual([]);
+    expect(result.started).toEqual([]);
+    expect(starts).toEqual([]);
+    expect(result.unsupported).toEqual([]);
+    expect(result.errors).toEqual([]);
+  });
+
+  test.each([
+    ['managedNATGateway', {}],
+    ['userAssignedNATGateway', { vnet: NAT_VNET }],
+  ])(
+    '%s without failed connections or dropped packets: a quiet standing, not a finding',
+    async (outboundType, extra) => {
+      const { clusters, clock, ports } = await fleet([
+        member('aks-quiet', { outboundType, natGateway: { totalConnections: 1200 }, ...extra }),
+      ]);
+      const result = await watchTick({ clusters, ports, now: clock.now() });
+      expect(result.gateways).toEqual([
+        expect.objectContaining({
+          outboundType,
+          failedConnections: 0,
+          droppedPackets: 0,
+          totalConnections: 1200,
+          decision: 'ok',
+          message: expect.stringMatching(
+            /: no failed SNAT connection and no dropped packet in the last 5 minutes \(1,200 active connections\)\.$/,
+          ),
+          advice: [],
+          commands: [],
+        }),
+      ]);
+      expect(result.unsupported).toEqual([]);
+    },
+  );
+
+  test("a user-assigned gateway's finding advises its own IPs, with no az aks command (AKS does not manage it)", async () => {
+    const { clusters, clock, ports } = await fleet([
+      member('aks-own', {
+        outboundType: 'userAssignedNATGateway',
+        vnet: NAT_VNET,
+        natGateway: { name: 'nat-egress', failedConnections: 3 },
+      }),
+    ]);
+    const [gateway] = (await watchTick({ clusters, ports, now: clock.now() })).gateways;
+    expect(gateway).toMatchObject({
+      gatewayId: `/subscriptions/${SUB_A}/resourceGroups/rg-network/providers/Microsoft.Network/natGateways/nat-egress`,
+      decision: 'finding',
+      commands: [],
+    });
+    expect(gateway?.advice.join(' ')).toMatch(/add public IPs or a prefix to gateway nat-egress, up to 16 IPs/);
+  });
+
+  test('NAT gateway metrics are asked for once per subscription, and no load balancer of a NAT cluster is asked for', async () => {
+    const scenarios = [
+      member('aks-lb-a', {}),
+      member('aks-nat-a1', { outboundType: 'managedNATGateway', natGateway: { failedConnections: 1 } }),
+      member('aks-nat-a2', { outboundType: 'userAssignedNATGateway', vnet: NAT_VNET }),
+      member('aks-lb-b', { subscriptionId: SUB_B }),
+      member('aks-nat-b1', { subscriptionId: SUB_B, outboundType: 'managedNATGateway' }),
+      member('aks-nat-b2', {
+        subscriptionId: SUB_B,
+        outboundType: 'managedNATGateway',
+        natGateway: { droppedPackets: 4 },
+      }),
+    ];
+    const { ports, calls, gatewayCalls } = countingMetrics(fleetPorts(scenarios));
+    const result = await watchTick({ clusters: scenarios.map(refOf), ports });
+
+    expect(result.errors).toEqual([]);
+    expect(gatewayCalls).toHaveLength(2);
+    expect(gatewayCalls.map((ids) => ids.length).sort()).toEqual([2, 2]);
+    expect(calls).toHaveLength(2);
+    for (const ids of calls) for (const id of ids) expect(id).toMatch(/MC_rg-aks-lb-[ab]_aks-lb-[ab]_/);
+    expect(result.gateways.map((g) => `${g.cluster.name} ${g.decision}`).sort()).toEqual([
+      'aks-nat-a1 finding',
+      'aks-nat-a2 ok',
+      'aks-nat-b1 ok',
+      'aks-nat-b2 finding',
+    ]);
+    expect(result.nodes.map((n) => n.cluster.name)).toEqual([
+      ...Array(3).fill('aks-lb-a'),
+      ...Array(3).fill('aks-lb-b'),
+    ]);
+  });
+
+  test("a subscription whose NAT gateway query fails: an error for its NAT clusters, the others' gateways read", async () => {
+    const { clusters, clock, ports } = await fleet([
+      member('aks-nat-ok', { outboundType: 'managedNATGateway' }),
+      member('aks-nat-refused', {
+        subscriptionId: SUB_B,
+        outboundType: 'managedNATGateway',
+        faults: [{ target: 'metrics.natGatewaySnat', error: 'forbidden' }],
+      }),
+    ]);
+    const result = await watchTick({ clusters, ports, now: clock.now() });
+    expect(result.gateways.map((g) => g.cluster.name)).toEqual(['aks-nat-ok']);
+    expect(result.errors).toEqual([
+      {
+        cluster: clusters[1],
+        message: expect.stringMatching(
+          /^NAT gateway metrics of subscription 22222222-.*Querying the NAT gateway SNAT metrics was refused.*Monitoring Reader on subscription .* itself/,
+        ),
+      },
+    ]);
+  });
+});
+
 describe('watchTick through the real SDK clients (the sandbox over HTTPS)', () => {
   test('40 nodes behind one load balancer: one getBatch call per metrics query, not per node', async () => {
     const scenario = scenarioWith((doc) => {
@@ -392,24 +558,115 @@ describe('watchTick through the real SDK clients (the sandbox over HTTPS)', () =
     }
   });
 
-  test('a NAT gateway cluster is reported as unsupported, and no metrics are asked for', async () => {
-    const scenario = scenarioWith((doc) => {
-      (doc.cluster as Record<string, unknown>).outboundType = 'userAssignedNATGateway';
-    });
-    const sandbox = await startSandbox(scenario);
-    try {
-      const result = await watchTick({ clusters: [refOf(scenario)], ports: sandbox.ports() });
-      expect(result.unsupported).toEqual([
-        {
-          cluster: refOf(scenario),
-          outboundType: 'userAssignedNATGateway',
-          note: expect.stringMatching(/NAT gateway/),
-        },
-      ]);
-      expect(result.nodes).toEqual([]);
-      expect(sandbox.arm.calls.filter((c) => c.path.endsWith('/metrics:getBatch'))).toEqual([]);
-    } finally {
-      await sandbox.close();
-    }
-  });
+  const getBatchOf = (sandbox: Awaited<ReturnType<typeof startSandbox>>) =>
+    sandbox.arm.calls.filter((c) => c.path.endsWith('/metrics:getBatch'));
+
+  test.each([
+    ['managedNATGateway', {}, 'MC_rg-payments-prod_aks-prod_westeurope', 'arm.getPublicIpAddress'],
+    [
+      'userAssignedNATGateway',
+      { vnet: { name: 'vnet-egress', resourceGroup: 'rg-network', addressSpace: ['10.30.0.0/16'] } },
+      'rg-network',
+      'arm.getVirtualNetwork',
+    ],
+  ])(
+    '%s: the gateway is found from ARM and its metrics read, with the real SDK clients',
+    async (outboundType, extra, group, lookup) => {
+      const scenario = scenarioWith((doc) => {
+        Object.assign(doc.cluster as object, {
+          outboundType,
+          natGateway: { failedConnections: 5, droppedPackets: 2, totalConnections: 700 },
+          ...extra,
+        });
+      });
+      const sandbox = await startSandbox(scenario);
+      try {
+        const result = await watchTick({ clusters: [refOf(scenario)], ports: sandbox.ports() });
+        expect(result.errors).toEqual([]);
+        expect(result.unsupported).toEqual([]);
+        expect(result.gateways).toEqual([
+          expect.objectContaining({
+            gatewayId: `/subscriptions/${scenario.cluster.subscriptionId}/resourceGroups/${group}/providers/Microsoft.Network/natGateways/nat-aks-prod`,
+            failedConnections: 5,
+            droppedPackets: 2,
+            totalConnections: 700,
+            decision: 'finding',
+          }),
+        ]);
+        expect(sandbox.arm.calls.filter((c) => c.target === lookup).map((c) => c.status)).toEqual([200]);
+        // The gateway's two queries (failed connections; connections and drops), no load balancer query.
+        expect(getBatchOf(sandbox).map((c) => c.query.metricnamespace)).toEqual([
+          'Microsoft.Network/natGateways',
+          'Microsoft.Network/natGateways',
+        ]);
+        expect(result.nodes).toEqual([]);
+      } finally {
+        await sandbox.close();
+      }
+    },
+  );
+
+  test.each([
+    [
+      'the identity may not read the managed gateway’s outbound public IP',
+      { outboundType: 'managedNATGateway' },
+      [{ target: 'arm.getPublicIpAddress', error: 'forbidden' }],
+      /^The cluster's NAT gateway was not found, so the watch cannot read its metrics: Public IP [0-9a-f-]+ \(resource group MC_rg-payments-prod_aks-prod_westeurope, .*HTTP 403 AuthorizationFailed\): the identity lacks Microsoft\.Network\/publicIPAddresses\/read/,
+    ],
+    [
+      'the node subnet names no NAT gateway',
+      {
+        outboundType: 'userAssignedNATGateway',
+        vnet: { name: 'vnet-egress', addressSpace: ['10.30.0.0/16'] },
+        natGateway: { attached: false },
+      },
+      [],
+      /^The cluster's NAT gateway was not found, so the watch cannot read its metrics: Subnet nodes of VNet vnet-egress has no NAT gateway \(properties\.natGateway\)/,
+    ],
+    [
+      'the VNet holding the node subnet cannot be read',
+      { outboundType: 'userAssignedNATGateway', vnet: { name: 'vnet-egress', addressSpace: ['10.30.0.0/16'] } },
+      [{ target: 'arm.getVirtualNetwork', error: 'forbidden' }],
+      /VNet vnet-egress .*lacks Microsoft\.Network\/virtualNetworks\/read.*The NAT gateway of the node pools' subnet nodes is not known/,
+    ],
+  ])(
+    'a NAT gateway that cannot be found (%s): unsupported, saying why, and no metrics asked for',
+    async (_, cluster, faults, why) => {
+      const scenario = scenarioWith((doc) => {
+        Object.assign(doc.cluster as object, cluster);
+        doc.faults = faults;
+      });
+      const sandbox = await startSandbox(scenario);
+      try {
+        const result = await watchTick({ clusters: [refOf(scenario)], ports: sandbox.ports() });
+        expect(result.unsupported).toEqual([
+          { cluster: refOf(scenario), outboundType: cluster.outboundType, note: expect.stringMatching(why) },
+        ]);
+        expect(result.gateways).toEqual([]);
+        expect(result.errors).toEqual([]);
+        expect(getBatchOf(sandbox)).toEqual([]);
+      } finally {
+        await sandbox.close();
+      }
+    },
+  );
+
+  test.each([['userDefinedRouting'], ['none']])(
+    '%s stays unsupported (no gateway the watch can read), and no metrics are asked for',
+    async (outboundType) => {
+      const scenario = scenarioWith((doc) => {
+        (doc.cluster as Record<string, unknown>).outboundType = outboundType;
+      });
+      const sandbox = await startSandbox(scenario);
+      try {
+        const result = await watchTick({ clusters: [refOf(scenario)], ports: sandbox.ports() });
+        expect(result.unsupported).toEqual([{ cluster: refOf(scenario), outboundType, note: expect.any(String) }]);
+        expect(result.gateways).toEqual([]);
+        expect(result.nodes).toEqual([]);
+        expect(getBatchOf(sandbox)).toEqual([]);
+      } finally {
+        await sandbox.close();
+      }
+    },
+  );
 });

@@ -8,7 +8,7 @@ import type { ContainerServiceClientOptionalParams } from '@azure/arm-containers
 import { isRestError } from '@azure/arm-containerservice';
 import { SnatDoctorError, TransientError } from '../../errors.ts';
 import type { ClusterRef } from '../../model.ts';
-import { type VnetRef, vnetNotReadNote } from './clusterFacts.ts';
+import { type PublicIpRef, publicIpNotReadNote, type VnetRef, vnetNotReadNote } from './clusterFacts.ts';
 
 type AdditionalPolicy = NonNullable<ContainerServiceClientOptionalParams['additionalPolicies']>[number];
 
@@ -124,6 +124,11 @@ export const OPERATIONS = {
     action: 'Microsoft.Network/virtualNetworks/read',
     role: "Reader on the VNet's resource group (or the custom role in infra/roles.bicep)",
   },
+  getPublicIpAddress: {
+    describe: "Reading the managed NAT gateway's outbound public IP from ARM",
+    action: 'Microsoft.Network/publicIPAddresses/read',
+    role: "Reader on the public IP's resource group (the node resource group)",
+  },
   metrics: {
     describe: 'Querying the load balancer SNAT metrics',
     action: 'Microsoft.Insights/metrics/read',
@@ -131,6 +136,11 @@ export const OPERATIONS = {
     // queried in the batch API, the request fails if the user doesn't have Monitoring Reader on the subscription
     // itself" (Azure Monitor docs, migrate-to-batch-api, "401 authorization errors").
     role: 'Monitoring Reader on the subscription itself (not only on the load balancer or node resource group)',
+  },
+  natGatewayMetrics: {
+    describe: 'Querying the NAT gateway SNAT metrics',
+    action: 'Microsoft.Insights/metrics/read',
+    role: 'Monitoring Reader on the subscription itself (not only on the NAT gateway or its resource group)',
   },
 } as const;
 export type AzureOperation = keyof typeof OPERATIONS;
@@ -167,8 +177,8 @@ export function toAzureError(
     return new TransientError(`${describe}${where}: ${error.message}.`, { cause: error });
   }
   if (error instanceof AzureHttpFailure) {
-    return operation === 'metrics'
-      ? fromMetricsHttp(error, context.subscriptions ?? [])
+    return operation === 'metrics' || operation === 'natGatewayMetrics'
+      ? fromMetricsHttp(error, operation, context.subscriptions ?? [])
       : fromHttp(error, operation, ref);
   }
   if (error instanceof Error && CREDENTIAL_ERRORS.has(error.name)) {
@@ -244,10 +254,15 @@ const TOKEN_REFUSED =
  * resource provider is not registered, 529 the metrics backend throttling ("implement an exponential backoff retry
  * scheme": a TransientError, which the workflow retries with backoff).
  */
-function fromMetricsHttp(failure: AzureHttpFailure, subscriptions: string[]): Error {
-  const { describe, action } = OPERATIONS.metrics;
+function fromMetricsHttp(
+  failure: AzureHttpFailure,
+  operation: 'metrics' | 'natGatewayMetrics',
+  subscriptions: string[],
+): Error {
+  const { describe, action } = OPERATIONS[operation];
   const said = `HTTP ${failure.status}${failure.code ? ` ${failure.code}` : ''}: ${firstLine(failure.message)}`;
-  const where = subscriptions.length > 0 ? subscriptions.join(', ') : "the load balancers' subscription";
+  const resources = operation === 'metrics' ? 'load balancers' : 'NAT gateways';
+  const where = subscriptions.length > 0 ? subscriptions.join(', ') : `the ${resources}' subscription`;
   const { status } = failure;
   if (status === 529) {
     return new TransientError(
@@ -280,7 +295,7 @@ function fromMetricsHttp(failure: AzureHttpFailure, subscriptions: string[]): Er
       .join(' and ');
     return new SnatDoctorError(
       'FORBIDDEN',
-      `${describe} was refused (${said}): the identity needs Monitoring Reader on subscription ${where} itself — the batch metrics API is a subscription-level API, and the role on the load balancer or the node resource group is not enough. ${grant ? `Grant it on the subscription: ${grant}.` : 'Grant it on the subscription.'}`,
+      `${describe} was refused (${said}): the identity needs Monitoring Reader on subscription ${where} itself — the batch metrics API is a subscription-level API, and the role on the ${operation === 'metrics' ? 'load balancer or the node resource group' : 'NAT gateway or its resource group'} is not enough. ${grant ? `Grant it on the subscription: ${grant}.` : 'Grant it on the subscription.'}`,
       { cause: failure, context: { action } },
     );
   }
@@ -307,6 +322,14 @@ export function vnetNotRead(error: unknown, vnet: VnetRef): string | undefined {
   const { status } = error;
   if (status === 429 || status === 408 || status >= 500 || status === 401) return undefined;
   return vnetNotReadNote(vnet, { status, code: error.code, message: firstLine(error.message) });
+}
+
+/** As {@link vnetNotRead}, for a managed NAT gateway's outbound public IP: the note, or undefined to retry. */
+export function publicIpNotRead(error: unknown, ip: PublicIpRef): string | undefined {
+  if (!(error instanceof AzureHttpFailure)) return undefined;
+  const { status } = error;
+  if (status === 429 || status === 408 || status >= 500 || status === 401) return undefined;
+  return publicIpNotReadNote(ip, { status, code: error.code, message: firstLine(error.message) });
 }
 
 function disablesRunCommand(failure: AzureHttpFailure): boolean {

@@ -67,10 +67,14 @@ export interface Batch {
 }
 
 /**
- * Groups load balancer ids by subscription and region, in batches of at most 50. A site the adapter has not seen
- * comes from AKS's default node resource group name, `MC_<group>_<cluster>_<region>`.
+ * Groups load balancer ids (or NAT gateway ids: `kind`) by subscription and region, in batches of at most 50. A site
+ * the adapter has not seen comes from AKS's default node resource group name, `MC_<group>_<cluster>_<region>`.
  */
-export function metricBatches(ids: string[], siteOf: (id: string) => LoadBalancerSite | undefined): Batch[] {
+export function metricBatches(
+  ids: string[],
+  siteOf: (id: string) => LoadBalancerSite | undefined,
+  kind = 'load balancer',
+): Batch[] {
   const groups = new Map<string, { subscriptionId: string; location: string; ids: string[]; nodeCount: number }>();
   for (const id of [...new Set(ids)]) {
     const subscriptionId = /^\/subscriptions\/([^/]+)\//i.exec(id)?.[1]?.toLowerCase();
@@ -78,7 +82,7 @@ export function metricBatches(ids: string[], siteOf: (id: string) => LoadBalance
     if (!subscriptionId || !site) {
       throw new SnatDoctorError(
         'NO_METRICS',
-        `Cannot tell the Azure region of load balancer ${id}: read its cluster first (the metrics batch API is regional).`,
+        `Cannot tell the Azure region of ${kind} ${id}: read its cluster first (the metrics batch API is regional).`,
       );
     }
     const key = `${subscriptionId}|${site.location.toLowerCase()}`;
