@@ -11,11 +11,13 @@ import * as df from 'durable-functions';
 import { isAmong } from '../lib/appClusters.ts';
 import { ports } from '../lib/composition.ts';
 import { appConfig, SETTINGS, type Section, type SlackSettings, type WatchSettings } from '../lib/config.ts';
+import type { ClusterRef } from '../lib/model.ts';
 import type { SlackApi } from '../lib/ports.ts';
 import { escapeMrkdwn } from '../lib/render/slackBlocks.ts';
 import type { AllocationFinding } from '../lib/watch/drift.ts';
 import { clusterKey } from '../lib/watch/memory.ts';
 import { entityWatchMemory, WATCH_MEMORY_ENTITY, watchMemoryEntity } from '../lib/watch/memoryEntity.ts';
+import type { NatGatewayStanding } from '../lib/watch/natGateway.ts';
 import type { WatchClient } from '../lib/watch/startOnce.ts';
 import { clusterName, tickSummary } from '../lib/watch/summary.ts';
 import { watchTick } from '../lib/watch/tick.ts';
@@ -48,6 +50,13 @@ export async function snatWatch(
     memory,
   });
   context.log(tickSummary(result));
+  for (const gateway of result.gateways.filter((g) => g.decision === 'finding' && g.new)) {
+    await tellSlackAboutGateway(gateway, slack).catch((error: unknown) =>
+      context.warn(
+        `snatWatch: telling Slack about NAT gateway ${gateway.gatewayId} failed: ${error instanceof Error ? error.message : String(error)}`,
+      ),
+    );
+  }
   for (const finding of result.findings.filter((f) => f.new)) {
     context.warn(`snatWatch: ${finding.message}`);
     await tellSlack(finding, slack).catch((error: unknown) =>
@@ -76,28 +85,63 @@ async function tellSlack(
   finding: AllocationFinding,
   slack: { settings: Section<SlackSettings>; api: SlackApi | undefined },
 ): Promise<void> {
+  const text = `SNAT allocation changed on ${finding.node} (${finding.cluster.name})`;
+  await postToClusterChannels(finding.cluster, slack, {
+    text,
+    blocks: [
+      { type: 'header', text: { type: 'plain_text', text: `:warning: ${text}`.slice(0, 150) } },
+      { type: 'section', text: { type: 'mrkdwn', text: escapeMrkdwn(finding.message).slice(0, 2900) } },
+      ...(finding.commands.length > 0
+        ? [
+            {
+              type: 'section',
+              text: { type: 'mrkdwn', text: `\`\`\`${finding.commands.join('\n')}\`\`\``.slice(0, 2900) },
+            },
+          ]
+        : []),
+    ],
+    key: `snat-drift:${clusterKey(finding.cluster)}:${finding.node}:${finding.signature}`,
+  });
+}
+
+/** Posts in every Slack channel that may diagnose `cluster` (SNAT_DOCTOR_SLACK_ACCESS); one message per key there. */
+async function postToClusterChannels(
+  cluster: ClusterRef,
+  slack: { settings: Section<SlackSettings>; api: SlackApi | undefined },
+  message: { text: string; blocks: unknown[]; key: string },
+): Promise<void> {
   if (!slack.api || !slack.settings.ok) return;
   const channels = slack.settings.settings.access.clusters
-    .filter((c) => isAmong([c.ref], finding.cluster))
+    .filter((c) => isAmong([c.ref], cluster))
     .flatMap((c) => c.channels);
-  const text = `SNAT allocation changed on ${finding.node} (${finding.cluster.name})`;
-  const blocks = [
-    { type: 'header', text: { type: 'plain_text', text: `:warning: ${text}`.slice(0, 150) } },
-    { type: 'section', text: { type: 'mrkdwn', text: escapeMrkdwn(finding.message).slice(0, 2900) } },
-    ...(finding.commands.length > 0
-      ? [
-          {
-            type: 'section',
-            text: { type: 'mrkdwn', text: `\`\`\`${finding.commands.join('\n')}\`\`\``.slice(0, 2900) },
-          },
-        ]
-      : []),
-  ];
-  const key = {
-    instanceId: `snat-drift:${clusterKey(finding.cluster)}:${finding.node}:${finding.signature}`,
-    kind: 'report' as const,
-  };
-  for (const channel of new Set(channels)) await slack.api.post(channel, { text, blocks }, key);
+  const key = { instanceId: message.key, kind: 'report' as const };
+  for (const channel of new Set(channels))
+    await slack.api.post(channel, { text: message.text, blocks: message.blocks }, key);
+}
+
+/** A NAT gateway that started failing connections, told once (its id in the key), in its cluster's channels. */
+async function tellSlackAboutGateway(
+  gateway: NatGatewayStanding,
+  slack: { settings: Section<SlackSettings>; api: SlackApi | undefined },
+): Promise<void> {
+  const text = `NAT gateway of ${gateway.cluster.name} is failing SNAT connections`;
+  const details = [gateway.message, ...gateway.advice].map(escapeMrkdwn).join('\n');
+  await postToClusterChannels(gateway.cluster, slack, {
+    text,
+    blocks: [
+      { type: 'header', text: { type: 'plain_text', text: `:warning: ${text}`.slice(0, 150) } },
+      { type: 'section', text: { type: 'mrkdwn', text: details.slice(0, 2900) } },
+      ...(gateway.commands.length > 0
+        ? [
+            {
+              type: 'section',
+              text: { type: 'mrkdwn', text: `\`\`\`${gateway.commands.join('\n')}\`\`\``.slice(0, 2900) },
+            },
+          ]
+        : []),
+    ],
+    key: `snat-natgw:${clusterKey(gateway.cluster)}:${gateway.gatewayId.toLowerCase()}`,
+  });
 }
 
 // What the watch remembers between ticks, one entity per cluster.

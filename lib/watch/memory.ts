@@ -23,6 +23,8 @@ export interface NodeMemory {
 export interface ClusterMemory {
   /** By node name. Nodes no longer listed are forgotten. */
   nodes: Record<string, NodeMemory>;
+  /** NAT gateways (ids, lower-case) whose failing was told and that were still failing at the last tick. */
+  gatewaysFailing?: string[];
 }
 
 export interface WatchMemory {
@@ -61,7 +63,11 @@ export function memoryFrom(value: unknown): ClusterMemory {
     }
     nodes[name] = memory;
   }
-  return { nodes };
+  const failing =
+    isRecord(value) && Array.isArray(value.gatewaysFailing)
+      ? value.gatewaysFailing.filter((id): id is string => typeof id === 'string' && id.length <= 400).slice(0, 100)
+      : [];
+  return failing.length > 0 ? { nodes, gatewaysFailing: failing } : { nodes };
 }
 
 /** A memory that lasts as long as the object: one process, no storage (tests, and the CLI's --state none). */

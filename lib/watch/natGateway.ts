@@ -41,6 +41,8 @@ export interface NatGatewayStanding {
   advice: string[];
   /** For a finding: the commands that apply the advice, where there is one to give. */
   commands: string[];
+  /** For a finding: first seen failing on this tick (to be told); false while it goes on failing. */
+  new?: boolean;
 }
 
 /** Public IPs a NAT gateway can have ("up to 16 IP addresses in total"). */

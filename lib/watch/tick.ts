@@ -19,7 +19,7 @@ import type {
 import type { Ports } from '../ports.ts';
 import { CAPTURE_SECONDS } from '../validation.ts';
 import { type AllocationFinding, allocationFinding } from './drift.ts';
-import { type ClusterMemory, emptyMemory, type NodeMemory, type WatchMemory } from './memory.ts';
+import { type ClusterMemory, clusterKey, emptyMemory, type NodeMemory, type WatchMemory } from './memory.ts';
 import { isNatOutbound, type NatGatewayStanding, natGatewayStanding } from './natGateway.ts';
 import {
   DEFAULT_COOLDOWN_MINUTES,
@@ -149,8 +149,9 @@ export async function watchTick(options: WatchTickOptions): Promise<WatchTickRes
     standings(watched, ports, options.thresholds ?? DEFAULT_THRESHOLDS, errors),
     gatewayStandings(behindGateways, ports, errors),
   ]);
-  const memories = await recall(watched, options.memory, errors);
+  const memories = await recall([...watched, ...behindGateways], options.memory, errors);
   const findings = remember(nodes, watched, memories, now, options.horizonMinutes ?? DEFAULT_HORIZON_MINUTES);
+  tellGatewaysOnce(gateways, behindGateways, memories);
   const started = client
     ? await investigate(
         nodes,
@@ -168,7 +169,7 @@ export async function watchTick(options: WatchTickOptions): Promise<WatchTickRes
       if (memory) memory.investigated = { at: now.toISOString(), usedPorts: node.usedPorts ?? 0 };
     }
     await Promise.all(
-      watched.map(async ({ ref }) => {
+      [...watched, ...behindGateways].map(async ({ ref }) => {
         const memory = memories.get(ref);
         if (!memory) return;
         await options.memory?.save(ref, memory).catch((error: unknown) => {
@@ -221,6 +222,31 @@ async function gatewayStandings(clusters: Watched[], ports: Ports, errors: TickE
     }
   }
   return gateways;
+}
+
+/**
+ * A failing gateway is told once, when it starts failing, not at every tick it goes on failing: its finding is `new`
+ * only then. The memory keeps the gateways still failing.
+ */
+function tellGatewaysOnce(
+  gateways: NatGatewayStanding[],
+  clusters: Watched[],
+  memories: Map<ClusterRef, ClusterMemory>,
+): void {
+  for (const { ref } of clusters) {
+    const memory = memories.get(ref);
+    if (!memory) continue;
+    const told = new Set(memory.gatewaysFailing ?? []);
+    const failing: string[] = [];
+    const mine = (g: NatGatewayStanding) => clusterKey(g.cluster) === clusterKey(ref);
+    for (const gateway of gateways.filter((g) => mine(g) && g.decision === 'finding')) {
+      const id = gateway.gatewayId.toLowerCase();
+      gateway.new = !told.has(id);
+      failing.push(id);
+    }
+    if (failing.length > 0) memory.gatewaysFailing = failing;
+    else delete memory.gatewaysFailing;
+  }
 }
 
 /** Every watched cluster's memory; a cluster whose memory cannot be read is watched as if for the first time. */

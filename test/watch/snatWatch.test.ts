@@ -167,3 +167,48 @@ describe('snatWatch: allocation drift (issue 15)', () => {
     expect(posts).toHaveLength(2);
   });
 });
+
+describe('snatWatch: a NAT gateway failing connections (issue 15)', () => {
+  test('is posted once when it starts failing, not at every tick it goes on failing; again after it recovered', async () => {
+    const { host, clock, context, env, client } = await setup();
+    const { usePorts } = await import('../../lib/composition.ts');
+    const behindGateway = (failedConnections: number) =>
+      scenarioWith((doc) => {
+        const cluster = doc.cluster as Record<string, unknown>;
+        cluster.outboundType = 'managedNATGateway';
+        cluster.natGateway = { name: 'nat-egress', failedConnections, droppedPackets: 0 };
+      });
+    const { subscriptionId, resourceGroup, name } = behindGateway(0).cluster;
+    const slackSettings = readConfig({
+      SLACK_SIGNING_SECRET: '8f14e45fceea167a5a36dedd4bea2543',
+      SLACK_BOT_TOKEN: 'xoxb-0000000000-0000000000000-abcdefghijklmnopqrstuvwx',
+      SNAT_DOCTOR_SLACK_ACCESS: JSON.stringify({
+        clusters: [{ alias: 'prod', subscriptionId, resourceGroup, name, channels: ['C0PRODAAA'] }],
+      }),
+    }).slack;
+    const posts: string[] = [];
+    const slack = {
+      settings: slackSettings,
+      api: {
+        async post(channel: string, message: { text: string }) {
+          posts.push(`${channel}: ${message.text}`);
+          return { ts: '1.0', channel };
+        },
+      },
+    };
+    const watch = readConfig(env).watch;
+    const memoryId = { name: 'watchmemory', key: `${subscriptionId}:${resourceGroup}:${name}`.toLowerCase() };
+    const tickWith = async (failed: number, minute: number) => {
+      usePorts(scenarioPorts(behindGateway(failed)));
+      await snatWatch(TIMER, client, context, watch, new Date(clock.now().getTime() + minute * 60_000), slack);
+      await host.entityIdle(memoryId);
+    };
+    await tickWith(120, 0);
+    expect(posts).toEqual(['C0PRODAAA: NAT gateway of aks-prod is failing SNAT connections']);
+    await tickWith(80, 5);
+    expect(posts).toHaveLength(1);
+    await tickWith(0, 10);
+    await tickWith(30, 15);
+    expect(posts).toHaveLength(2);
+  });
+});

@@ -423,6 +423,8 @@ describe('watchTick on NAT gateway clusters: watched at the gateway', () => {
           'az aks update --resource-group rg-aks-nat --name aks-nat --nat-gateway-managed-outbound-ip-count 2',
           'az aks update --resource-group rg-aks-nat --name aks-nat --nat-gateway-idle-timeout 4',
         ],
+        // Nothing remembered (no memory given): first seen failing now.
+        new: true,
       },
     ]);
     expect(result.nodes).toEqual([]);
