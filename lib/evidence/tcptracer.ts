@@ -26,7 +26,10 @@
 // Two readers: `parseEventLine`, on a line as a string, walks the rules above and is the reference; `readLine` reads
 // the lines tcptracer prints (IPv4 or IPv4-mapped, a time of digits) straight from the bytes, by its printf formats,
 // building no string, and leaves every other line to parseEventLine. The tests hold the two equal on generated
-// captures cut into chunks anywhere, and check that readLine takes every printed line.
+// captures cut into chunks anywhere, and check that readLine takes every printed line. Files (summarizeTcptracerFile)
+// have a third: tcptracerWasm.ts, WebAssembly that reads the `-v` lines readLine reads AND counts them, leaving every
+// other line to parseEventLine and the summary to this module; the tests hold it equal to this module's aggregator in
+// the same ways, and this module's file reader (summarizeTcptracerFileJs) is its fallback.
 //
 // What is kept, in memory that does not grow with the input or its flows:
 // - per source (SADDR and NETNS): exact event counts by type, and the first MAX_TRACE_SAMPLES pids and comms;
@@ -896,10 +899,14 @@ function compareSources(a: SourceCount, b: SourceCount): number {
  * Streams tcptracer output in chunks of any size (lines may span chunks) and aggregates it in memory bounded by the
  * number of sources, not by the input or its flows. Chunks are not retained after `push` returns, so a caller may
  * reuse its buffer.
+ *
+ * The `protected` members are for WasmTcptracerAggregator (tcptracerWasm.ts), which reads and counts in WebAssembly
+ * and leaves the rest to this class: the lines it refuses (through `line`, counted back through `countParsed`), the
+ * carried and final lines, and the summary, from its tables moved into `sources` and `rows`.
  */
 export class TcptracerAggregator {
-  private readonly stats: LineStats = emptyStats();
-  private events = 0;
+  protected readonly stats: LineStats = emptyStats();
+  protected events = 0;
   /** Lines the byte reader took (the rest went to parseEventLine): the tests check it takes every printed line. */
   bytePathLines = 0;
   private banners = 0;
@@ -907,23 +914,23 @@ export class TcptracerAggregator {
   private blankLines = 0;
   private lostLines = 0;
   private lostSamples = 0;
-  private unsourcedEvents = 0;
-  private mode: TcptracerMode | undefined;
+  protected unsourcedEvents = 0;
+  protected mode: TcptracerMode | undefined;
   private firstTime = Number.POSITIVE_INFINITY;
   private lastTime = Number.NEGATIVE_INFINITY;
   /** Bytes of a line whose newline has not arrived yet. */
-  private carry: Buffer | undefined;
+  protected carry: Buffer | undefined;
   /** The carried line passed MAX_LINE_BYTES: its start is kept for the sample, the rest is dropped. */
   private carryOverlong = false;
   /** A high surrogate ending a string chunk, waiting for its pair. */
-  private pendingSurrogate = '';
-  private ended = false;
+  protected pendingSurrogate = '';
+  protected ended = false;
   private readonly fields = new LineFields();
   private readonly addresses = new AddressColumns();
   /** (address, netns, interned) → index in `sources` + 1. */
   private readonly sourceIndex = new IntTable();
   private readonly sources: Source[] = [];
-  private readonly rows: Rows;
+  protected readonly rows: Rows;
   /** Addresses of the careful path that are not IPv4, interned: id → name. */
   private readonly addressIds = new Map<string, number>();
   private readonly addressNames: string[] = [];
@@ -944,7 +951,7 @@ export class TcptracerAggregator {
     return this.summary();
   }
 
-  private finish(): void {
+  protected finish(): void {
     if (this.ended) return;
     if (this.pendingSurrogate !== '') this.pushBytes(Buffer.from(this.pendingSurrogate));
     this.pendingSurrogate = '';
@@ -963,7 +970,7 @@ export class TcptracerAggregator {
     return Buffer.from(whole, 'utf8');
   }
 
-  private pushBytes(b: Buffer): void {
+  protected pushBytes(b: Buffer): void {
     let from = 0;
     if (this.carry !== undefined) {
       const newline = b.indexOf(NL);
@@ -996,7 +1003,7 @@ export class TcptracerAggregator {
     if (from < b.length) this.extendCarry(b, from, b.length);
   }
 
-  private extendCarry(b: Buffer, from: number, to: number): void {
+  protected extendCarry(b: Buffer, from: number, to: number): void {
     if (this.carryOverlong) return;
     const carried = this.carry?.length ?? 0;
     if (carried + (to - from) > MAX_LINE_BYTES) {
@@ -1010,7 +1017,7 @@ export class TcptracerAggregator {
     this.carry = this.carry === undefined ? Buffer.from(piece) : Buffer.concat([this.carry, piece]);
   }
 
-  private finishCarriedLine(final: boolean): void {
+  protected finishCarriedLine(final: boolean): void {
     const line = this.carry ?? Buffer.alloc(0);
     const overlong = this.carryOverlong;
     this.carry = undefined;
@@ -1021,7 +1028,7 @@ export class TcptracerAggregator {
   }
 
   /** One line [s, e) without its newline. The final line goes the careful way: only there is the rule for a cut line. */
-  private line(b: Buffer, s: number, e: number, final: boolean): void {
+  protected line(b: Buffer, s: number, e: number, final: boolean): void {
     const text = b.toString('utf8', s, e);
     const parsed = parseEventLine(text);
     if (parsed === undefined) this.otherLine(text);
@@ -1058,7 +1065,18 @@ export class TcptracerAggregator {
     this.mode ??= mode;
     const [saddr, saddrInterned] = this.addressKey(event.saddr);
     const [daddr, daddrInterned] = this.addressKey(event.daddr);
-    const type = TYPE_INDEX.get(event.type) ?? 3;
+    this.countParsed(TYPE_INDEX.get(event.type) ?? 3, saddr, saddrInterned, daddr, daddrInterned, event);
+  }
+
+  /** Counts an event the careful path read, its addresses keyed (`addressKey`), and samples its pid and comm. */
+  protected countParsed(
+    type: number,
+    saddr: number,
+    saddrInterned: number,
+    daddr: number,
+    daddrInterned: number,
+    event: TcptracerEvent,
+  ): void {
     const source = this.count(type, saddr, saddrInterned, daddr, daddrInterned, event.dport, event.netns);
     if (source !== undefined) {
       source.samplePid(event.pid);
@@ -1066,7 +1084,7 @@ export class TcptracerAggregator {
     }
   }
 
-  private noteTime(time: number): void {
+  protected noteTime(time: number): void {
     if (time < this.firstTime) this.firstTime = time;
     if (time > this.lastTime) this.lastTime = time;
   }
@@ -1094,7 +1112,7 @@ export class TcptracerAggregator {
   }
 
   /** The source (address, netns), made when it is new; undefined when it is new and MAX_SOURCES are known already. */
-  private sourceAt(saddr: number, netns: number, interned: number): Source | undefined {
+  protected sourceAt(saddr: number, netns: number, interned: number): Source | undefined {
     const cell = this.sourceIndex.cellOf(saddr, netns, interned);
     const index = this.sourceIndex.cells[cell + 3]! - 1;
     if (index >= 0) return this.sources[index];
@@ -1136,12 +1154,14 @@ export class TcptracerAggregator {
         comms: [...source.comms],
       };
     });
-    // Each source's connect rows, busiest first; ROWS_REPORTED of each reported.
+    // Each source's connect rows, busiest first; ROWS_REPORTED of each reported. Rows that cannot be among them are
+    // left out before their strings and objects are made.
     const cells = this.rows.table.cells;
+    const least = leastReportedCounts(cells, this.sources.length);
     const rowsOf = this.sources.map((): TraceAggregate[] => []);
     for (let cell = 0; cell < cells.length; cell += 4) {
       const count = cells[cell + 3]!;
-      if (count === 0) continue;
+      if (count === 0 || count < least[cells[cell + 2]!]!) continue;
       const source = bySource[cells[cell + 2]!]!;
       const port = cells[cell + 1]!;
       rowsOf[cells[cell + 2]!]!.push({
@@ -1195,6 +1215,28 @@ export class TcptracerAggregator {
   }
 }
 
+/**
+ * Per source, the least count a row needs to be among its ROWS_REPORTED busiest: its ROWS_REPORTED-th biggest count
+ * when it has more rows than that, else 0. Exact: at least ROWS_REPORTED rows count that much or more, so a row that
+ * counts less is never reported, and rows tied with it all stay for compareTraceAggregates to order.
+ */
+function leastReportedCounts(cells: Int32Array, sources: number): Int32Array {
+  // The counts of each source's rows, grouped by source (a counting sort), then each group sorted.
+  const start = new Int32Array(sources + 1);
+  for (let cell = 0; cell < cells.length; cell += 4) if (cells[cell + 3] !== 0) start[cells[cell + 2]! + 1]!++;
+  for (let source = 0; source < sources; source++) start[source + 1]! += start[source]!;
+  const counts = new Int32Array(start[sources]!);
+  const next = start.slice(0, sources);
+  for (let cell = 0; cell < cells.length; cell += 4)
+    if (cells[cell + 3] !== 0) counts[next[cells[cell + 2]!]!++] = cells[cell + 3]!;
+  const least = new Int32Array(sources);
+  for (let source = 0; source < sources; source++) {
+    const rows = counts.subarray(start[source]!, start[source + 1]!);
+    if (rows.length > ROWS_REPORTED) least[source] = rows.sort()[rows.length - ROWS_REPORTED]!;
+  }
+  return least;
+}
+
 const STRING_SLICE = 1 << 20;
 
 /** Aggregates tcptracer output given whole or as a stream of chunks (any chunking). */
@@ -1209,13 +1251,41 @@ export async function summarizeTcptracer(input: AsyncIterable<Buffer | string> |
 
 const READ_CHUNK_BYTES = 2 << 20;
 
+/** Reads a whole capture file into a summary, synchronously. */
+export type TcptracerFileReader = (path: string) => TcptracerSummary;
+
+/** The WebAssembly reader (tcptracerWasm.ts), compiled on first use; rejects when it cannot be instantiated. */
+async function wasmFileReader(): Promise<TcptracerFileReader> {
+  const { loadTcptracerWasmReader, summarizeTcptracerFileWasm } = await import('./tcptracerWasm.ts');
+  const reader = loadTcptracerWasmReader();
+  return (path) => summarizeTcptracerFileWasm(path, reader);
+}
+
 /**
- * Aggregates a tcptracer capture file, streaming it through two reused 2 MiB buffers (the next read runs while the
- * current chunk is parsed): memory does not grow with the file, nor with its flows. (A second thread reading half the
- * file was tried: starting one costs ~70 ms here, and importing this module in it ~100 ms more, about what it saves on
- * a 1,000,000-line capture.)
+ * Aggregates a tcptracer capture file, in memory that does not grow with the file nor with its flows: with the
+ * WebAssembly reader (tcptracerWasm.ts; 2–3× faster on a 1,000,000-line capture), or, when that cannot be loaded (a
+ * build without it, a runtime without WebAssembly), with summarizeTcptracerFileJs, which gives the same summary.
+ * `loadWasm` is for the tests.
  */
-export async function summarizeTcptracerFile(path: string): Promise<TcptracerSummary> {
+export async function summarizeTcptracerFile(
+  path: string,
+  loadWasm: () => Promise<TcptracerFileReader> = wasmFileReader,
+): Promise<TcptracerSummary> {
+  let read: TcptracerFileReader | undefined;
+  try {
+    read = await loadWasm();
+  } catch {
+    // Only slower: the JS reader is the reference the WebAssembly one is tested against (and the tests check it loads).
+  }
+  return read === undefined ? summarizeTcptracerFileJs(path) : read(path);
+}
+
+/**
+ * The JS reader of files: streams the file through two reused 2 MiB buffers (the next read runs while the current
+ * chunk is parsed) into a TcptracerAggregator. (A second thread reading half the file was tried: starting one costs
+ * ~70 ms here, and importing this module in it ~100 ms more, about what it saves on a 1,000,000-line capture.)
+ */
+export async function summarizeTcptracerFileJs(path: string): Promise<TcptracerSummary> {
   const aggregator = new TcptracerAggregator();
   const file = await open(path, 'r');
   let filling = Buffer.allocUnsafe(READ_CHUNK_BYTES);

@@ -1,13 +1,17 @@
 // `snat-doctor analyze` on the runbook's hand-captured evidence: fixtures that join (tcptracer NETNS = lsns NS = the
-// netns of crictl inspectp's path), output captured from the real tools on this machine, and bad arguments.
+// netns of crictl inspectp's path), output captured from the real tools on this machine, a generated capture read by
+// the built CLI's WebAssembly reader, and bad arguments.
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, test } from '@jest/globals';
+import { writeTcptracerCapture } from '../../bench/generateTcptracer.ts';
 import { analyzeEvidence } from '../../lib/analysis/analyzeEvidence.ts';
+import { summarizeTcptracerFileJs } from '../../lib/evidence/tcptracer.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/snat-doctor.js', import.meta.url));
 const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/runbook/${name}`, import.meta.url));
@@ -114,6 +118,38 @@ describe('a capture with more destinations than are kept', () => {
     expect(result.notes).toContain(
       `Per destination, each source's 100 busiest are kept: ${left} connect(s) to others count in the sources' totals only.`,
     );
+  });
+});
+
+describe("the built CLI's tcptracer reader (WebAssembly, in the bundle)", () => {
+  test('loads from its chunk (else analyze would fall back to the JS reader without a word)', async () => {
+    const chunks = fileURLToPath(new URL('../../dist/chunks/', import.meta.url));
+    const chunk = readdirSync(chunks).find((file) => /^tcptracerWasm-\w+\.js$/.test(file));
+    expect(chunk).toBeDefined();
+    const bundled: typeof import('../../lib/evidence/tcptracerWasm.ts') = await import(
+      pathToFileURL(join(chunks, chunk!)).href
+    );
+    expect(() => bundled.loadTcptracerWasmReader()).not.toThrow();
+  });
+
+  test('analyze --json on a generated 20,000-event capture counts what the JS reader counts', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'analyze-wasm-'));
+    try {
+      const path = join(dir, 'trace.txt');
+      await writeTcptracerCapture(path, 20_000, 5);
+      const { code, stdout } = await run('analyze', '--json', '--tcptracer', path);
+      expect(code).toBe(0);
+      const js = await summarizeTcptracerFileJs(path);
+      const json = JSON.parse(stdout);
+      expect(json).toMatchObject({ events: js.events, skipped: js.skipped });
+      const key = (s: { saddr: string; netns?: number }): string => `${s.saddr} ${s.netns ?? 0}`;
+      const totals = (
+        sources: { saddr: string; netns?: number; connects: number; accepts: number; closes: number }[],
+      ) => sources.map((s) => [key(s), s.connects, s.accepts, s.closes]).sort();
+      expect(totals(json.bySource)).toEqual(totals(js.bySource));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
