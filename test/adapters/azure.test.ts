@@ -24,7 +24,7 @@ import { audienceOf, issueToken, readToken } from '../../lib/sandbox/entra.ts';
 import type { Scenario } from '../../lib/sandbox/scenario.ts';
 import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
 import { createSandboxCertificate, type SandboxCertificate } from '../../lib/sandbox/tls.ts';
-import { scenarioWith, withFaults } from '../support/scenarios.ts';
+import { clientTimeoutMs, scenarioWith, withFaults } from '../support/scenarios.ts';
 
 type Credential = AzureAdapterOptions['credential'];
 
@@ -32,19 +32,8 @@ const ARM_SCOPE = 'https://management.azure.com/.default';
 /** The metrics batch REST spec's security scope. */
 const METRICS_SCOPE = 'https://metrics.monitor.azure.com/.default';
 const AKS_SCOPE = '6dae42f8-4368-4678-94ff-3960e28e3630/.default';
-/**
- * How long the client waits for a server that leaves it waiting (the `timeout`, `pending` and `stream-dropped`
- * faults). Every other call gets the generous bound: a loaded CI machine once took over 250 ms to answer a plain
- * metrics batch. (The SDK's HTTP client clears its timeout timer only once headers arrive, so a request cut off when a
- * test closes its server keeps the timer for the generous bound: a single-file run may wait that long to exit.)
- */
+/** The client's timeout when a fault leaves it waiting (clientTimeoutMs). */
 const TIMEOUT_MS = 250;
-const GENEROUS_TIMEOUT_MS = 15_000;
-
-/** Whether the scenario holds a fault that leaves the client waiting, the only case a short client timeout is for. */
-function hangs(scenario: Scenario): boolean {
-  return scenario.faults.some((fault) => ['timeout', 'pending', 'stream-dropped'].includes(fault.error));
-}
 
 let cert: SandboxCertificate;
 const servers: ArmServer[] = [];
@@ -104,7 +93,7 @@ async function sandbox(
     armEndpoint: server.url,
     metricsEndpoint: server.metricsEndpoint,
     tlsCa: cert.cert,
-    timeoutMs: hangs(scenario) ? TIMEOUT_MS : GENEROUS_TIMEOUT_MS,
+    timeoutMs: clientTimeoutMs(scenario, TIMEOUT_MS),
     pollIntervalMs: 1,
   });
   return { server, adapters, scopes, ref: refOf(scenario) };

@@ -11,14 +11,14 @@ import { type KubeApiServer, startKubeApiServer } from '../../lib/sandbox/kubeAp
 import { SandboxCluster } from '../../lib/sandbox/sandboxCluster.ts';
 import type { Scenario } from '../../lib/sandbox/scenario.ts';
 import { createSandboxCertificate, type SandboxCertificate } from '../../lib/sandbox/tls.ts';
-import { scenarioWith, withFaults } from '../support/scenarios.ts';
+import { clientTimeoutMs, scenarioWith, withFaults } from '../support/scenarios.ts';
 
 const EXHAUSTED = 'aks-nodepool1-31415926-vmss000001';
 const CHECKOUT = { namespace: 'payments', name: 'checkout-api-7d9f8b6c5d-x2x9k' };
 const LEDGER = { namespace: 'payments', name: 'ledger-6b5f7c9d8e-75zt6' };
 const PROC_NET_TCP = ['cat', '/proc/net/tcp', '/proc/net/tcp6'];
 const TOKEN = 'adapter-test-token';
-/** Short enough that a `timeout` fault ends the test promptly; the sandbox answers everything else at once. */
+/** Short enough that a `timeout` fault ends the test promptly; everything else gets clientTimeoutMs's generous bound. */
 const TIMEOUT_MS = 300;
 
 /**
@@ -65,7 +65,7 @@ async function start(
   running.push({ server, cluster });
   const kubeconfig = server.kubeconfig('sandbox').replace(TOKEN, options.token ?? TOKEN);
   const k8s = kubernetesAdapter(kubeconfig, {
-    timeoutMs: TIMEOUT_MS,
+    timeoutMs: clientTimeoutMs(scenario, TIMEOUT_MS),
     now: clock.now,
     sleep: options.sleep ?? clock.adapterSleep,
   });

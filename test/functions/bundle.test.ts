@@ -151,7 +151,7 @@ describe('investigations through the bundle on the sandbox', () => {
     const { startSandbox } = await built<SandboxModule>('functions-local/sandbox.js');
     const { startLocalRuntime } = await built<RuntimeModule>('functions-local/runtime.js');
     const { createEvidenceStore } = await lazyChunk<EvidenceModule>('evidenceStore');
-    [sandbox, azurite] = await Promise.all([startSandbox(scenarioWith(), { timeoutMs: 800 }), startAzurite()]);
+    [sandbox, azurite] = await Promise.all([startSandbox(scenarioWith(), { timeoutMs: 15_000 }), startAzurite()]);
     const evidence: EvidenceStore = createEvidenceStore({ connectionString: azurite.connectionString });
     // Loads dist/functions.js (the runtime imports the app's entry) with the sandbox's ports installed.
     ({ host } = await startLocalRuntime({ ports: { ...sandbox.ports(), evidence }, clock: new VirtualClock() }));
