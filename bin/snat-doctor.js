@@ -3,7 +3,6 @@
 // Started by a Node older than the project's (the system's `node`, as `./bin/snat-doctor.js` or an `npm link`ed
 // `snat-doctor` finds it), it runs itself again under the Node 22 the project installs (the `node` npm package), so
 // the fast ways of starting it need nothing on PATH; `npx snat-doctor` gets that Node from npm, at ~2 s a command.
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 const REQUIRED_MAJOR = 22;
 const projectNode = fileURLToPath(new URL('../node_modules/node/bin/node', import.meta.url));
 if (Number(process.versions.node.split('.')[0]) < REQUIRED_MAJOR && existsSync(projectNode)) {
+  // Imported here, not at the top: the usual start (under Node 22) never needs it.
+  const { spawn } = await import('node:child_process');
   const child = spawn(projectNode, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
   // Ctrl-C reaches the child from the terminal already: this process waits for it to clean up (a probe pod) and
   // exits with it. A SIGTERM or SIGHUP sent to this process alone is passed on.

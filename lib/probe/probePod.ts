@@ -2,7 +2,6 @@
 // namespaces, fed the probe script as an argument of `sh -c` (our static asset) with validated parameters after it.
 // Nothing here splices user text into shell text: the runCommand script is a constant apart from values that match
 // strict patterns, and the pod manifest travels as a JSON file in runCommand's `context`.
-import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { SnatDoctorError } from '../errors.ts';
 import { projectPath } from '../projectRoot.ts';
@@ -40,7 +39,7 @@ export interface ProbePodOptions {
 
 export function probePodName(): string {
   const alphabet = 'abcdefghijklmnopqrstuvwxyz0123456789';
-  return `snat-doctor-probe-${Array.from(randomBytes(8), (b) => alphabet[b % alphabet.length]).join('')}`;
+  return `snat-doctor-probe-${Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => alphabet[b % alphabet.length]).join('')}`;
 }
 
 /** A probe image reference, checked against its strict pattern (it reaches a privileged pod's spec). */
