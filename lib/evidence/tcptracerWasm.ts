@@ -173,6 +173,8 @@ export class WasmTcptracerAggregator extends TcptracerAggregator {
   private tail = 0;
   /** Lines the WebAssembly refused (they went the careful way). */
   refusedLines = 0;
+  /** Lines the WebAssembly read and counted, known at `end()`: the tests check it takes every line tcptracer prints. */
+  takenLines = 0;
 
   /** `rowsHeld`: as the parent's (the tests make it small, to prune). */
   constructor(reader: TcptracerWasmReader, rowsHeld = ROWS_HELD) {
@@ -363,12 +365,12 @@ export class WasmTcptracerAggregator extends TcptracerAggregator {
     this.events += exports.eventCount();
     this.unsourcedEvents += exports.unsourcedCount();
     this.stats.lines += exports.takenLines();
-    this.bytePathLines += exports.takenLines();
+    this.takenLines = exports.takenLines();
   }
 }
 
 /**
- * What the JS readers make of a `%-14d` TIME of v ns: |v| / 1e9, negated, -0 as 0. The module keeps the least and
+ * What parseEventLine makes of a `%-14d` TIME of v ns: |v| / 1e9, negated, -0 as 0. The module keeps the least and
  * the greatest v, which is exact: this is monotonic, and its ≤ 15 digits are exact in a double.
  */
 function nsToSeconds(v: bigint): number {

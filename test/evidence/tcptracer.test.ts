@@ -1,8 +1,8 @@
 // BCC tcptracer output: every mode from the research's format strings (research/tool-output-formats.md §1.4, verbatim,
 // trailing spaces included), the Microsoft runbook's redacted sample (§1.7), the corners (glued and negative
 // timestamps, 7-digit PIDs, COMM with spaces, IPv6, -N), and properties: the parser never throws, every line is
-// accounted for, and the byte-level fast paths give exactly what the careful per-line parser gives, however the
-// input is cut into chunks.
+// accounted for, and both aggregators (the plain one, every line through the careful per-line parser, and the
+// WebAssembly reader) give exactly what a plain reference built on that parser gives, however the input is cut.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -912,8 +912,6 @@ function wasmReader(size: number): TcptracerWasmReader {
 
 interface AggregatorUnderTest {
   make(rowsHeld: number | undefined, readSize: number): TcptracerAggregator;
-  /** Whether its byte reader takes the line (else it goes the careful way). */
-  takes(line: string): boolean;
 }
 
 const ipv4Event = (line: string): boolean => {
@@ -924,26 +922,10 @@ const ipv4Event = (line: string): boolean => {
 const asciiLine = (line: string): boolean => Buffer.byteLength(line) === line.length;
 
 describe.each<[string, AggregatorUnderTest]>([
-  [
-    'the JS aggregator',
-    {
-      make: (rowsHeld) => new TcptracerAggregator(rowsHeld),
-      takes: (line) => ipv4Event(line) && asciiLine(line),
-    },
-  ],
-  [
-    'the WebAssembly aggregator',
-    {
-      make: (rowsHeld, size) => new WasmTcptracerAggregator(wasmReader(size), rowsHeld),
-      // -v lines only (long type names; not `unknown`): the rest is rare enough to go the careful way.
-      takes: (line) =>
-        ipv4Event(line) &&
-        asciiLine(line) &&
-        inferTcptracerMode(line)?.verbose === true &&
-        (parseTcptracerLine(line) as TcptracerEvent).type !== 'unknown',
-    },
-  ],
-])('properties of %s', (_name, { make, takes }) => {
+  // The plain one: every line the careful way (parseEventLine), the product's reader where WebAssembly cannot load.
+  ['the JS aggregator', { make: (rowsHeld) => new TcptracerAggregator(rowsHeld) }],
+  ['the WebAssembly aggregator', { make: (rowsHeld, size) => new WasmTcptracerAggregator(wasmReader(size), rowsHeld) }],
+])('properties of %s', (_name, { make }) => {
   test('every line is an event, skipped, or a banner, header, blank or lost line; nothing throws', () => {
     fc.assert(
       fc.property(
@@ -1036,20 +1018,6 @@ describe.each<[string, AggregatorUnderTest]>([
     );
   });
 
-  test('the byte reader takes every line tcptracer prints with IPv4 or IPv4-mapped addresses, in its modes', () => {
-    fc.assert(
-      fc.property(fc.array(printed(format), { minLength: 1, maxLength: 30 }), (lines) => {
-        const text = `${lines.join('\n')}\n`;
-        const aggregator = make(undefined, WASM_READ_BYTES);
-        aggregator.push(Buffer.from(text));
-        const summary = aggregator.end();
-        expect(aggregator.bytePathLines).toBeGreaterThanOrEqual(lines.filter(takes).length);
-        expect(summary).toEqual(referenceSummary(text));
-      }),
-      { numRuns: 300 },
-    );
-  });
-
   test('past the memory bound, counts are low by at most the stated undercount, and no busier row is lost', () => {
     const held = 3;
     fc.assert(
@@ -1081,6 +1049,29 @@ describe.each<[string, AggregatorUnderTest]>([
         },
       ),
       { numRuns: 40 },
+    );
+  });
+});
+
+describe('the WebAssembly reader', () => {
+  // -v lines only (long type names; not `unknown`): the rest is rare enough to go the careful way.
+  const takes = (line: string): boolean =>
+    ipv4Event(line) &&
+    asciiLine(line) &&
+    inferTcptracerMode(line)?.verbose === true &&
+    (parseTcptracerLine(line) as TcptracerEvent).type !== 'unknown';
+
+  test('takes every -v line tcptracer prints with IPv4 or IPv4-mapped addresses', () => {
+    fc.assert(
+      fc.property(fc.array(printed(format), { minLength: 1, maxLength: 30 }), (lines) => {
+        const text = `${lines.join('\n')}\n`;
+        const aggregator = new WasmTcptracerAggregator(wasmReader(WASM_READ_BYTES));
+        aggregator.push(Buffer.from(text));
+        const summary = aggregator.end();
+        expect(aggregator.takenLines).toBe(lines.filter(takes).length);
+        expect(summary).toEqual(referenceSummary(text));
+      }),
+      { numRuns: 300 },
     );
   });
 });

@@ -549,7 +549,7 @@ function takeLine(s: u32): i32 {
   let t: i64 = 0;
   let c = at(p);
   if (isDigit(c)) {
-    // TIME `%-14d` (ns), up to 15 digits (exact as a double, as the JS reader requires).
+    // TIME `%-14d` (ns), up to 15 digits (exact as a double, as parseEventLine requires).
     flags = HAS_TIME;
     const x0 = load<u64>(p);
     const k0 = digitRun(x0);
