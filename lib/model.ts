@@ -510,3 +510,23 @@ export interface Evidence {
   /** Each examined pod's connections, as podConnections counted them. */
   pods: PodConnections[];
 }
+
+/**
+ * On a NAT gateway cluster with no node named, the survey of its pods' connections that chose the node to investigate
+ * (lib/workflow/steps/natSurvey.ts): the busiest destination endpoint across the cluster and who holds it.
+ */
+export interface NatSurvey {
+  /** The destination endpoint with the most connections across the surveyed pods; absent when none was seen. */
+  destination?: { ip: string; port: number; connections: number };
+  /** Connections to it per node, most first (nodes with none left out). */
+  nodes: { name: string; connections: number }[];
+  nodesSurveyed: number;
+  podsRead: number;
+  /** Pods whose tables could not be read, with the first reasons. */
+  podsUnread: number;
+  unreadSamples: string[];
+  /** Running pods past SURVEY_MAX_PODS, not read. */
+  podsLeft: number;
+  /** hostNetwork pods, not read: their table is the node's (every host process's sockets). */
+  hostNetworkPods: number;
+}

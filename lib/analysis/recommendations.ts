@@ -2,7 +2,7 @@
 // the load balancer's outbound rule, and move egress to a NAT gateway for good. Commands are built only from
 // cluster facts that pass the same strict patterns as user input (lib/validation.ts), never from free text, and
 // use the exact `az aks update` flags of the AKS docs (research/azure-apis.md §3.1; AKS egress-outboundtype.md).
-import type { ClusterFacts, Culprit, Recommendation, SnatBudget, WorkloadCulprit } from '../model.ts';
+import type { ClusterFacts, Culprit, NatSurvey, Recommendation, SnatBudget, WorkloadCulprit } from '../model.ts';
 // A pure formatter, shared with the renderers so that a destination reads the same in advice and tables.
 import { formatDestination } from '../render/endpoint.ts';
 import { parseNodeSelector, validateClusterName, validateResourceGroup } from '../validation.ts';
@@ -42,6 +42,8 @@ export function recommend(input: {
   nodeName: string;
   /** Whether connects were traced; without a trace (no tcptracer, a failed probe) churn is unknown, not zero. */
   traced?: boolean;
+  /** On a NAT gateway cluster, the survey that chose the node (locateNode): the cluster-wide view of the hot endpoint. */
+  survey?: NatSurvey;
 }): Recommendation[] {
   const { facts, budget, culprits, workloads } = input;
   const traced = input.traced ?? true;
@@ -58,7 +60,8 @@ export function recommend(input: {
   // Without metrics (a failed query) the budget is unknown, but pods holding public connections on a load balancer
   // cluster are reason enough to mention the durable fix.
   if (loadBalancer && (pressure || (!budget && culprits.length > 0))) recommendations.push(natGateway(facts));
-  if (isNatGateway(facts) && workloads.length > 0) recommendations.push(natGatewayLimits(facts, workloads));
+  if (isNatGateway(facts) && workloads.length > 0)
+    recommendations.push(natGatewayLimits(facts, workloads, input.survey));
   if (culprits.length === 0 && pressure && budget) recommendations.push(investigateFurther(budget, input.nodeName));
   return recommendations;
 }
@@ -288,7 +291,7 @@ const NAT_GATEWAY_HOLD_AFTER_RST_SECONDS = 16;
  * destination is measured against that cap, with what this report cannot see (the other nodes' share of it, the
  * gateway's own failed connections: its metrics have no per-node dimension).
  */
-function natGatewayLimits(facts: ClusterFacts, workloads: WorkloadCulprit[]): Recommendation {
+function natGatewayLimits(facts: ClusterFacts, workloads: WorkloadCulprit[], survey?: NatSurvey): Recommendation {
   const destinations = workloads.flatMap((w) => w.topDestinations);
   const hottest = destinations.reduce<(typeof destinations)[number] | undefined>(
     (best, d) => (best === undefined || d.connections > best.connections ? d : best),
@@ -303,6 +306,13 @@ function natGatewayLimits(facts: ClusterFacts, workloads: WorkloadCulprit[]): Re
   if (hottest) {
     notes.push(
       `This node alone holds ${fmt(hottest.connections)} connection(s) to ${formatDestination(hottest)}, ${Math.round((hottest.connections / cap) * 1000) / 10} % of the ${fmt(cap)} the gateway allows to one destination endpoint with its ${ips} public IP(s) (${fmt(NAT_GATEWAY_CONNECTIONS_PER_IP_PER_DESTINATION)} per IP). Every node behind the gateway shares that cap: investigate the other nodes that talk to this destination, or read the gateway's flow logs (StandardV2: SourceIp) to see theirs.`,
+    );
+  }
+  const seen = survey?.destination;
+  if (seen) {
+    const others = survey.nodes.slice(1);
+    notes.push(
+      `Across the cluster the survey saw ${fmt(seen.connections)} connection(s) to ${formatDestination(seen)}, ${Math.round((seen.connections / cap) * 1000) / 10} % of the ${fmt(cap)} the gateway allows to one destination endpoint with its ${ips} public IP(s) (${fmt(NAT_GATEWAY_CONNECTIONS_PER_IP_PER_DESTINATION)} per IP), shared by every node behind it${others.length > 0 ? `; the other nodes holding some: ${others.map((n) => `${n.name} (${fmt(n.connections)})`).join(', ')}` : ''}.`,
     );
   }
   notes.push(

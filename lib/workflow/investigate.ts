@@ -395,7 +395,7 @@ function describeNode(located: Located): string {
   const ipv6 = backendIpv6
     ? `; IPv6 (${node.ipv6}): ${backendIpv6.usedPorts}/${backendIpv6.allocatedPorts} used, ${backendIpv6.failedConnections} failed`
     : '';
-  return [`${node.name} (${node.ip}): ${metrics}${ipv6}`, ...located.notes].join('. ');
+  return [`${node.name} (${node.ip}): ${metrics}${ipv6}`, ...located.notes].map((s) => s.replace(/\.$/, '')).join('. ');
 }
 
 function describeCapture(capture: NodeCapture): string {

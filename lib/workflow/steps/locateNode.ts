@@ -1,12 +1,15 @@
 // Step 1: which node, and how exhausted it is. Cluster facts from ARM, SNAT metrics per backend IP from the load
-// balancer, and the backend IP mapped to a Kubernetes node.
+// balancer, and the backend IP mapped to a Kubernetes node. A NAT gateway cluster has no per-node metric: without a
+// node named, its nodes are surveyed for the busiest destination endpoint (natSurvey.ts).
 import ipaddr from 'ipaddr.js';
+import { isNatGateway } from '../../analysis/recommendations.ts';
 import { SnatDoctorError, TransientError } from '../../errors.ts';
-import type { BackendSnat, ClusterFacts, ClusterRef, NodeInfo, PrivateRange } from '../../model.ts';
+import type { BackendSnat, ClusterFacts, ClusterRef, NatSurvey, NodeInfo, PrivateRange } from '../../model.ts';
 import type { Ports } from '../../ports.ts';
 import { mergePrivateRanges } from '../../privateRanges.ts';
 import { parseNodeSelector } from '../../validation.ts';
 import { defineStep } from '../step.ts';
+import { describeSurvey, surveyNatGateway } from './natSurvey.ts';
 
 export interface LocateInput {
   cluster: ClusterRef;
@@ -32,6 +35,8 @@ export interface Located {
   backendIpv6?: BackendSnat;
   /** Every node's SNAT standing, to show where this node sits. */
   nodes: NodeStanding[];
+  /** On a NAT gateway cluster with no node named: the survey that chose the node. */
+  survey?: NatSurvey;
   notes: string[];
 }
 
@@ -56,11 +61,31 @@ export const locateNode = defineStep<LocateInput, Located>('locateNode', async (
     };
   });
 
-  const node = input.node ? findNode(nodes, input.node) : mostExhausted(nodes, byIp, unread.reason);
+  let survey: NatSurvey | undefined;
+  let node: NodeInfo;
+  if (input.node) node = findNode(nodes, input.node);
+  else if (isNatGateway(facts)) {
+    survey = await surveyNatGateway(
+      input.cluster,
+      nodes,
+      facts.privateRanges.map((r) => r.cidr),
+      ports,
+    );
+    notes.push(describeSurvey(survey));
+    node = busiestForHotDestination(nodes, survey);
+  } else node = mostExhausted(nodes, byIp, unread.reason);
   // The metric's dimension and the node's address may spell one IPv6 address differently: compare them parsed.
   const ipv6 = node.ipv6 ? canonicalIp(node.ipv6) : undefined;
   const backendIpv6 = ipv6 ? metrics.find((m) => canonicalIp(m.backendIp) === ipv6) : undefined;
-  return { facts, node, backend: byIp.get(node.ip), ...(backendIpv6 ? { backendIpv6 } : {}), nodes: standings, notes };
+  return {
+    facts,
+    node,
+    backend: byIp.get(node.ip),
+    ...(backendIpv6 ? { backendIpv6 } : {}),
+    nodes: standings,
+    ...(survey ? { survey } : {}),
+    notes,
+  };
 });
 
 function canonicalIp(ip: string): string {
@@ -132,4 +157,20 @@ function mostExhausted(nodes: NodeInfo[], metrics: Map<string, BackendSnat>, unr
     );
   }
   return first.node;
+}
+
+/** The node holding the most connections to the survey's hot destination; the survey's own words when there is none. */
+function busiestForHotDestination(nodes: NodeInfo[], survey: NatSurvey): NodeInfo {
+  const busiest = survey.nodes[0] && nodes.find((n) => n.name === survey.nodes[0]?.name);
+  if (!busiest) {
+    throw new SnatDoctorError(
+      'NO_METRICS',
+      `A NAT gateway has no per-node metric, and ${lowerFirst(describeSurvey(survey))}. So no node stands out: name the node to investigate.`,
+    );
+  }
+  return busiest;
+}
+
+function lowerFirst(text: string): string {
+  return text.charAt(0).toLowerCase() + text.slice(1);
 }

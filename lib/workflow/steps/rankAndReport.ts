@@ -64,6 +64,7 @@ export function buildReport(input: ReportInput, finishedAt: string = new Date().
         workloads,
         nodeName: located.node.name,
         traced: connectsTraced(input),
+        ...(located.survey ? { survey: located.survey } : {}),
       })
     : [];
   return {

@@ -1,0 +1,134 @@
+// locateNode on a NAT gateway cluster without a node named (issue 15): the gateway has no per-node metric, so the
+// nodes are surveyed and the node holding the most connections to the busiest destination endpoint is investigated,
+// with what the survey could not see. Against the sandbox's cluster (its pods' /proc/net tables, read by exec).
+import type { InvocationContext } from '@azure/functions';
+import { describe, expect, test } from '@jest/globals';
+import type { Scenario } from '../../lib/sandbox/scenario.ts';
+import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
+import { locateNode } from '../../lib/workflow/steps/locateNode.ts';
+import { scenarioWith } from '../support/scenarios.ts';
+
+const context = {} as InvocationContext;
+const NODE_A = 'aks-nodepool1-12345678-vmss000000';
+const NODE_B = 'aks-nodepool1-12345678-vmss000001';
+
+type Pod = Record<string, unknown>;
+
+function natCluster(a: Pod[], b: Pod[], faults: Record<string, unknown>[] = []): Scenario {
+  return scenarioWith((doc) => {
+    Object.assign(doc.cluster as object, { outboundType: 'managedNATGateway' });
+    doc.nodes = [
+      { name: NODE_A, ip: '10.224.0.4', pods: a },
+      { name: NODE_B, ip: '10.224.0.5', pods: b },
+    ];
+    doc.faults = faults;
+  });
+}
+
+async function locate(scenario: Scenario, node?: string) {
+  const { subscriptionId, resourceGroup, name } = scenario.cluster;
+  return locateNode.run(
+    { cluster: { subscriptionId, resourceGroup, name }, ...(node ? { node } : {}) },
+    scenarioPorts(scenario),
+    context,
+  );
+}
+
+const pod = (name: string, connections: Pod[], more: Pod = {}): Pod => ({
+  namespace: 'shop',
+  name,
+  connections,
+  ...more,
+});
+
+describe('locateNode on a NAT gateway cluster, no node named', () => {
+  test('the node with the most connections to the busiest destination endpoint, not the node of the busiest pod', async () => {
+    // Node A: 600 connections to 20.50.2.10:443 over two pods. Node B: the single busiest pod (500 to 52.1.2.3:443),
+    // and 100 to 20.50.2.10:443. The hot endpoint is 20.50.2.10:443 (700), most of it on node A.
+    const scenario = natCluster(
+      [
+        pod('cart', [
+          { to: '20.50.2.10:443', count: 250 },
+          { to: '20.50.2.10:443', state: 'TIME_WAIT', count: 50 },
+        ]),
+        pod('checkout', [{ to: '20.50.2.10:443', count: 300 }]),
+      ],
+      [
+        pod('crawler', [{ to: '52.1.2.3:443', count: 500 }]),
+        pod('search', [
+          { to: '20.50.2.10:443', count: 100 },
+          { to: '10.0.0.10:53', count: 900 },
+        ]),
+      ],
+    );
+    const result = await locate(scenario);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.value.node.name).toBe(NODE_A);
+    expect(result.value.survey).toMatchObject({
+      destination: { ip: '20.50.2.10', port: 443, connections: 700 },
+      nodes: [
+        { name: NODE_A, connections: 600 },
+        { name: NODE_B, connections: 100 },
+      ],
+      nodesSurveyed: 2,
+      podsRead: 4,
+      podsUnread: 0,
+      podsLeft: 0,
+    });
+    const said = result.value.notes.join(' ');
+    expect(said).toContain(
+      `The node was chosen by a survey of 4 pod(s) on 2 node(s): 20.50.2.10:443 holds the most connections, 700 (open and TIME_WAIT) — ${NODE_A} 600, ${NODE_B} 100`,
+    );
+    expect(said).toContain('connections that opened and closed between reads are not seen');
+  });
+
+  test('a service or private destination never counts, however busy: only SNATed endpoints', async () => {
+    const scenario = natCluster(
+      [pod('dns-heavy', [{ to: '10.0.0.10:53', count: 5000 }])],
+      [pod('api', [{ to: '40.90.4.5:443', count: 3 }])],
+    );
+    const result = await locate(scenario);
+    expect(result.ok && result.value.node.name).toBe(NODE_B);
+  });
+
+  test('what it cannot see is said: a pod it could not read, hostNetwork pods', async () => {
+    const scenario = natCluster(
+      [
+        pod('cart', [{ to: '20.50.2.10:443', count: 40 }]),
+        pod('kube-proxy', [{ to: '20.50.2.10:443', count: 999 }], { hostNetwork: true }),
+      ],
+      [pod('broken', [{ to: '20.50.2.10:443', count: 900 }])],
+      [{ target: 'kubernetes.exec', error: 'forbidden', pod: 'shop/broken' }],
+    );
+    const result = await locate(scenario);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    // The unread pod's 900 are not guessed at: node A is chosen on what was seen, and the report says what was not.
+    expect(result.value.node.name).toBe(NODE_A);
+    expect(result.value.survey).toMatchObject({ podsRead: 1, podsUnread: 1, hostNetworkPods: 1 });
+    const said = result.value.notes.join(' ');
+    expect(said).toMatch(/1 pod\(s\) could not be read \(shop\/broken: /);
+    expect(said).toContain("1 hostNetwork pod(s) and the nodes' own processes were not read");
+  });
+
+  test('no public connection anywhere: no node is guessed, the failure says what was surveyed and asks for a node', async () => {
+    const scenario = natCluster([pod('dns', [{ to: '10.0.0.10:53', count: 10 }])], [pod('idle', [])]);
+    const result = await locate(scenario);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.code).toBe('NO_METRICS');
+    expect(result.message).toMatch(
+      /^A NAT gateway has no per-node metric, and a survey of 2 pod\(s\) on 2 node\(s\) found no connection to a public destination.*name the node to investigate/,
+    );
+  });
+
+  test('with a node named, no survey is made', async () => {
+    const scenario = natCluster([pod('cart', [{ to: '20.50.2.10:443', count: 40 }])], [pod('idle', [])]);
+    const result = await locate(scenario, NODE_B);
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.value.node.name).toBe(NODE_B);
+    expect(result.value.survey).toBeUndefined();
+  });
+});
