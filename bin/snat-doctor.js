@@ -3,9 +3,14 @@
 // Started by a Node older than the project's (the system's `node`, as `./bin/snat-doctor.js` or an `npm link`ed
 // `snat-doctor` finds it), it runs itself again under the Node 22 the project installs (the `node` npm package), so
 // the fast ways of starting it need nothing on PATH; `npx snat-doctor` gets that Node from npm, at ~2 s a command.
-import { existsSync } from 'node:fs';
-import { constants } from 'node:os';
-import { fileURLToPath } from 'node:url';
+//
+// Node's built-ins are require()d, not imported: an import makes a built-in's ES module facade, which reads every
+// export (node:fs's would load the stream modules and fs/promises, ~5 ms of every command's start).
+import { createRequire } from 'node:module';
+
+const require = createRequire(import.meta.url);
+const { existsSync } = require('node:fs');
+const { fileURLToPath } = require('node:url');
 
 const REQUIRED_MAJOR = 22;
 const projectNode = fileURLToPath(new URL('../node_modules/node/bin/node', import.meta.url));
@@ -24,7 +29,7 @@ if (Number(process.versions.node.split('.')[0]) < REQUIRED_MAJOR && existsSync(p
     });
     child.on('exit', (exitCode, exitSignal) => resolve([exitCode, exitSignal]));
   });
-  process.exit(code ?? 128 + (constants.signals[signal] ?? 0));
+  process.exit(code ?? 128 + (require('node:os').constants.signals[signal] ?? 0));
 }
 
 const bundle = new URL('../dist/cli.js', import.meta.url);

@@ -1,7 +1,11 @@
 // Reading a file a person named, within a bound: every whole-file read of outside input goes through here (analyze's
 // evidence files, config --settings, a sandbox connection or scenario), so an endless or huge source ends with a
 // message naming the cap rather than memory running out, and a directory or an unreadable path says what is wrong.
-import { type FileHandle, open, stat } from 'node:fs/promises';
+// node:fs's `promises` and callback `stat`, not node:fs/promises: the CLI's bundle reads `promises` only when a
+// whole file is read, so that analyze of a capture (streamable, then a synchronous read) never loads it (and the
+// readline and stream modules it loads: ~5 ms of start).
+import { promises, stat } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
 import { SnatDoctorError } from './errors.ts';
 
 /**
@@ -12,7 +16,7 @@ import { SnatDoctorError } from './errors.ts';
 export async function readInputText(path: string, option: string, maxBytes: number): Promise<string> {
   let file: FileHandle;
   try {
-    file = await open(path, 'r');
+    file = await promises.open(path, 'r');
   } catch (error) {
     throw cannotRead(path, option, error);
   }
@@ -52,7 +56,9 @@ export async function readInputText(path: string, option: string, maxBytes: numb
 export async function streamable(path: string, option: string): Promise<string> {
   let directory: boolean;
   try {
-    directory = (await stat(path)).isDirectory();
+    directory = await new Promise<boolean>((resolve, reject) =>
+      stat(path, (error, info) => (error ? reject(error) : resolve(info.isDirectory()))),
+    );
   } catch (error) {
     throw cannotRead(path, option, error);
   }
