@@ -76,7 +76,9 @@ const cliBuiltinsRequired = {
   name: 'cli-builtins-required',
   setup(cli) {
     cli.onResolve({ filter: /^node:/ }, ({ path, namespace }) =>
-      namespace === 'builtin' || path === 'node:child_process' ? { path, external: true } : { path, namespace: 'builtin' },
+      namespace === 'builtin' || path === 'node:child_process'
+        ? { path, external: true }
+        : { path, namespace: 'builtin' },
     );
     cli.onLoad({ filter: /.*/, namespace: 'builtin' }, ({ path }) => ({
       contents: `module.exports = require(${JSON.stringify(path)});`,
