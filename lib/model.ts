@@ -471,6 +471,8 @@ export interface Report {
   budget?: SnatBudget;
   /** The node's IPv6 SNAT budget: a separate pool of ports (its own backend IP), when the node has IPv6 traffic or metrics. */
   ipv6Budget?: SnatBudget;
+  /** A NAT gateway cluster with no node asked for: the survey that chose the node (its hot endpoint, who holds it). */
+  survey?: NatSurvey;
   culprits: Culprit[];
   /** The culprits grouped by controller, ranked by the same model. */
   workloads: WorkloadCulprit[];
@@ -504,6 +506,7 @@ export interface Evidence {
     facts: ClusterFacts;
     backend?: BackendSnat;
     nodes: { name: string; ip: string; usedPorts?: number; allocatedPorts?: number; failedConnections?: number }[];
+    survey?: NatSurvey;
   };
   /** The node probe's report (already aggregated on the node). */
   capture?: NodeCapture;

@@ -329,7 +329,12 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
         instanceId: context.df.instanceId,
         request,
         report: final,
-        located: found && { facts: found.facts, backend: found.backend, nodes: found.nodes },
+        located: found && {
+          facts: found.facts,
+          backend: found.backend,
+          nodes: found.nodes,
+          ...(found.survey ? { survey: found.survey } : {}),
+        },
         capture: nodeCapture,
         pods: podResults,
       } satisfies StoreEvidenceInput);

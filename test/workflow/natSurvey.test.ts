@@ -6,6 +6,8 @@ import { describe, expect, test } from '@jest/globals';
 import type { Scenario } from '../../lib/sandbox/scenario.ts';
 import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
 import { locateNode } from '../../lib/workflow/steps/locateNode.ts';
+import { examinePods } from '../../lib/workflow/steps/podConnections.ts';
+import { buildReport } from '../../lib/workflow/steps/rankAndReport.ts';
 import { scenarioWith } from '../support/scenarios.ts';
 
 const context = {} as InvocationContext;
@@ -130,5 +132,44 @@ describe('locateNode on a NAT gateway cluster, no node named', () => {
     if (!result.ok) return;
     expect(result.value.node.name).toBe(NODE_B);
     expect(result.value.survey).toBeUndefined();
+  });
+});
+
+describe('the report of a NAT gateway cluster investigated without a node', () => {
+  test('carries the survey, and its advice measures the cluster-wide count against the cap and names the other nodes', async () => {
+    const scenario = natCluster(
+      [pod('checkout', [{ to: '20.50.2.10:443', count: 30_000 }])],
+      [pod('search', [{ to: '20.50.2.10:443', count: 25_000 }])],
+    );
+    const located = await locate(scenario);
+    expect(located.ok).toBe(true);
+    if (!located.ok) return;
+    const ports = scenarioPorts(scenario);
+    const cluster = located.value.facts.ref;
+    const onNode = await ports.kubernetes(cluster).listPodsOnNode(located.value.node.name);
+    const examined = await examinePods(
+      {
+        cluster,
+        pods: onNode.map((p) => ({ ...p, snapshotCovered: false, sockets: [], trace: [] })),
+        privateRanges: [],
+        concurrency: 2,
+      },
+      ports,
+    );
+    const report = buildReport({
+      instanceId: 'snat:test',
+      request: { cluster, captureSeconds: 30, requestedBy: { kind: 'cli', who: 'test' } },
+      startedAt: '2026-12-02T00:00:00Z',
+      located: located.value,
+      pods: examined.flatMap((r) => (r.ok ? [r.value] : [])),
+      steps: [],
+      unavailable: [],
+    });
+    expect(report.survey?.destination).toEqual({ ip: '20.50.2.10', port: 443, connections: 55_000 });
+    const nat = report.recommendations.find((r) => r.kind === 'nat-gateway');
+    expect(nat?.detail).toContain(
+      `Across the cluster the survey saw 55,000 connection(s) to 20.50.2.10:443, 110 % of the 50,000 the gateway allows to one destination endpoint with its 1 public IP(s)`,
+    );
+    expect(nat?.detail).toContain(`the other nodes holding some: ${NODE_B} (25,000)`);
   });
 });

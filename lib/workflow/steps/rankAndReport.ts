@@ -76,6 +76,7 @@ export function buildReport(input: ReportInput, finishedAt: string = new Date().
     requestedBy: input.request.requestedBy,
     budget,
     ...(ipv6Budget ? { ipv6Budget } : {}),
+    ...(located?.survey ? { survey: located.survey } : {}),
     culprits,
     workloads,
     privateRanges,
