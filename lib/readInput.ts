@@ -3,7 +3,7 @@
 // message naming the cap rather than memory running out, and a directory or an unreadable path says what is wrong.
 // node:fs's `promises` and callback `stat`, not node:fs/promises: the CLI's bundle reads `promises` only when a
 // whole file is read, so that analyze of a capture (streamable, then a synchronous read) never loads it (and the
-// readline and stream modules it loads: ~5 ms of start).
+// readline and stream modules it loads).
 import { promises, stat } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { SnatDoctorError } from './errors.ts';
