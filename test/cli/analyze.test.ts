@@ -153,6 +153,35 @@ describe("the built CLI's tcptracer reader (WebAssembly, in the bundle)", () => 
   });
 });
 
+describe('start-up: analyze of a capture loads only what it uses', () => {
+  // Each of these cost every command a few ms when a static import pulled it in (issue 13): child_process (commander,
+  // bin), crypto (probe pod names), and fs/promises with readline and fs streams (the ES module facade of node:fs).
+  const UNUSED = [
+    'NativeModule child_process',
+    'NativeModule crypto',
+    'NativeModule internal/fs/promises',
+    'NativeModule internal/readline/interface',
+    'NativeModule internal/fs/streams',
+  ];
+  const REPORT_LOADED =
+    "data:text/javascript,process.on('exit',()=>process.stderr.write('\\nLOADED '+JSON.stringify(process.moduleLoadList)+'\\n'))";
+
+  test('no child_process, crypto, fs/promises, readline or fs streams', async () => {
+    const result = await new Promise<{ code: number; stderr: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        ['--import', REPORT_LOADED, BIN, 'analyze', '--tcptracer', fixture('trace.txt'), '--json'],
+        (error, _stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stderr }),
+      );
+    });
+    expect(result.code).toBe(0);
+    const line = result.stderr.split('\n').find((l) => l.startsWith('LOADED '));
+    const loaded = JSON.parse(line?.slice('LOADED '.length) ?? '[]') as string[];
+    expect(loaded.length).toBeGreaterThan(50); // the list is there: Node's own start-up modules
+    expect(loaded.filter((name) => UNUSED.includes(name))).toEqual([]);
+  });
+});
+
 describe("this machine's own lsns, pstree, ss and /proc/net/tcp", () => {
   test('are read without a skipped line and count the connections the test holds open', async () => {
     const server = createServer(() => {});
