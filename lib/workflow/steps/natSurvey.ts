@@ -13,7 +13,7 @@
 // then traces connects for its seconds).
 import type { ClusterRef, NatSurvey, NodeInfo, PodConnections, PodInfo } from '../../model.ts';
 import type { Ports } from '../../ports.ts';
-import { examinePods } from './podConnections.ts';
+import { examinePods, inWindow } from './podConnections.ts';
 
 /** Pods read at most, and at once; nodes whose pods are listed at once. */
 export const SURVEY_MAX_PODS = 300;
@@ -124,18 +124,4 @@ function isRunning(pod: PodInfo): boolean {
 
 function isReadable(pod: PodInfo): boolean {
   return isRunning(pod) && !pod.hostNetwork;
-}
-
-/** `work` on each item, at most `width` at once, results in the items' order. */
-async function inWindow<T, R>(items: T[], width: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array(items.length);
-  let next = 0;
-  const slot = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await work(items[i] as T);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, slot));
-  return results;
 }

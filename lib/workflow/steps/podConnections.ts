@@ -41,23 +41,28 @@ export const podConnections = defineStep<PodsInput, StepResult<PodConnections>[]
   examinePods(input, ports),
 );
 
-export async function examinePods(input: PodsInput, ports: Ports): Promise<StepResult<PodConnections>[]> {
-  const outcomes: StepResult<PodConnections>[] = new Array(input.pods.length);
+export function examinePods(input: PodsInput, ports: Ports): Promise<StepResult<PodConnections>[]> {
+  return inWindow(input.pods, Math.trunc(input.concurrency) || 1, async (pod): Promise<StepResult<PodConnections>> => {
+    try {
+      return { ok: true, value: await examinePod({ ...input, pod }, ports) };
+    } catch (error) {
+      return toStepFailure(error, { transientAsData: true });
+    }
+  });
+}
+
+/** `work` on each item, at most `width` (at least 1) at once, each starting as one ends; results in the items' order. */
+export async function inWindow<T, R>(items: T[], width: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
   let next = 0;
   const slot = async () => {
-    while (next < input.pods.length) {
+    while (next < items.length) {
       const i = next++;
-      const pod = input.pods[i] as CandidatePod;
-      try {
-        outcomes[i] = { ok: true, value: await examinePod({ ...input, pod }, ports) };
-      } catch (error) {
-        outcomes[i] = toStepFailure(error, { transientAsData: true });
-      }
+      results[i] = await work(items[i] as T);
     }
   };
-  const slots = Math.max(1, Math.min(Math.trunc(input.concurrency) || 1, input.pods.length));
-  await Promise.all(Array.from({ length: slots }, slot));
-  return outcomes;
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(width, items.length)) }, slot));
+  return results;
 }
 
 /** One pod's connections; throws what the pod's examination hit. */
