@@ -443,6 +443,33 @@ export interface SnatBudget {
   }[];
 }
 
+/**
+ * A NAT gateway cluster's budget (issue 15; lib/analysis/snatBudget.ts natGatewayBudget). There is no per-node
+ * allocation: the gateway's ports (64,512 per public IP) are shared on demand by every node of its subnets, and what
+ * runs out first is the connections to one destination endpoint, capped per public IP for the whole gateway.
+ */
+export interface NatBudget {
+  /** The gateway's public IPs as the cluster's facts give them; 0 when AKS does not say (a user-assigned gateway). */
+  publicIpCount: number;
+  /** SNAT ports of the gateway: 64,512 × public IPs (at least 1 counted), shared by every node behind it. */
+  ports: number;
+  /** Connections allowed to one destination endpoint: 50,000 × public IPs (at least 1 counted). */
+  perEndpointCap: number;
+  /** The gateway's own metrics over the query window, summed over its gateways; absent when they were not read. */
+  gateway?: { gateways: number; failedConnections: number; totalConnections: number; droppedPackets: number };
+  /** This node's busiest destination endpoints, by the model's ports; `share` = its ports ÷ the per-endpoint cap. */
+  byDestination: {
+    ip: string;
+    port: number;
+    protocol: Protocol;
+    connections: number;
+    ports: PortDemand;
+    share: number;
+  }[];
+  /** The survey's hot endpoint across the cluster (open and TIME_WAIT), when one ran: `share` of the same cap. */
+  hotEndpoint?: { ip: string; port: number; connections: number; share: number };
+}
+
 export interface Recommendation {
   kind: 'fix-culprit' | 'capacity' | 'nat-gateway' | 'investigate-further';
   title: string;
@@ -471,6 +498,8 @@ export interface Report {
   budget?: SnatBudget;
   /** The node's IPv6 SNAT budget: a separate pool of ports (its own backend IP), when the node has IPv6 traffic or metrics. */
   ipv6Budget?: SnatBudget;
+  /** A NAT gateway cluster: its limits, the gateway's metrics, and this node's (and the cluster's) busiest endpoints. */
+  natBudget?: NatBudget;
   /** A NAT gateway cluster with no node asked for: the survey that chose the node (its hot endpoint, who holds it). */
   survey?: NatSurvey;
   culprits: Culprit[];
@@ -506,6 +535,8 @@ export interface Evidence {
     facts: ClusterFacts;
     backend?: BackendSnat;
     nodes: { name: string; ip: string; usedPorts?: number; allocatedPorts?: number; failedConnections?: number }[];
+    /** A NAT gateway cluster: its gateways' own metrics, as read. */
+    gateways?: NatGatewaySnat[];
     survey?: NatSurvey;
   };
   /** The node probe's report (already aggregated on the node). */

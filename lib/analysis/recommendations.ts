@@ -6,7 +6,15 @@ import type { ClusterFacts, Culprit, NatSurvey, Recommendation, SnatBudget, Work
 // A pure formatter, shared with the renderers so that a destination reads the same in advice and tables.
 import { formatDestination } from '../render/endpoint.ts';
 import { parseNodeSelector, validateClusterName, validateResourceGroup } from '../validation.ts';
-import { currentPortsPerNode, ipsNeeded, PORT_STEP, PORTS_PER_IP } from './snatBudget.ts';
+import {
+  currentPortsPerNode,
+  ipsNeeded,
+  MAX_NAT_GATEWAY_IPS,
+  NAT_GATEWAY_CONNECTIONS_PER_IP_PER_DESTINATION,
+  NAT_GATEWAY_PORTS_PER_IP,
+  PORT_STEP,
+  PORTS_PER_IP,
+} from './snatBudget.ts';
 import { holdAfterCloseSeconds, NAT_GATEWAY_HOLD_AFTER_CLOSE_SECONDS } from './snatModel.ts';
 
 /** Used ÷ allocated at which the node counts as under pressure (snatWatch's warning threshold). */
@@ -20,10 +28,8 @@ const SIGNIFICANT_FRACTION = 0.25;
 const CHURN_PORTS = 50;
 // Long-lived: this many connections held open at once by one pod means pools that are too big, or leaked connections.
 const MANY_OPEN_CONNECTIONS = 100;
-// `managedOutboundIPs.count` is 1–100; a NAT gateway takes 1–16 IPs of 64,512 ports each (nat-gateway-resource.md).
+// `managedOutboundIPs.count` is 1–100; a NAT gateway takes 1–16 IPs of 64,512 ports each (snatBudget.ts).
 const MAX_MANAGED_OUTBOUND_IPS = 100;
-const MAX_NAT_GATEWAY_IPS = 16;
-const NAT_GATEWAY_PORTS_PER_IP = 64_512;
 /** The AKS docs' suggestion for many short-lived connections and no long idle ones. */
 const LOW_IDLE_TIMEOUT_MINUTES = 4;
 
@@ -275,11 +281,6 @@ export function isNatGateway(facts: Pick<ClusterFacts, 'outboundType'>): boolean
   return facts.outboundType === 'managedNATGateway' || facts.outboundType === 'userAssignedNATGateway';
 }
 
-/**
- * NAT gateway's limit per destination: "up to 50,000 concurrent connections per public IP address to the same
- * destination endpoint" (learn.microsoft.com/azure/nat-gateway/nat-gateway-resource).
- */
-export const NAT_GATEWAY_CONNECTIONS_PER_IP_PER_DESTINATION = 50_000;
 /** "it isn't recommended to increase the TCP idle timeout duration to longer than the default time of 4 minutes" (same page). */
 const NAT_GATEWAY_DEFAULT_IDLE_MINUTES = 4;
 /** A closed connection's port is held 65 s after FIN, 16 s after RST (same page; "subject to change", it warns). */

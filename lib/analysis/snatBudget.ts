@@ -2,7 +2,15 @@
 // docs (research/azure-apis.md §3.1): each frontend public IP gives 64,000 SNAT ports to the backend pool; with
 // `allocatedOutboundPorts` = 0 every node gets a default share that depends on the pool size; an explicit value
 // must be a multiple of 8, and 64,000 × IPs ÷ ports per node is the most nodes the cluster can have.
-import type { BackendSnat, ClusterFacts, DestinationPressure, SnatBudget } from '../model.ts';
+import type {
+  BackendSnat,
+  ClusterFacts,
+  DestinationPressure,
+  NatBudget,
+  NatGatewaySnat,
+  NatSurvey,
+  SnatBudget,
+} from '../model.ts';
 
 /** SNAT ports each frontend IP gives the backend pool. */
 export const PORTS_PER_IP = 64_000;
@@ -92,6 +100,68 @@ export function snatBudget(input: {
     maxNodesAtAllocation: Math.floor((PORTS_PER_IP * facts.outboundIpCount) / currentPortsPerNode(facts)),
     byDestination,
   };
+}
+
+// NAT gateway (learn.microsoft.com/azure/nat-gateway/nat-gateway-resource): "64,512 SNAT ports" per public IP, "up to
+// 16 public IP addresses", ports handed to any node of its subnets on demand rather than a fixed slice per node, and
+// "up to 50,000 concurrent connections per public IP address to the same destination endpoint".
+export const NAT_GATEWAY_PORTS_PER_IP = 64_512;
+export const MAX_NAT_GATEWAY_IPS = 16;
+export const NAT_GATEWAY_CONNECTIONS_PER_IP_PER_DESTINATION = 50_000;
+
+/**
+ * A NAT gateway cluster's budget: the gateway's ports and its cap per destination endpoint for its public IPs (at
+ * least one counted when AKS does not say how many), this node's busiest endpoints against that cap (the model's
+ * ports, which count NAT gateway's 65 s hold after close), the survey's cluster-wide hot endpoint against it, and the
+ * gateway's own metrics, which have no per-node dimension.
+ */
+export function natGatewayBudget(input: {
+  facts: Pick<ClusterFacts, 'outboundIpCount'>;
+  gateways?: NatGatewaySnat[];
+  destinations: DestinationPressure[];
+  survey?: NatSurvey;
+}): NatBudget {
+  const { facts, gateways, survey } = input;
+  const ips = Math.min(MAX_NAT_GATEWAY_IPS, Math.max(1, facts.outboundIpCount));
+  const perEndpointCap = NAT_GATEWAY_CONNECTIONS_PER_IP_PER_DESTINATION * ips;
+  const byDestination = [...input.destinations]
+    .sort((a, b) => b.ports.total - a.ports.total)
+    .slice(0, TOP_DESTINATIONS)
+    .map((d) => ({
+      ip: d.ip,
+      port: d.port,
+      protocol: d.protocol,
+      connections: d.connections,
+      ports: d.ports,
+      share: round4(d.ports.total / perEndpointCap),
+    }));
+  const hot = survey?.destination;
+  return {
+    publicIpCount: facts.outboundIpCount,
+    ports: NAT_GATEWAY_PORTS_PER_IP * ips,
+    perEndpointCap,
+    ...(gateways
+      ? {
+          gateway: {
+            gateways: gateways.length,
+            failedConnections: sum(gateways, (g) => g.failedConnections),
+            totalConnections: sum(gateways, (g) => g.totalConnections),
+            droppedPackets: sum(gateways, (g) => g.droppedPackets),
+          },
+        }
+      : {}),
+    byDestination,
+    ...(hot ? { hotEndpoint: { ...hot, share: round4(hot.connections / perEndpointCap) } } : {}),
+  };
+}
+
+/** To 0.01 %: a cap of 50,000 per IP makes most shares small. */
+function round4(value: number): number {
+  return Math.round(value * 10_000) / 10_000;
+}
+
+function sum<T>(items: T[], of: (item: T) => number): number {
+  return items.reduce((total, item) => total + of(item), 0);
 }
 
 function round2(value: number): number {

@@ -6,6 +6,7 @@ import type {
   ClusterRef,
   Culprit,
   InvestigationRequest,
+  NatBudget,
   PortDemand,
   Recommendation,
   Report,
@@ -14,7 +15,7 @@ import type {
 } from '../model.ts';
 import { CAPTURE_SECONDS } from '../validation.ts';
 import type { InvestigationStatus } from '../workflow/investigate.ts';
-import { formatDestination, hostNote } from './endpoint.ts';
+import { formatDestination, hostNote, natBudgetLines } from './endpoint.ts';
 
 export type Block = types.KnownBlock;
 
@@ -78,11 +79,12 @@ const MARK = { succeeded: '✔', failed: '✖', skipped: '–' } as const;
 export function renderSlackReport(report: Report, options: SlackReportOptions = {}): SlackMessage {
   const { cluster, node, budget } = report;
   const top: Block[] = [
-    header(`${tone(budget)} SNAT ports: ${node ? node.name : `${cluster.name}, node not located`}`),
+    header(`${tone(budget, report.natBudget)} SNAT ports: ${node ? node.name : `${cluster.name}, node not located`}`),
     headline(report),
   ];
   if (budget) top.push(section(budgetText(budget)));
   if (report.ipv6Budget) top.push(section(budgetText(report.ipv6Budget, 'IPv6 ')));
+  if (report.natBudget) top.push(section(natBudgetText(report.natBudget)));
   if (report.privateRanges.length > 0) top.push(context(privateRangesText(report)));
   top.push(divider());
   top.push(...workloadSection(report));
@@ -179,6 +181,15 @@ function headline(report: Report): Block {
     const ratio = usage(budget);
     fields.push(`*SNAT ports used*\n${budget.usedPorts} / ${budget.allocatedPorts} (${percent(ratio)} %)`);
     fields.push(`*Failed connections*\n${budget.failedConnections}`);
+  } else if (report.natBudget) {
+    const nat = report.natBudget;
+    const [top] = nat.byDestination;
+    if (top) {
+      fields.push(
+        `*Busiest endpoint*\n${code(formatDestination(top), 80)}: ${top.ports.total} of ${nat.perEndpointCap} (${percent(top.share)} %)`,
+      );
+    }
+    if (nat.gateway) fields.push(`*Gateway failed connections*\n${nat.gateway.failedConnections}`);
   }
   return {
     type: 'section',
@@ -486,10 +497,20 @@ function usage(budget: SnatBudget): number {
   return budget.allocatedPorts > 0 ? budget.usedPorts / budget.allocatedPorts : 0;
 }
 
-function tone(budget: SnatBudget | undefined): string {
-  if (!budget) return '⚪';
-  const ratio = usage(budget);
-  return ratio >= 0.9 || budget.failedConnections > 0 ? '🔴' : ratio >= 0.75 ? '🟠' : '🟢';
+function tone(budget: SnatBudget | undefined, nat?: NatBudget): string {
+  const { ratio, failing } = budget
+    ? { ratio: usage(budget), failing: budget.failedConnections > 0 }
+    : nat
+      ? natBudgetLines(nat)
+      : { ratio: Number.NaN, failing: false };
+  if (Number.isNaN(ratio)) return '⚪';
+  return ratio >= 0.9 || failing ? '🔴' : ratio >= 0.75 ? '🟠' : '🟢';
+}
+
+function natBudgetText(nat: NatBudget): string {
+  const { ratio, lines } = natBudgetLines(nat);
+  const [first, ...rest] = lines.map((line) => mrkdwn(line, 400));
+  return [`\`${usageBar(ratio, 20)}\` ${first}`, ...rest].join('\n');
 }
 
 function percent(ratio: number): number {

@@ -1,7 +1,7 @@
 // The report for a terminal: pure, a string out. (Slack's Block Kit rendering is its sibling.)
 import Table from 'cli-table3';
 import type { Culprit, DestinationPressure, PortDemand, Report, StepOutcome, WorkloadCulprit } from '../model.ts';
-import { formatDestination, hostNote } from './endpoint.ts';
+import { formatDestination, hostNote, natBudgetLines } from './endpoint.ts';
 
 export interface TerminalStyle {
   color: boolean;
@@ -41,6 +41,13 @@ export function renderReport(report: Report, style: TerminalStyle = { color: fal
         `         busiest destination ${formatDestination(hot)}: ${hot.ports.total} ports needed (${hot.ports.held} held, ${hot.ports.churn} churn, ${hot.ports.failed} failed), ${Math.round(hot.share * 100)} % of the allocation`,
       );
     }
+  }
+  if (report.natBudget) {
+    const { ratio, failing, lines: said } = natBudgetLines(report.natBudget);
+    const tone = ratio >= 0.9 || failing ? paint.red : ratio >= 0.75 ? paint.yellow : paint.green;
+    const [first, ...rest] = said;
+    lines.push(`NAT gw   ${tone(usageBar(ratio, 20))} ${first}`);
+    for (const line of rest) lines.push(`         ${line}`);
   }
   if (report.privateRanges.length > 0) {
     const ranges = report.privateRanges.map((r) => `${r.cidr} (${r.name ? `${r.source} ${r.name}` : r.source})`);

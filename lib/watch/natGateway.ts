@@ -17,6 +17,7 @@
 //     ([1, 16]) and `--nat-gateway-idle-timeout`.
 //   learn.microsoft.com/azure/nat-gateway/nat-gateway-flow-logs — StandardV2 only: `SourceIp`, "Source IP address of
 //     originating traffic (Azure virtual machine's private IP)".
+import { MAX_NAT_GATEWAY_IPS, NAT_GATEWAY_PORTS_PER_IP } from '../analysis/snatBudget.ts';
 import type { ClusterFacts, ClusterRef, NatGatewaySnat } from '../model.ts';
 
 /** `finding`: failed connections or dropped packets in the window; `no-metric`: Azure Monitor had no data for it. */
@@ -45,10 +46,6 @@ export interface NatGatewayStanding {
   new?: boolean;
 }
 
-/** Public IPs a NAT gateway can have ("up to 16 IP addresses in total"). */
-export const MAX_NAT_GATEWAY_IPS = 16;
-/** "Each NAT gateway public IP address provides 64,512 SNAT ports". */
-const PORTS_PER_IP = 64_512;
 /** NAT gateway's default TCP idle timeout, which Microsoft advises keeping. */
 const DEFAULT_IDLE_MINUTES = 4;
 
@@ -120,12 +117,12 @@ function advise(facts: ClusterFacts, gatewayId: string): { advice: string[]; com
   } else if (managed) {
     const more = Math.min(MAX_NAT_GATEWAY_IPS, Math.max(ips + 1, ips * 2));
     advice.push(
-      `More public IPs give more SNAT ports (${fmt(PORTS_PER_IP)} each, up to ${MAX_NAT_GATEWAY_IPS}): the managed gateway has ${ips || 'an unknown number of'} and can have ${more}.`,
+      `More public IPs give more SNAT ports (${fmt(NAT_GATEWAY_PORTS_PER_IP)} each, up to ${MAX_NAT_GATEWAY_IPS}): the managed gateway has ${ips || 'an unknown number of'} and can have ${more}.`,
     );
     commands.push(`az aks update ${args} --nat-gateway-managed-outbound-ip-count ${more}`);
   } else {
     advice.push(
-      `More public IPs give more SNAT ports (${fmt(PORTS_PER_IP)} each): add public IPs or a prefix to gateway ${nameOf(gatewayId)}, up to ${MAX_NAT_GATEWAY_IPS} IPs; at ${MAX_NAT_GATEWAY_IPS}, give another subnet a NAT gateway of its own.`,
+      `More public IPs give more SNAT ports (${fmt(NAT_GATEWAY_PORTS_PER_IP)} each): add public IPs or a prefix to gateway ${nameOf(gatewayId)}, up to ${MAX_NAT_GATEWAY_IPS} IPs; at ${MAX_NAT_GATEWAY_IPS}, give another subnet a NAT gateway of its own.`,
     );
   }
   if (managed && facts.idleTimeoutMinutes > DEFAULT_IDLE_MINUTES) {

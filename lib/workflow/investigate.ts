@@ -333,6 +333,7 @@ export function* investigate(context: OrchestrationContext): Generator<Task, Rep
           facts: found.facts,
           backend: found.backend,
           nodes: found.nodes,
+          ...(found.gateways ? { gateways: found.gateways } : {}),
           ...(found.survey ? { survey: found.survey } : {}),
         },
         capture: nodeCapture,

@@ -1,6 +1,12 @@
 import { describe, expect, test } from '@jest/globals';
 import fc from 'fast-check';
-import { defaultPortsPerNode, ipsNeeded, portsForNodes, snatBudget } from '../../lib/analysis/snatBudget.ts';
+import {
+  defaultPortsPerNode,
+  ipsNeeded,
+  natGatewayBudget,
+  portsForNodes,
+  snatBudget,
+} from '../../lib/analysis/snatBudget.ts';
 import { HOLD_AFTER_CLOSE_SECONDS, snatModel } from '../../lib/analysis/snatModel.ts';
 import type { BackendSnat, DestinationPressure, FlowCount } from '../../lib/model.ts';
 import { clusterFacts } from '../support/facts.ts';
@@ -213,5 +219,61 @@ describe('snatBudget', () => {
     expect(budget?.byDestination).toEqual([
       expect.objectContaining({ ip: '8.8.8.8', port: 0, protocol: 'udp', connections: 4 }),
     ]);
+  });
+});
+
+describe('the budget of a NAT gateway cluster (issue 15): per destination endpoint, for the whole gateway', () => {
+  const gateway = (id: string, failed: number, total: number, dropped: number) => ({
+    natGatewayId: `/subscriptions/0/resourceGroups/mc/providers/Microsoft.Network/natGateways/${id}`,
+    failedConnections: failed,
+    totalConnections: total,
+    droppedPackets: dropped,
+  });
+
+  test("each endpoint's ports against 50,000 per public IP; the gateway's 64,512 ports per IP", () => {
+    const budget = natGatewayBudget({
+      facts: { outboundIpCount: 2 },
+      // 20.60.1.2:443: 30,000 open + churn; 20.60.9.9:443 a little.
+      destinations: destinations([[flow({ open: 30_000 })], [flow({ ip: '20.60.9.9', open: 10 })]]),
+    });
+    expect(budget).toMatchObject({ publicIpCount: 2, ports: 129_024, perEndpointCap: 100_000 });
+    expect(budget.byDestination.map((d) => [d.ip, d.ports.total, d.share])).toEqual([
+      ['20.60.1.2', 30_000, 0.3],
+      ['20.60.9.9', 10, 0.0001],
+    ]);
+    expect(budget.gateway).toBeUndefined();
+    expect(budget.hotEndpoint).toBeUndefined();
+  });
+
+  test('public IPs AKS does not give count as 1, and never more than the 16 a gateway takes', () => {
+    const unknown = natGatewayBudget({ facts: { outboundIpCount: 0 }, destinations: [] });
+    expect(unknown).toMatchObject({ publicIpCount: 0, ports: 64_512, perEndpointCap: 50_000 });
+    const many = natGatewayBudget({ facts: { outboundIpCount: 40 }, destinations: [] });
+    expect(many).toMatchObject({ ports: 64_512 * 16, perEndpointCap: 50_000 * 16 });
+  });
+
+  test("the gateways' own metrics are summed; the survey's hot endpoint is measured against the same cap", () => {
+    const budget = natGatewayBudget({
+      facts: { outboundIpCount: 1 },
+      destinations: [],
+      gateways: [gateway('a', 120, 1000, 40), gateway('b', 5, 85, 0)],
+      survey: {
+        destination: { ip: '20.50.2.10', port: 443, connections: 758 },
+        nodes: [{ name: 'n1', connections: 758 }],
+        nodesSurveyed: 1,
+        podsRead: 1,
+        podsUnread: 0,
+        unreadSamples: [],
+        podsLeft: 0,
+        hostNetworkPods: 0,
+      },
+    });
+    expect(budget.gateway).toEqual({ gateways: 2, failedConnections: 125, totalConnections: 1085, droppedPackets: 40 });
+    expect(budget.hotEndpoint).toEqual({ ip: '20.50.2.10', port: 443, connections: 758, share: 0.0152 });
+  });
+
+  test('an empty gateway list (read, nothing reported) is zeros, not "not read"', () => {
+    const budget = natGatewayBudget({ facts: { outboundIpCount: 1 }, destinations: [], gateways: [] });
+    expect(budget.gateway).toEqual({ gateways: 0, failedConnections: 0, totalConnections: 0, droppedPackets: 0 });
   });
 });

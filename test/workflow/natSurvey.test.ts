@@ -3,6 +3,8 @@
 // with what the survey could not see. Against the sandbox's cluster (its pods' /proc/net tables, read by exec).
 import type { InvocationContext } from '@azure/functions';
 import { describe, expect, test } from '@jest/globals';
+import { renderSlackReport } from '../../lib/render/slackBlocks.ts';
+import { renderReport } from '../../lib/render/terminal.ts';
 import type { Scenario } from '../../lib/sandbox/scenario.ts';
 import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
 import { locateNode } from '../../lib/workflow/steps/locateNode.ts';
@@ -135,41 +137,106 @@ describe('locateNode on a NAT gateway cluster, no node named', () => {
   });
 });
 
+/** locateNode, then the chosen node's pods examined and the report built, as the workflow does. */
+async function reportOf(scenario: Scenario) {
+  const located = await locate(scenario);
+  if (!located.ok) throw new Error(located.message);
+  const ports = scenarioPorts(scenario);
+  const cluster = located.value.facts.ref;
+  const onNode = await ports.kubernetes(cluster).listPodsOnNode(located.value.node.name);
+  const examined = await examinePods(
+    {
+      cluster,
+      pods: onNode.map((p) => ({ ...p, snapshotCovered: false, sockets: [], trace: [] })),
+      privateRanges: [],
+      concurrency: 2,
+    },
+    ports,
+  );
+  const report = buildReport({
+    instanceId: 'snat:test',
+    request: { cluster, captureSeconds: 30, requestedBy: { kind: 'cli', who: 'test' } },
+    startedAt: '2026-12-02T00:00:00Z',
+    located: located.value,
+    pods: examined.flatMap((r) => (r.ok ? [r.value] : [])),
+    steps: [],
+    unavailable: [],
+  });
+  return { located: located.value, report };
+}
+
 describe('the report of a NAT gateway cluster investigated without a node', () => {
   test('carries the survey, and its advice measures the cluster-wide count against the cap and names the other nodes', async () => {
-    const scenario = natCluster(
-      [pod('checkout', [{ to: '20.50.2.10:443', count: 30_000 }])],
-      [pod('search', [{ to: '20.50.2.10:443', count: 25_000 }])],
+    const { report } = await reportOf(
+      natCluster(
+        [pod('checkout', [{ to: '20.50.2.10:443', count: 30_000 }])],
+        [pod('search', [{ to: '20.50.2.10:443', count: 25_000 }])],
+      ),
     );
-    const located = await locate(scenario);
-    expect(located.ok).toBe(true);
-    if (!located.ok) return;
-    const ports = scenarioPorts(scenario);
-    const cluster = located.value.facts.ref;
-    const onNode = await ports.kubernetes(cluster).listPodsOnNode(located.value.node.name);
-    const examined = await examinePods(
-      {
-        cluster,
-        pods: onNode.map((p) => ({ ...p, snapshotCovered: false, sockets: [], trace: [] })),
-        privateRanges: [],
-        concurrency: 2,
-      },
-      ports,
-    );
-    const report = buildReport({
-      instanceId: 'snat:test',
-      request: { cluster, captureSeconds: 30, requestedBy: { kind: 'cli', who: 'test' } },
-      startedAt: '2026-12-02T00:00:00Z',
-      located: located.value,
-      pods: examined.flatMap((r) => (r.ok ? [r.value] : [])),
-      steps: [],
-      unavailable: [],
-    });
     expect(report.survey?.destination).toEqual({ ip: '20.50.2.10', port: 443, connections: 55_000 });
     const nat = report.recommendations.find((r) => r.kind === 'nat-gateway');
     expect(nat?.detail).toContain(
       `Across the cluster the survey saw 55,000 connection(s) to 20.50.2.10:443, 110 % of the 50,000 the gateway allows to one destination endpoint with its 1 public IP(s)`,
     );
     expect(nat?.detail).toContain(`the other nodes holding some: ${NODE_B} (25,000)`);
+  });
+
+  test("its budget is the gateway's: the per-endpoint cap, this node's and the cluster's hot endpoint, the gateway's metrics", async () => {
+    const scenario = natCluster(
+      [pod('checkout', [{ to: '20.50.2.10:443', count: 30_000 }])],
+      [pod('search', [{ to: '20.50.2.10:443', count: 25_000 }])],
+    );
+    Object.assign(scenario.cluster, { outboundIps: 2 });
+    Object.assign(scenario.cluster.natGateway ?? {}, { failedConnections: 120, droppedPackets: 40 });
+    const { located, report } = await reportOf(scenario);
+    expect(located.gateways).toHaveLength(1);
+    // No load balancer budget: a NAT gateway gives no node a slice of its own.
+    expect(report.budget).toBeUndefined();
+    expect(report.natBudget).toMatchObject({
+      publicIpCount: 2,
+      ports: 129_024,
+      perEndpointCap: 100_000,
+      gateway: { gateways: 1, failedConnections: 120, droppedPackets: 40 },
+      hotEndpoint: { ip: '20.50.2.10', port: 443, connections: 55_000, share: 0.55 },
+    });
+    expect(report.natBudget?.byDestination[0]).toMatchObject({ ip: '20.50.2.10', port: 443, share: 0.3 });
+    const text = renderReport(report);
+    expect(text).toContain(
+      'NAT gateway: 100,000 connections allowed to one destination endpoint, 129,024 SNAT ports shared by every node behind it (2 public IPs)',
+    );
+    expect(text).toContain('across the cluster (survey): 55,000 connections to 20.50.2.10:443, 55 % of that cap');
+    expect(text).toContain('120 failed SNAT connections, 40 dropped packets');
+    const slack = JSON.stringify(renderSlackReport(report).blocks);
+    // Failed connections at the gateway: the header is red whatever the shares.
+    expect(slack).toContain(`🔴 SNAT ports: ${NODE_A}`);
+    expect(slack).toContain('*Gateway failed connections*\\n120');
+  });
+
+  test("the gateway's metrics unreadable: the budget says so, the step names why, the investigation goes on", async () => {
+    const { located, report } = await reportOf(
+      natCluster(
+        [pod('checkout', [{ to: '20.50.2.10:443', count: 300 }])],
+        [pod('search', [])],
+        [{ target: 'metrics.natGatewaySnat', error: 'forbidden' }],
+      ),
+    );
+    expect(located.gateways).toBeUndefined();
+    expect(located.notes.join(' ')).toMatch(/NAT gateway metrics unavailable: /);
+    expect(report.natBudget?.gateway).toBeUndefined();
+    expect(report.natBudget?.byDestination[0]).toMatchObject({ ip: '20.50.2.10', port: 443 });
+    expect(renderReport(report)).toContain("the gateway's own metrics were not read (the locateNode step says why)");
+    // Nothing failing is known: the header's colour comes from the shares alone.
+    expect(JSON.stringify(renderSlackReport(report).blocks)).toContain(`🟢 SNAT ports: ${NODE_A}`);
+  });
+});
+
+describe('a load balancer cluster has no NAT budget', () => {
+  test('natBudget is absent', async () => {
+    const scenario = scenarioWith((doc) => {
+      doc.faults = [];
+    });
+    const { report } = await reportOf(scenario);
+    expect(report.natBudget).toBeUndefined();
+    expect(report.budget).toBeDefined();
   });
 });

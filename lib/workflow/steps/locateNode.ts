@@ -4,7 +4,15 @@
 import ipaddr from 'ipaddr.js';
 import { isNatGateway } from '../../analysis/recommendations.ts';
 import { SnatDoctorError, TransientError } from '../../errors.ts';
-import type { BackendSnat, ClusterFacts, ClusterRef, NatSurvey, NodeInfo, PrivateRange } from '../../model.ts';
+import type {
+  BackendSnat,
+  ClusterFacts,
+  ClusterRef,
+  NatGatewaySnat,
+  NatSurvey,
+  NodeInfo,
+  PrivateRange,
+} from '../../model.ts';
 import type { Ports } from '../../ports.ts';
 import { mergePrivateRanges } from '../../privateRanges.ts';
 import { parseNodeSelector } from '../../validation.ts';
@@ -35,6 +43,8 @@ export interface Located {
   backendIpv6?: BackendSnat;
   /** Every node's SNAT standing, to show where this node sits. */
   nodes: NodeStanding[];
+  /** On a NAT gateway cluster: its gateways' own metrics (cluster-wide); absent when they could not be read. */
+  gateways?: NatGatewaySnat[];
   /** On a NAT gateway cluster with no node named: the survey that chose the node. */
   survey?: NatSurvey;
   notes: string[];
@@ -48,7 +58,11 @@ export const locateNode = defineStep<LocateInput, Located>('locateNode', async (
   const notes: string[] = [...(read.notes ?? [])];
   const kubernetes = ports.kubernetes(input.cluster);
   const unread: { reason?: string } = {};
-  const [nodes, metrics] = await Promise.all([kubernetes.listNodes(), backendMetrics(facts, ports, notes, unread)]);
+  const [nodes, metrics, gateways] = await Promise.all([
+    kubernetes.listNodes(),
+    backendMetrics(facts, ports, notes, unread),
+    gatewayMetrics(facts, ports, notes),
+  ]);
   const byIp = new Map(metrics.map((m) => [m.backendIp, m]));
   const standings: NodeStanding[] = nodes.map((n) => {
     const m = byIp.get(n.ip);
@@ -83,10 +97,34 @@ export const locateNode = defineStep<LocateInput, Located>('locateNode', async (
     backend: byIp.get(node.ip),
     ...(backendIpv6 ? { backendIpv6 } : {}),
     nodes: standings,
+    ...(gateways ? { gateways } : {}),
     ...(survey ? { survey } : {}),
     notes,
   };
 });
+
+/**
+ * A NAT gateway cluster's gateway metrics (failed SNAT connections, connections, dropped packets: the report's NAT
+ * budget); undefined for other outbound types, or when they cannot be read (why goes to `notes`).
+ */
+async function gatewayMetrics(
+  facts: ClusterFacts,
+  ports: Ports,
+  notes: string[],
+): Promise<NatGatewaySnat[] | undefined> {
+  if (!isNatGateway(facts)) return undefined;
+  if (facts.natGatewayIds.length === 0) {
+    notes.push("NAT gateway metrics unavailable: the cluster's facts name no NAT gateway.");
+    return undefined;
+  }
+  try {
+    return await ports.metrics.natGatewaySnat(facts.natGatewayIds, METRICS_WINDOW);
+  } catch (error) {
+    if (error instanceof TransientError) throw error;
+    notes.push(`NAT gateway metrics unavailable: ${error instanceof Error ? error.message : String(error)}`);
+    return undefined;
+  }
+}
 
 function canonicalIp(ip: string): string {
   return ipaddr.isValid(ip) ? ipaddr.parse(ip).toString() : ip;

@@ -2,8 +2,8 @@
 // evidence blob join this step in later issues.)
 import { connectsTraced } from '../../analysis/connectsTraced.ts';
 import { rankCulprits } from '../../analysis/rankCulprits.ts';
-import { recommend } from '../../analysis/recommendations.ts';
-import { snatBudget } from '../../analysis/snatBudget.ts';
+import { isNatGateway, recommend } from '../../analysis/recommendations.ts';
+import { natGatewayBudget, snatBudget } from '../../analysis/snatBudget.ts';
 import { snatClassifier } from '../../analysis/snatDestination.ts';
 import { familyOf, holdAfterCloseSeconds } from '../../analysis/snatModel.ts';
 import { summarizeConnections } from '../../analysis/summarizeConnections.ts';
@@ -56,6 +56,15 @@ export function buildReport(input: ReportInput, finishedAt: string = new Date().
   const ipv6Budget = located
     ? snatBudget({ facts: located.facts, backend: located.backendIpv6, destinations: ofFamily('ipv6') })
     : undefined;
+  const natBudget =
+    located && isNatGateway(located.facts)
+      ? natGatewayBudget({
+          facts: located.facts,
+          destinations: ranking.destinations,
+          ...(located.gateways ? { gateways: located.gateways } : {}),
+          ...(located.survey ? { survey: located.survey } : {}),
+        })
+      : undefined;
   const recommendations = located
     ? recommend({
         facts: located.facts,
@@ -76,6 +85,7 @@ export function buildReport(input: ReportInput, finishedAt: string = new Date().
     requestedBy: input.request.requestedBy,
     budget,
     ...(ipv6Budget ? { ipv6Budget } : {}),
+    ...(natBudget ? { natBudget } : {}),
     ...(located?.survey ? { survey: located.survey } : {}),
     culprits,
     workloads,
