@@ -41,7 +41,17 @@ export const SLACK_LIMITS = {
   url: 3000,
 } as const;
 
-export const SLACK_ACTIONS = { rerun: 'snat_rerun', captureLonger: 'snat_capture_longer' } as const;
+/**
+ * The report's buttons. On a NAT gateway cluster the survey's next nodes holding the hot endpoint get one each (at
+ * most NEXT_NODES_OFFERED; action ids are unique within a block): a button is a `/snat diagnose` of that node.
+ */
+export const SLACK_ACTIONS = {
+  rerun: 'snat_rerun',
+  captureLonger: 'snat_capture_longer',
+  investigateNode1: 'snat_investigate_node_1',
+  investigateNode2: 'snat_investigate_node_2',
+} as const;
+const NEXT_NODE_ACTIONS = [SLACK_ACTIONS.investigateNode1, SLACK_ACTIONS.investigateNode2];
 
 /** What a button sends back. Data only: the receiver validates it as it would a slash command. */
 export interface SlackActionValue {
@@ -368,12 +378,17 @@ function actions(report: Report, options: SlackReportOptions): Block[] {
   );
   const node = report.node?.name ?? options.request?.node;
   const { subscriptionId, resourceGroup, name } = report.cluster;
-  const value = (s: number) =>
-    JSON.stringify({ cluster: { subscriptionId, resourceGroup, name }, ...(node ? { node } : {}), seconds: s });
+  const value = (s: number, of = node) =>
+    JSON.stringify({ cluster: { subscriptionId, resourceGroup, name }, ...(of ? { node: of } : {}), seconds: s });
   const buttons: types.Button[] = [button('Run again', SLACK_ACTIONS.rerun, value(seconds))];
   const longer = Math.min(CAPTURE_SECONDS.max, seconds * 2);
   if (longer > seconds)
     buttons.push(button(`Capture longer (${longer} s)`, SLACK_ACTIONS.captureLonger, value(longer)));
+  const next = (report.survey?.nodes ?? []).filter((n) => n.name !== node).slice(0, NEXT_NODE_ACTIONS.length);
+  next.forEach((n, i) => {
+    const text = truncate(`Investigate ${n.name}`, SLACK_LIMITS.buttonText);
+    buttons.push(button(text, NEXT_NODE_ACTIONS[i] as string, value(seconds, n.name)));
+  });
   // A value cut short would name another cluster or node: no button rather than a wrong one.
   const fitting = buttons.filter((b) => (b.value ?? '').length <= SLACK_LIMITS.buttonValue);
   return fitting.length > 0 ? [{ type: 'actions', elements: fitting }] : [];

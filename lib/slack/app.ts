@@ -9,6 +9,7 @@
 // its answer in time and the investigation is started before the invocation ends.
 import { App, type BlockAction, type ButtonAction, type Logger } from '@slack/bolt';
 import type { InvestigationRequest } from '../model.ts';
+import { SLACK_ACTIONS } from '../render/slackBlocks.ts';
 import { startOnce } from '../watch/startOnce.ts';
 import { nodeKey } from '../workflow/instanceId.ts';
 import { type InvestigationClient, readRegistry, statusOf } from '../workflow/start.ts';
@@ -34,7 +35,8 @@ import {
 } from './replies.ts';
 
 export const SLASH_COMMAND = '/snat';
-export const BUTTON_ACTIONS = { rerun: 'snat_rerun', captureLonger: 'snat_capture_longer' } as const;
+/** Every button of the report answers as a `/snat diagnose` of its value's cluster, node and seconds. */
+export const BUTTON_ACTIONS = SLACK_ACTIONS;
 
 /** The Durable client surface the Slack app uses (the real `DurableClient` and `LocalDurableClient` both fit). */
 export interface SlackInvestigationClient extends InvestigationClient {

@@ -12,7 +12,7 @@ import { LocalDurableClient } from '../../lib/local/localClient.ts';
 import { startLocalRuntime } from '../../lib/local/runtime.ts';
 import type { InvestigationRequest, Report } from '../../lib/model.ts';
 import type { NodeProbe } from '../../lib/ports.ts';
-import { renderSlackReport } from '../../lib/render/slackBlocks.ts';
+import { renderSlackReport, SLACK_ACTIONS } from '../../lib/render/slackBlocks.ts';
 import { scenarioPorts } from '../../lib/sandbox/scenarioPorts.ts';
 import { type PostedSlackMessage, type SlackServer, startSlackServer } from '../../lib/sandbox/slackServer.ts';
 import { createSlackApp, type SlackInvestigationClient } from '../../lib/slack/app.ts';
@@ -49,6 +49,7 @@ import {
 const readSlackSection = (env: Env) => readConfig(env).slack;
 
 const NODE = 'aks-nodepool1-31415926-vmss000001';
+const OTHER_NODE = 'aks-nodepool1-31415926-vmss000002';
 const CONFIG = readSlackSection(slackEnv());
 
 /** The shape of every new investigation id (lib/workflow/instanceId.ts): cluster, time and nonce, then the node. */
@@ -344,6 +345,33 @@ describe('the buttons the report renders (lib/render/slackBlocks.ts) are the one
       expect(instance?.input).toMatchObject({ requestedBy: { kind: 'slack', who: ALICE, where: CHANNEL } });
       await host.waitForCompletion(instance?.instanceId ?? '');
     }
+  });
+});
+
+describe('a NAT gateway report: one button per next node holding the hot endpoint (issue 15)', () => {
+  test('"Investigate <node>" starts a /snat diagnose of that node, as the app accepts any button', async () => {
+    // The built-in scenario behind a managed NAT gateway, no node named: the survey chooses vmss000001 (710 of the
+    // 758 connections to 20.50.2.10:443) and names vmss000002 (48).
+    const nat = scenarioWith((doc) => {
+      Object.assign(doc.cluster as object, { outboundType: 'managedNATGateway', idleTimeoutMinutes: 4 });
+    });
+    const { report } = await investigateOn(nat, { captureSeconds: 30 });
+    expect(report.survey?.nodes.map((n) => n.name)).toEqual([NODE, OTHER_NODE]);
+    const message = renderSlackReport(report, { request: { captureSeconds: 30 } });
+    const buttons = message.blocks
+      .flatMap((block) => (block.type === 'actions' ? block.elements : []))
+      .filter((element) => element.type === 'button');
+    const next = buttons.find((b) => b.action_id === SLACK_ACTIONS.investigateNode1);
+    expect(next?.text.text).toBe(`Investigate ${OTHER_NODE}`);
+    expect(buttons.some((b) => b.action_id === SLACK_ACTIONS.investigateNode2)).toBe(false);
+    const { host, send } = await setup();
+    const slackSide = await responseUrl();
+    await send(buttonBody(next?.action_id ?? '', next?.value ?? '', { responseUrl: slackSide.url }));
+    const [reply] = await slackSide.waitFor(1);
+    expect(String(reply?.text)).toContain('Investigating node');
+    const [instance] = await host.listInstances();
+    expect(instance?.input).toMatchObject({ node: OTHER_NODE, captureSeconds: 30 });
+    await host.waitForCompletion(instance?.instanceId ?? '');
   });
 });
 
