@@ -554,6 +554,8 @@ export interface NatSurvey {
   destination?: { ip: string; port: number; connections: number };
   /** Connections to it per node, most first (nodes with none left out). */
   nodes: { name: string; connections: number }[];
+  /** The pods holding it, most first, on whichever node (at most SURVEY_TOP_PODS): the cluster's culprits at a glance. */
+  pods: { node: string; namespace: string; pod: string; connections: number }[];
   nodesSurveyed: number;
   podsRead: number;
   /** Pods whose tables could not be read, with the first reasons. */

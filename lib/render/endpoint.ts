@@ -1,7 +1,7 @@
 // What both renderers write the same way: an IP and port as people write them (20.1.2.3:443, [2001:db8::1]:443), a
 // destination, a pod's network. Its own module so that the Slack renderer (loaded by the Functions app) does not load
 // the terminal renderer's table library.
-import type { NatBudget } from '../model.ts';
+import type { NatBudget, NatSurvey } from '../model.ts';
 export function formatEndpoint(ip: string, port: number): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
@@ -22,7 +22,7 @@ export function hostNote(c: { hostNetwork: boolean; workload: { kind: string }; 
  * bar shows (the busiest endpoint's share of the per-endpoint cap: this node's or, surveyed, the cluster's), and
  * whether the gateway failed connections.
  */
-export function natBudgetLines(b: NatBudget): { ratio: number; failing: boolean; lines: string[] } {
+export function natBudgetLines(b: NatBudget, survey?: NatSurvey): { ratio: number; failing: boolean; lines: string[] } {
   const n = (v: number) => v.toLocaleString('en');
   const ofCap = (share: number) => `${Math.round(share * 1000) / 10} % of that cap`;
   const ips =
@@ -42,6 +42,12 @@ export function natBudgetLines(b: NatBudget): { ratio: number; failing: boolean;
     lines.push(
       `across the cluster (survey): ${n(b.hotEndpoint.connections)} connections to ${formatEndpoint(b.hotEndpoint.ip, b.hotEndpoint.port)}, ${ofCap(b.hotEndpoint.share)}`,
     );
+    const holders = survey?.pods ?? [];
+    if (holders.length > 0) {
+      lines.push(
+        `the pods holding most of them: ${holders.map((p) => `${p.namespace}/${p.pod} on ${p.node} (${n(p.connections)})`).join(', ')}`,
+      );
+    }
   }
   const g = b.gateway;
   lines.push(

@@ -7,6 +7,7 @@ import type {
   Culprit,
   InvestigationRequest,
   NatBudget,
+  NatSurvey,
   PortDemand,
   Recommendation,
   Report,
@@ -94,7 +95,7 @@ export function renderSlackReport(report: Report, options: SlackReportOptions = 
   ];
   if (budget) top.push(section(budgetText(budget)));
   if (report.ipv6Budget) top.push(section(budgetText(report.ipv6Budget, 'IPv6 ')));
-  if (report.natBudget) top.push(section(natBudgetText(report.natBudget)));
+  if (report.natBudget) top.push(section(natBudgetText(report.natBudget, report.survey)));
   if (report.privateRanges.length > 0) top.push(context(privateRangesText(report)));
   top.push(divider());
   top.push(...workloadSection(report));
@@ -522,8 +523,8 @@ function tone(budget: SnatBudget | undefined, nat?: NatBudget): string {
   return ratio >= 0.9 || failing ? '🔴' : ratio >= 0.75 ? '🟠' : '🟢';
 }
 
-function natBudgetText(nat: NatBudget): string {
-  const { ratio, lines } = natBudgetLines(nat);
+function natBudgetText(nat: NatBudget, survey?: NatSurvey): string {
+  const { ratio, lines } = natBudgetLines(nat, survey);
   const [first, ...rest] = lines.map((line) => mrkdwn(line, 400));
   return [`\`${usageBar(ratio, 20)}\` ${first}`, ...rest].join('\n');
 }

@@ -43,7 +43,7 @@ export function renderReport(report: Report, style: TerminalStyle = { color: fal
     }
   }
   if (report.natBudget) {
-    const { ratio, failing, lines: said } = natBudgetLines(report.natBudget);
+    const { ratio, failing, lines: said } = natBudgetLines(report.natBudget, report.survey);
     const tone = ratio >= 0.9 || failing ? paint.red : ratio >= 0.75 ? paint.yellow : paint.green;
     const [first, ...rest] = said;
     lines.push(`NAT gw   ${tone(usageBar(ratio, 20))} ${first}`);

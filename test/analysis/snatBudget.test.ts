@@ -260,6 +260,7 @@ describe('the budget of a NAT gateway cluster (issue 15): per destination endpoi
       survey: {
         destination: { ip: '20.50.2.10', port: 443, connections: 758 },
         nodes: [{ name: 'n1', connections: 758 }],
+        pods: [{ node: 'n1', namespace: 'shop', pod: 'cart', connections: 758 }],
         nodesSurveyed: 1,
         podsRead: 1,
         podsUnread: 0,

@@ -75,6 +75,12 @@ describe('locateNode on a NAT gateway cluster, no node named', () => {
         { name: NODE_A, connections: 600 },
         { name: NODE_B, connections: 100 },
       ],
+      // Every pod holding the hot endpoint, whichever node, most first (ties by name): not the crawler (another endpoint).
+      pods: [
+        { node: NODE_A, namespace: 'shop', pod: 'cart', connections: 300 },
+        { node: NODE_A, namespace: 'shop', pod: 'checkout', connections: 300 },
+        { node: NODE_B, namespace: 'shop', pod: 'search', connections: 100 },
+      ],
       nodesSurveyed: 2,
       podsRead: 4,
       podsUnread: 0,
@@ -206,6 +212,9 @@ describe('the report of a NAT gateway cluster investigated without a node', () =
     );
     expect(text).toContain('across the cluster (survey): 55,000 connections to 20.50.2.10:443, 55 % of that cap');
     expect(text).toContain('120 failed SNAT connections, 40 dropped packets');
+    expect(text).toContain(
+      `the pods holding most of them: shop/checkout on ${NODE_A} (30,000), shop/search on ${NODE_B} (25,000)`,
+    );
     const slack = JSON.stringify(renderSlackReport(report).blocks);
     // Failed connections at the gateway: the header is red whatever the shares.
     expect(slack).toContain(`🔴 SNAT ports: ${NODE_A}`);

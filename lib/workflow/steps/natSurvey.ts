@@ -17,6 +17,8 @@ import { examinePods, inWindow } from './podConnections.ts';
 
 /** Pods read at most, and at once; nodes whose pods are listed at once. */
 export const SURVEY_MAX_PODS = 300;
+/** Pods holding the hot endpoint the survey reports, most first, whichever node they run on. */
+export const SURVEY_TOP_PODS = 10;
 const SURVEY_CONCURRENCY = 10;
 
 /**
@@ -53,7 +55,11 @@ export async function surveyNatGateway(
   );
 
   // Connections per destination endpoint (TCP: the cap is per endpoint), per node.
-  const perDestination = new Map<string, { ip: string; port: number; total: number; byNode: Map<string, number> }>();
+  type Holder = { node: string; namespace: string; pod: string; connections: number };
+  const perDestination = new Map<
+    string,
+    { ip: string; port: number; total: number; byNode: Map<string, number>; pods: Holder[] }
+  >();
   const unreadSamples: string[] = [];
   let podsRead = 0;
   outcomes.forEach((outcome, i) => {
@@ -63,6 +69,7 @@ export async function surveyNatGateway(
       return;
     }
     podsRead++;
+    // A pod's flows are one per (destination, protocol): its count to an endpoint is the one flow's.
     for (const flow of (outcome.value as PodConnections).flows) {
       if (flow.protocol !== 'tcp') continue;
       const held = flow.open + flow.timeWait;
@@ -70,11 +77,12 @@ export async function surveyNatGateway(
       const key = `${flow.ip}|${flow.port}`;
       let entry = perDestination.get(key);
       if (!entry) {
-        entry = { ip: flow.ip, port: flow.port, total: 0, byNode: new Map() };
+        entry = { ip: flow.ip, port: flow.port, total: 0, byNode: new Map(), pods: [] };
         perDestination.set(key, entry);
       }
       entry.total += held;
       entry.byNode.set(node, (entry.byNode.get(node) ?? 0) + held);
+      entry.pods.push({ node, namespace: pod.namespace, pod: pod.name, connections: held });
     }
   });
   const hot = [...perDestination.values()].sort(
@@ -87,6 +95,14 @@ export async function surveyNatGateway(
       ? [...hot.byNode]
           .map(([name, connections]) => ({ name, connections }))
           .sort((a, b) => b.connections - a.connections || a.name.localeCompare(b.name))
+      : [],
+    pods: hot
+      ? hot.pods
+          .sort(
+            (a, b) =>
+              b.connections - a.connections || a.namespace.localeCompare(b.namespace) || a.pod.localeCompare(b.pod),
+          )
+          .slice(0, SURVEY_TOP_PODS)
       : [],
     nodesSurveyed: nodes.length,
     podsRead,
