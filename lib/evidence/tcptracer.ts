@@ -858,12 +858,18 @@ export class TcptracerAggregator {
         comms: source.comms,
       });
     }
-    const aggregates = rowsOf.flatMap((rows) =>
-      rows
-        .sort(compareTraceAggregates)
-        .slice(0, ROWS_REPORTED)
-        .map((row) => ({ ...row, pids: [...row.pids], comms: [...row.comms] })),
-    );
+    // Each reported row gets its own copies of the samples (its source's, shared until here). Not by spreading the
+    // row into a new object: that took ~2/3 of the summary's 30–45 ms at 5,000 destinations (4,340 rows reported).
+    const aggregates: TraceAggregate[] = [];
+    for (const rows of rowsOf) {
+      rows.sort(compareTraceAggregates);
+      for (let i = 0; i < Math.min(rows.length, ROWS_REPORTED); i++) {
+        const row = rows[i]!;
+        row.pids = [...row.pids];
+        row.comms = [...row.comms];
+        aggregates.push(row);
+      }
+    }
     const reported = aggregates.reduce((sum, row) => sum + row.count, 0);
     aggregates.sort(compareTraceAggregates);
     bySource.sort(compareSources);
