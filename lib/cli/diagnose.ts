@@ -8,7 +8,9 @@ import { startLocalRuntime } from '../local/runtime.ts';
 import type { ClusterRef, InvestigationRequest, PrivateRange, Report } from '../model.ts';
 import type { Ports } from '../ports.ts';
 import { CIDR_EXAMPLE, parsePrivateRanges } from '../privateRanges.ts';
+import { formatEndpoint } from '../render/endpoint.ts';
 import { renderReport } from '../render/terminal.ts';
+import { terminalSafe } from '../render/terminalSafe.ts';
 import { parseNodeSelector, validateCaptureSeconds, validateClusterRef } from '../validation.ts';
 import { startOnce } from '../watch/startOnce.ts';
 import { badInputExit } from './badInput.ts';
@@ -184,6 +186,36 @@ async function investigate(
   else {
     const color = process.stdout.isTTY === true && !process.env.NO_COLOR;
     process.stdout.write(`\n${renderReport(report, { color, width: process.stdout.columns ?? 100 })}\n`);
+    const next = nextNodeCommands(report, process.argv.slice(2));
+    if (next.length > 0) {
+      const hot = report.survey?.destination;
+      const endpoint = hot ? formatEndpoint(hot.ip, hot.port) : '';
+      process.stdout.write(
+        `Next: the other nodes holding ${endpoint}, one investigation each:\n${next.map((line) => `  ${line}\n`).join('')}`,
+      );
+    }
   }
   return 0;
+}
+
+/** The survey's other nodes holding the hot endpoint the CLI offers a command for, most connections first. */
+const NEXT_NODES = 3;
+
+/**
+ * On a NAT gateway cluster surveyed without a node: this command again for each other node holding the hot endpoint
+ * (its own arguments, `--node` added), as Slack's report offers an "Investigate <node>" button. Printable as they are:
+ * every argument is quoted for a POSIX shell and kept free of terminal controls.
+ */
+export function nextNodeCommands(report: Report, args: string[]): string[] {
+  const hot = report.survey?.destination;
+  if (!hot) return [];
+  const others = (report.survey?.nodes ?? []).filter((n) => n.name !== report.node?.name).slice(0, NEXT_NODES);
+  return others.map((n) => {
+    const command = ['snat-doctor', ...args, '--node', n.name].map(shellQuoted).join(' ');
+    return terminalSafe(`${command}   # ${n.connections} connection(s) to ${formatEndpoint(hot.ip, hot.port)}`);
+  });
+}
+
+function shellQuoted(arg: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
