@@ -420,6 +420,16 @@ export interface WorkloadCulprit {
   topDestinations: DestinationPressure[];
 }
 
+/** A destination's ports (the SNAT model's) and `share`: its ports ÷ what one destination may take (per budget). */
+export interface DestinationShare {
+  ip: string;
+  port: number;
+  protocol: Protocol;
+  connections: number;
+  ports: PortDemand;
+  share: number;
+}
+
 export interface SnatBudget {
   usedPorts: number;
   allocatedPorts: number;
@@ -433,14 +443,7 @@ export interface SnatBudget {
    * The destinations the node's pods need most ports for, with each one's ports (the model's) and `share` = its ports
    * ÷ the allocated ports: a destination at 1 is exhausted, since flows to one destination cannot share a port.
    */
-  byDestination: {
-    ip: string;
-    port: number;
-    protocol: Protocol;
-    connections: number;
-    ports: PortDemand;
-    share: number;
-  }[];
+  byDestination: DestinationShare[];
 }
 
 /**
@@ -458,14 +461,7 @@ export interface NatBudget {
   /** The gateway's own metrics over the query window, summed over its gateways; absent when they were not read. */
   gateway?: { gateways: number; failedConnections: number; totalConnections: number; droppedPackets: number };
   /** This node's busiest destination endpoints, by the model's ports; `share` = its ports ÷ the per-endpoint cap. */
-  byDestination: {
-    ip: string;
-    port: number;
-    protocol: Protocol;
-    connections: number;
-    ports: PortDemand;
-    share: number;
-  }[];
+  byDestination: DestinationShare[];
   /** The survey's hot endpoint across the cluster (open and TIME_WAIT), when one ran: `share` of the same cap. */
   hotEndpoint?: { ip: string; port: number; connections: number; share: number };
 }
