@@ -101,9 +101,10 @@ function advise(facts: ClusterFacts, gatewayId: string): { advice: string[]; com
   const args = `--resource-group ${facts.ref.resourceGroup} --name ${facts.ref.name}`;
   const advice = [
     "The gateway's metrics have no per-node dimension, so they cannot say which node (or pod) opens these connections, " +
-      'and the watch started no investigation: there is no node to pick. Investigate a node by name ' +
-      `(\`snat-doctor diagnose --subscription ${facts.ref.subscriptionId} -g ${facts.ref.resourceGroup} --cluster ${facts.ref.name} --node NODE\`, ` +
-      'or `/snat diagnose NODE` in Slack), or, on a StandardV2 gateway, read its flow logs ' +
+      'and the watch started no investigation: there is no node to pick. A diagnose of the cluster without a node ' +
+      "surveys its pods' connections, names the pods holding the busiest destination on every node and investigates " +
+      `the node holding most (\`snat-doctor diagnose --subscription ${facts.ref.subscriptionId} -g ${facts.ref.resourceGroup} --cluster ${facts.ref.name}\`, ` +
+      'or `/snat diagnose` in Slack); on a StandardV2 gateway its flow logs say it too ' +
       '(NatGatewayFlowlogsV1: the SourceIp sending the most is the node).',
     'Fix the demand first: reuse connections (connection pooling, keep-alive) and retry less aggressively. Microsoft ' +
       'calls adding SNAT ports without understanding the cause of the demand a last resort.',

@@ -414,7 +414,9 @@ describe('watchTick on NAT gateway clusters: watched at the gateway', () => {
         message:
           'NAT gateway nat-aks-nat of cluster rg-aks-nat/aks-nat: 37 failed SNAT connections, 12 dropped packets in the last 5 minutes (48,000 active connections).',
         advice: [
-          expect.stringMatching(/no per-node dimension.*started no investigation: there is no node to pick.*SourceIp/),
+          expect.stringMatching(
+            /no per-node dimension.*started no investigation: there is no node to pick. A diagnose of the cluster without a node surveys.*--cluster aks-[a-z-]*`.*SourceIp/,
+          ),
           expect.stringMatching(/reuse connections.*last resort/),
           expect.stringMatching(/64,512 each, up to 16.*has 1 and can have 2/),
           expect.stringMatching(/TCP idle timeout is 30 minutes.*default 4/),
