@@ -44,7 +44,7 @@ export const SLACK_LIMITS = {
 
 /**
  * The report's buttons. On a NAT gateway cluster the survey's next nodes holding the hot endpoint get one each (at
- * most NEXT_NODES_OFFERED; action ids are unique within a block): a button is a `/snat diagnose` of that node.
+ * most NEXT_NODE_ACTIONS.length; action ids are unique within a block): a button is a `/snat diagnose` of that node.
  */
 export const SLACK_ACTIONS = {
   rerun: 'snat_rerun',
