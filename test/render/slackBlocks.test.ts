@@ -3,6 +3,8 @@ import fc from 'fast-check';
 import type {
   Culprit,
   DestinationPressure,
+  NatBudget,
+  NatSurvey,
   PortDemand,
   Recommendation,
   Report,
@@ -653,6 +655,30 @@ describe('every rendering is within the limits (property)', () => {
       { maxLength: 12 },
     ),
   });
+  const natBudgetArb: fc.Arbitrary<NatBudget> = fc.record({
+    publicIpCount: count,
+    ports: count,
+    perEndpointCap: count,
+    gateway: optional(
+      fc.record({ gateways: count, failedConnections: count, totalConnections: count, droppedPackets: count }),
+    ),
+    byDestination: fc.array(
+      fc.record({ ip: text, port: fc.nat(), protocol, connections: count, ports: demandArb, share: fc.double() }),
+      { maxLength: 12 },
+    ),
+    hotEndpoint: optional(fc.record({ ip: text, port: fc.nat(), connections: count, share: fc.double() })),
+  });
+  const surveyArb: fc.Arbitrary<NatSurvey> = fc.record({
+    destination: optional(fc.record({ ip: text, port: fc.nat(), connections: count })),
+    nodes: fc.array(fc.record({ name: text, connections: count }), { maxLength: 6 }),
+    pods: fc.array(fc.record({ node: text, namespace: text, pod: text, connections: count }), { maxLength: 10 }),
+    nodesSurveyed: count,
+    podsRead: count,
+    podsUnread: count,
+    unreadSamples: fc.array(text, { maxLength: 3 }),
+    podsLeft: count,
+    hostNetworkPods: count,
+  });
   const recommendation: fc.Arbitrary<Recommendation> = fc.record({
     kind: fc.constantFrom('fix-culprit', 'capacity', 'nat-gateway', 'investigate-further'),
     title: text,
@@ -676,6 +702,8 @@ describe('every rendering is within the limits (property)', () => {
     requestedBy: fc.record({ kind: fc.constantFrom('cli', 'slack', 'alert', 'watch', 'http'), who: optional(text) }),
     budget: optional(budgetArb),
     ipv6Budget: optional(budgetArb),
+    natBudget: optional(natBudgetArb),
+    survey: optional(surveyArb),
     culprits: fc.oneof(
       { weight: 5, arbitrary: fc.array(culpritArb, { maxLength: 15 }) },
       { weight: 1, arbitrary: fc.array(culpritArb, { minLength: 250, maxLength: 260 }) },
