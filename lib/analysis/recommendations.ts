@@ -9,6 +9,7 @@ import { parseNodeSelector, validateClusterName, validateResourceGroup } from '.
 import {
   currentPortsPerNode,
   ipsNeeded,
+  isNatOutbound,
   MAX_NAT_GATEWAY_IPS,
   NAT_GATEWAY_CONNECTIONS_PER_IP_PER_DESTINATION,
   NAT_GATEWAY_PORTS_PER_IP,
@@ -66,7 +67,7 @@ export function recommend(input: {
   // Without metrics (a failed query) the budget is unknown, but pods holding public connections on a load balancer
   // cluster are reason enough to mention the durable fix.
   if (loadBalancer && (pressure || (!budget && culprits.length > 0))) recommendations.push(natGateway(facts));
-  if (isNatGateway(facts) && workloads.length > 0)
+  if (isNatOutbound(facts.outboundType) && workloads.length > 0)
     recommendations.push(natGatewayLimits(facts, workloads, input.survey));
   if (culprits.length === 0 && pressure && budget) recommendations.push(investigateFurther(budget, input.nodeName));
   return recommendations;
@@ -275,10 +276,6 @@ function natGateway(facts: ClusterFacts): Recommendation {
         }
       : {}),
   };
-}
-
-export function isNatGateway(facts: Pick<ClusterFacts, 'outboundType'>): boolean {
-  return facts.outboundType === 'managedNATGateway' || facts.outboundType === 'userAssignedNATGateway';
 }
 
 /** "it isn't recommended to increase the TCP idle timeout duration to longer than the default time of 4 minutes" (same page). */

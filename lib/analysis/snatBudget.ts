@@ -6,9 +6,11 @@ import type {
   BackendSnat,
   ClusterFacts,
   DestinationPressure,
+  DestinationShare,
   NatBudget,
   NatGatewaySnat,
   NatSurvey,
+  OutboundType,
   SnatBudget,
 } from '../model.ts';
 
@@ -82,14 +84,9 @@ export function snatBudget(input: {
 }): SnatBudget | undefined {
   const { facts, backend } = input;
   if (!backend) return undefined;
-  const byDestination = input.destinations.slice(0, TOP_DESTINATIONS).map((d) => ({
-    ip: d.ip,
-    port: d.port,
-    protocol: d.protocol,
-    connections: d.connections,
-    ports: d.ports,
-    share: backend.allocatedPorts > 0 ? round2(d.ports.total / backend.allocatedPorts) : 0,
-  }));
+  const byDestination = destinationShares(input.destinations, (ports) =>
+    backend.allocatedPorts > 0 ? round2(ports / backend.allocatedPorts) : 0,
+  );
 
   return {
     usedPorts: backend.usedPorts,
@@ -109,6 +106,13 @@ export const NAT_GATEWAY_PORTS_PER_IP = 64_512;
 export const MAX_NAT_GATEWAY_IPS = 16;
 export const NAT_GATEWAY_CONNECTIONS_PER_IP_PER_DESTINATION = 50_000;
 
+export type NatOutboundType = 'managedNATGateway' | 'userAssignedNATGateway';
+
+/** Whether the cluster leaves through a NAT gateway (managed or user-assigned) rather than its load balancer. */
+export function isNatOutbound(outboundType: OutboundType | undefined): outboundType is NatOutboundType {
+  return outboundType === 'managedNATGateway' || outboundType === 'userAssignedNATGateway';
+}
+
 /**
  * A NAT gateway cluster's budget: the gateway's ports and its cap per destination endpoint for its public IPs (at
  * least one counted when AKS does not say how many), this node's busiest endpoints against that cap (the model's
@@ -124,17 +128,7 @@ export function natGatewayBudget(input: {
   const { facts, gateways, survey } = input;
   const ips = Math.min(MAX_NAT_GATEWAY_IPS, Math.max(1, facts.outboundIpCount));
   const perEndpointCap = NAT_GATEWAY_CONNECTIONS_PER_IP_PER_DESTINATION * ips;
-  const byDestination = [...input.destinations]
-    .sort((a, b) => b.ports.total - a.ports.total)
-    .slice(0, TOP_DESTINATIONS)
-    .map((d) => ({
-      ip: d.ip,
-      port: d.port,
-      protocol: d.protocol,
-      connections: d.connections,
-      ports: d.ports,
-      share: round4(d.ports.total / perEndpointCap),
-    }));
+  const byDestination = destinationShares(input.destinations, (ports) => round4(ports / perEndpointCap));
   const hot = survey?.destination;
   return {
     publicIpCount: facts.outboundIpCount,
@@ -153,6 +147,18 @@ export function natGatewayBudget(input: {
     byDestination,
     ...(hot ? { hotEndpoint: { ...hot, share: round4(hot.connections / perEndpointCap) } } : {}),
   };
+}
+
+/** The TOP_DESTINATIONS first destinations (the model's order: most ports first), each with its share of a budget. */
+function destinationShares(destinations: DestinationPressure[], share: (ports: number) => number): DestinationShare[] {
+  return destinations.slice(0, TOP_DESTINATIONS).map((d) => ({
+    ip: d.ip,
+    port: d.port,
+    protocol: d.protocol,
+    connections: d.connections,
+    ports: d.ports,
+    share: share(d.ports.total),
+  }));
 }
 
 /** To 0.01 %: a cap of 50,000 per IP makes most shares small. */

@@ -17,6 +17,7 @@
 // budgeted per family, and never added across families.
 import ipaddr from 'ipaddr.js';
 import type { DestinationPressure, FlowCount, OutboundType, PortDemand, Protocol } from '../model.ts';
+import { isNatOutbound } from './snatBudget.ts';
 import { compareIps } from './summarizeConnections.ts';
 
 /**
@@ -30,9 +31,7 @@ export const NAT_GATEWAY_HOLD_AFTER_CLOSE_SECONDS = 65;
 
 /** The hold after close for the cluster's outbound type: NAT gateway's own timer, else the load balancer's. */
 export function holdAfterCloseSeconds(outboundType: OutboundType | undefined): number {
-  return outboundType === 'managedNATGateway' || outboundType === 'userAssignedNATGateway'
-    ? NAT_GATEWAY_HOLD_AFTER_CLOSE_SECONDS
-    : HOLD_AFTER_CLOSE_SECONDS;
+  return isNatOutbound(outboundType) ? NAT_GATEWAY_HOLD_AFTER_CLOSE_SECONDS : HOLD_AFTER_CLOSE_SECONDS;
 }
 /** Linux keeps a closed connection in TIME_WAIT for TCP_TIMEWAIT_LEN = 60 s (include/net/tcp.h). */
 export const LINUX_TIME_WAIT_SECONDS = 60;

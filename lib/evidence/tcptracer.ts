@@ -565,9 +565,9 @@ class Source {
   }
 }
 
-/** Rows (source × type × destination) the summary keeps at least; it holds up to four times as many. */
+/** Connect rows (source × destination) the summary keeps at least; it holds up to four times as many. */
 export const ROWS_HELD = 4096;
-/** Rows reported per source and event type: its busiest destinations. */
+/** Rows reported per source: its busiest destinations. */
 export const ROWS_REPORTED = 100;
 /** Sources kept; the events of further ones are only counted. */
 export const MAX_SOURCES = 10_000;

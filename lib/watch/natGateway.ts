@@ -17,13 +17,11 @@
 //     ([1, 16]) and `--nat-gateway-idle-timeout`.
 //   learn.microsoft.com/azure/nat-gateway/nat-gateway-flow-logs — StandardV2 only: `SourceIp`, "Source IP address of
 //     originating traffic (Azure virtual machine's private IP)".
-import { MAX_NAT_GATEWAY_IPS, NAT_GATEWAY_PORTS_PER_IP } from '../analysis/snatBudget.ts';
+import { MAX_NAT_GATEWAY_IPS, NAT_GATEWAY_PORTS_PER_IP, type NatOutboundType } from '../analysis/snatBudget.ts';
 import type { ClusterFacts, ClusterRef, NatGatewaySnat } from '../model.ts';
 
 /** `finding`: failed connections or dropped packets in the window; `no-metric`: Azure Monitor had no data for it. */
 export type GatewayDecision = 'finding' | 'ok' | 'no-metric';
-
-export type NatOutboundType = 'managedNATGateway' | 'userAssignedNATGateway';
 
 /** A NAT gateway of a watched cluster: its metrics over the window, the decision, and for a finding what to do. */
 export interface NatGatewayStanding {
@@ -48,10 +46,6 @@ export interface NatGatewayStanding {
 
 /** NAT gateway's default TCP idle timeout, which Microsoft advises keeping. */
 const DEFAULT_IDLE_MINUTES = 4;
-
-export function isNatOutbound(outboundType: ClusterFacts['outboundType']): outboundType is NatOutboundType {
-  return outboundType === 'managedNATGateway' || outboundType === 'userAssignedNATGateway';
-}
 
 export function natGatewayStanding(input: {
   facts: ClusterFacts;

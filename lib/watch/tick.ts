@@ -7,6 +7,8 @@
 // A NAT gateway cluster has no per-node SNAT metric: it is watched at its gateways (natGateway.ts), whose own metrics
 // are asked for once per subscription too (a second call: a metrics batch is one resource type), and no investigation
 // is started for it — there is no node to pick.
+
+import { isNatOutbound } from '../analysis/snatBudget.ts';
 import type {
   BackendSnat,
   ClusterFacts,
@@ -20,7 +22,7 @@ import type { Ports } from '../ports.ts';
 import { CAPTURE_SECONDS } from '../validation.ts';
 import { type AllocationFinding, allocationFinding } from './drift.ts';
 import { type ClusterMemory, clusterKey, emptyMemory, type NodeMemory, type WatchMemory } from './memory.ts';
-import { isNatOutbound, type NatGatewayStanding, natGatewayStanding } from './natGateway.ts';
+import { type NatGatewayStanding, natGatewayStanding } from './natGateway.ts';
 import {
   DEFAULT_COOLDOWN_MINUTES,
   DEFAULT_HORIZON_MINUTES,

@@ -2,7 +2,7 @@
 // balancer, and the backend IP mapped to a Kubernetes node. A NAT gateway cluster has no per-node metric: without a
 // node named, its nodes are surveyed for the busiest destination endpoint (natSurvey.ts).
 import ipaddr from 'ipaddr.js';
-import { isNatGateway } from '../../analysis/recommendations.ts';
+import { isNatOutbound } from '../../analysis/snatBudget.ts';
 import { SnatDoctorError, TransientError } from '../../errors.ts';
 import type {
   BackendSnat,
@@ -78,7 +78,7 @@ export const locateNode = defineStep<LocateInput, Located>('locateNode', async (
   let survey: NatSurvey | undefined;
   let node: NodeInfo;
   if (input.node) node = findNode(nodes, input.node);
-  else if (isNatGateway(facts)) {
+  else if (isNatOutbound(facts.outboundType)) {
     survey = await surveyNatGateway(
       input.cluster,
       nodes,
@@ -112,7 +112,7 @@ async function gatewayMetrics(
   ports: Ports,
   notes: string[],
 ): Promise<NatGatewaySnat[] | undefined> {
-  if (!isNatGateway(facts)) return undefined;
+  if (!isNatOutbound(facts.outboundType)) return undefined;
   if (facts.natGatewayIds.length === 0) {
     notes.push("NAT gateway metrics unavailable: the cluster's facts name no NAT gateway.");
     return undefined;

@@ -2,8 +2,8 @@
 // evidence blob join this step in later issues.)
 import { connectsTraced } from '../../analysis/connectsTraced.ts';
 import { rankCulprits } from '../../analysis/rankCulprits.ts';
-import { isNatGateway, recommend } from '../../analysis/recommendations.ts';
-import { natGatewayBudget, snatBudget } from '../../analysis/snatBudget.ts';
+import { recommend } from '../../analysis/recommendations.ts';
+import { isNatOutbound, natGatewayBudget, snatBudget } from '../../analysis/snatBudget.ts';
 import { snatClassifier } from '../../analysis/snatDestination.ts';
 import { familyOf, holdAfterCloseSeconds } from '../../analysis/snatModel.ts';
 import { summarizeConnections } from '../../analysis/summarizeConnections.ts';
@@ -57,7 +57,7 @@ export function buildReport(input: ReportInput, finishedAt: string = new Date().
     ? snatBudget({ facts: located.facts, backend: located.backendIpv6, destinations: ofFamily('ipv6') })
     : undefined;
   const natBudget =
-    located && isNatGateway(located.facts)
+    located && isNatOutbound(located.facts.outboundType)
       ? natGatewayBudget({
           facts: located.facts,
           destinations: ranking.destinations,
