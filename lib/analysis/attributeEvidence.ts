@@ -109,7 +109,11 @@ export function attributeEvidence(input: EvidenceInput): Attribution {
     const pod = podOf(t);
     const source = sourceOf(t, pod);
     if (!totalled.has(`${t.saddr} ${t.netns}`)) tally(source, t.type, t.count);
-    if (pod) traceOfPod.set(pod, [...(traceOfPod.get(pod) ?? []), t]);
+    if (pod) {
+      const rows = traceOfPod.get(pod);
+      if (rows) rows.push(t);
+      else traceOfPod.set(pod, [t]);
+    }
   }
   for (const total of input.sourceTotals ?? []) tally(sourceOf(total, podOf(total)), total.type, total.count);
 

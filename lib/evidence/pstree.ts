@@ -136,7 +136,9 @@ function findShims(processes: PstreeProcess[]): Pick<PstreeResult, 'shims' | 'un
   const children = new Map<number, number[]>();
   for (const process of processes) {
     if (process.thread || process.parentPid === undefined) continue;
-    children.set(process.parentPid, [...(children.get(process.parentPid) ?? []), process.pid]);
+    const siblings = children.get(process.parentPid);
+    if (siblings) siblings.push(process.pid);
+    else children.set(process.parentPid, [process.pid]);
   }
   const descendants = (pid: number): number[] =>
     (children.get(pid) ?? []).flatMap((child) => [child, ...descendants(child)]);
