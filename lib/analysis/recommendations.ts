@@ -122,9 +122,13 @@ function fixWorkload(w: WorkloadCulprit, facts: ClusterFacts, traced: boolean): 
     `${capitalize(name)} needs ${demandText(w, traced)}${share}. A closed connection keeps its SNAT port for about ${holdText(holdAfterCloseSeconds(facts.outboundType))}, and connections to one destination cannot share ports.`,
   ];
   const advice: string[] = [];
+  // On a NAT gateway cluster the idle timeouts are the gateway's: TCP's as configured (facts.idleTimeoutMinutes), UDP's
+  // fixed at 4 minutes ("UDP idle timeout timers are 4 minutes and are not configurable", learn.microsoft.com/azure/
+  // nat-gateway/nat-gateway-resource, Timers).
+  const nat = isNatOutbound(facts.outboundType);
   if (mostlyUdp) {
     advice.push(
-      `Most of its ports are UDP, which the load balancer gives one port per destination IP for as long as the flow is active (idle timeout ${facts.idleTimeoutMinutes} minutes): if this is DNS to public resolvers, resolve through the cluster's DNS (CoreDNS, forwarding to Azure DNS at 168.63.129.16, which is never SNAT'd); otherwise send to fewer destination IPs.`,
+      `Most of its ports are UDP, ${nat ? `which the NAT gateway holds for as long as the flow is active (its UDP idle timeout is 4 minutes and cannot be changed)` : `which the load balancer gives one port per destination IP for as long as the flow is active (idle timeout ${facts.idleTimeoutMinutes} minutes)`}: if this is DNS to public resolvers, resolve through the cluster's DNS (CoreDNS, forwarding to Azure DNS at 168.63.129.16, which is never SNAT'd); otherwise send to fewer destination IPs.`,
     );
   }
   if (churn) {
@@ -134,7 +138,7 @@ function fixWorkload(w: WorkloadCulprit, facts: ClusterFacts, traced: boolean): 
   }
   if (manyOpen) {
     advice.push(
-      `It keeps many connections open at once: share and reuse one client instead of one per request or per thread, cap the pool size per destination, multiplex over HTTP/2 where the server supports it, and close idle connections before the load balancer's ${facts.idleTimeoutMinutes}-minute idle timeout (or send TCP keepalives) so abandoned flows do not hold ports.`,
+      `It keeps many connections open at once: share and reuse one client instead of one per request or per thread, cap the pool size per destination, multiplex over HTTP/2 where the server supports it, and close idle connections before the ${nat ? 'NAT gateway' : 'load balancer'}'s ${facts.idleTimeoutMinutes}-minute idle timeout (or send TCP keepalives) so abandoned flows do not hold ports.`,
     );
   }
   if (!churn && !manyOpen && !mostlyUdp) {

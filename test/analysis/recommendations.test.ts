@@ -516,6 +516,18 @@ describe('NAT gateway clusters (issue 15): the per-destination cap, the timers, 
     expect(own?.detail).toContain('add public IPs or a prefix to it');
   });
 
+  test("the culprit's advice names the gateway's timeouts, not the load balancer's: TCP's as set, UDP's a fixed 4 minutes", () => {
+    const [tcp] = advise(LONG_LIVED, { facts: nat({ idleTimeoutMinutes: 30 }) });
+    expect(tcp?.detail).toContain("close idle connections before the NAT gateway's 30-minute idle timeout");
+    expect(tcp?.detail).not.toContain('load balancer');
+    const dns = [pod('resolver', [flow({ ip: '8.8.8.8', port: 53, protocol: 'udp', open: 900 })])];
+    const [udp] = advise(dns, { facts: nat({ idleTimeoutMinutes: 30 }) });
+    expect(udp?.detail).toContain('its UDP idle timeout is 4 minutes and cannot be changed');
+    expect(udp?.detail).not.toContain('load balancer');
+    // The same pods behind a load balancer: its idle timeout.
+    expect(advise(dns)[0]?.detail).toContain('which the load balancer gives one port per destination IP');
+  });
+
   test('no move-to-NAT-gateway advice on a cluster already behind one, and none without pods to rank', () => {
     expect(advise(LONG_LIVED, { facts: nat() }).filter((r) => r.title.startsWith('Longer term'))).toEqual([]);
     expect(kinds(advise([], { facts: nat() }))).toEqual([]);
