@@ -158,9 +158,9 @@ export interface TraceAggregate {
   count: number;
   /** For events in the host namespace: the pod uid owning the process (from its cgroup), when it is a pod. */
   podUid?: string;
-  /** A few of the PIDs (host PID namespace) and thread names seen, as samples. */
-  pids: number[];
-  comms: string[];
+  /** A few of the PIDs (host PID namespace) and thread names seen, as samples (rows of one source may share them). */
+  pids: readonly number[];
+  comms: readonly string[];
 }
 
 /** A network namespace on the node (`lsns -t net`). */

@@ -596,6 +596,11 @@ export function compareTraceAggregates(a: TraceAggregate, b: TraceAggregate): nu
   );
 }
 
+/** compareTraceAggregates for the connect rows of one source (same type, saddr and netns). */
+function compareRowsOfSource(a: TraceAggregate, b: TraceAggregate): number {
+  return b.count - a.count || compareText(a.daddr, b.daddr) || a.dport - b.dport;
+}
+
 /** The order of `TcptracerSummary.bySource`: most connects first, then most events, then address and netns. */
 function compareSources(a: SourceCount, b: SourceCount): number {
   return (
@@ -858,17 +863,14 @@ export class TcptracerAggregator {
         comms: source.comms,
       });
     }
-    // Each reported row gets its own copies of the samples (its source's, shared until here). Not by spreading the
-    // row into a new object: that took ~2/3 of the summary's 30–45 ms at 5,000 destinations (4,340 rows reported).
+    // A source's rows share its samples (the summary's copies, which nothing changes): a copy per row was two arrays
+    // more per row for the collector to move, 8,680 at 5,000 destinations.
     const aggregates: TraceAggregate[] = [];
+    // Only a source with more rows than are reported needs its own order (then by destination: the rows of one source
+    // differ in nothing else compareTraceAggregates reads); the aggregates are sorted together below.
     for (const rows of rowsOf) {
-      rows.sort(compareTraceAggregates);
-      for (let i = 0; i < Math.min(rows.length, ROWS_REPORTED); i++) {
-        const row = rows[i]!;
-        row.pids = [...row.pids];
-        row.comms = [...row.comms];
-        aggregates.push(row);
-      }
+      if (rows.length > ROWS_REPORTED) rows.sort(compareRowsOfSource);
+      for (let i = 0; i < Math.min(rows.length, ROWS_REPORTED); i++) aggregates.push(rows[i]!);
     }
     const reported = aggregates.reduce((sum, row) => sum + row.count, 0);
     aggregates.sort(compareTraceAggregates);
