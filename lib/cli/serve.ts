@@ -33,6 +33,9 @@ export interface ServeOptions {
   cluster?: string;
 }
 
+/** The signals that stop serve. */
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 export async function serve(options: ServeOptions, signal?: AbortSignal): Promise<number> {
   let running: Running;
   try {
@@ -42,13 +45,22 @@ export async function serve(options: ServeOptions, signal?: AbortSignal): Promis
     return badInputExit(error);
   }
   process.stdout.write(`${running.banner}\nPress Ctrl-C to stop.\n`);
+  // Ctrl-C, SIGTERM or SIGHUP stops it. While it stops, a second Ctrl-C leaves at once (Node's default); a repeated
+  // SIGTERM or SIGHUP does not cut the probes' cleanup short: a signal sent to the process group reaches serve twice
+  // when bin/snat-doctor.js runs it under the project's Node (once from the group, once passed on by the parent).
+  const stopping = () => {};
   const stoppedBy = await new Promise<'signal' | 'abort'>((resolve) => {
     const stop = (by: 'signal' | 'abort') => {
-      process.off('SIGINT', onSignal).off('SIGTERM', onSignal);
+      for (const name of STOP_SIGNALS) process.off(name, onSignal);
+      process.on('SIGTERM', stopping).on('SIGHUP', stopping);
       resolve(by);
     };
-    const onSignal = () => stop('signal');
-    process.once('SIGINT', onSignal).once('SIGTERM', onSignal);
+    const onSignal = (name: NodeJS.Signals) => {
+      // After a hangup the terminal is gone: a failed write must not stop the cleanup.
+      if (name === 'SIGHUP') for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+      stop('signal');
+    };
+    for (const name of STOP_SIGNALS) process.on(name, onSignal);
     signal?.addEventListener('abort', () => stop('abort'), { once: true });
   });
   const unfinished = await running.unfinished();
@@ -56,6 +68,7 @@ export async function serve(options: ServeOptions, signal?: AbortSignal): Promis
   const probesLeft = await running.stopProbes();
   await running.close();
   if (unfinished.length === 0) {
+    process.off('SIGTERM', stopping).off('SIGHUP', stopping);
     process.stdout.write('Stopped.\n');
     return 0;
   }
@@ -66,6 +79,7 @@ export async function serve(options: ServeOptions, signal?: AbortSignal): Promis
   // An investigation still running holds timers and requests of its own (a capture's wait, an Azure SDK call and
   // its retries) that would keep the process alive long after "Stopped.": stopped by a signal, it leaves now.
   if (stoppedBy === 'signal') process.exit(0);
+  process.off('SIGTERM', stopping).off('SIGHUP', stopping);
   return 0;
 }
 

@@ -13,6 +13,7 @@ import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { kubernetesAdapter } from '../../lib/adapters/kubernetes.ts';
 import { PROBE_LABEL, PROBE_NAMESPACE } from '../../lib/probe/probePod.ts';
 import { DEFAULT_SCENARIO_PATH } from '../../lib/sandbox/scenario.ts';
+import { AS_OLDER_NODE } from '../support/olderNode.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/snat-doctor.js', import.meta.url));
 const SELECTOR = Object.entries(PROBE_LABEL)
@@ -61,18 +62,30 @@ async function serveSandbox(dir: string, runCommand: boolean) {
 
 type Sandbox = Awaited<ReturnType<typeof serveSandbox>>;
 
+/**
+ * How a stopped diagnose was started and signalled: `direct`, the CLI under the project's Node, signalled; `parent`,
+ * bin under an older Node (which runs the CLI in a child), the parent alone signalled (a supervisor's `kill PID`);
+ * `group`, the same with the signal sent to the whole process group, as a terminal sends Ctrl-C or a hangup and as
+ * `kill -- -PGID` does.
+ */
+type Started = 'direct' | 'parent' | 'group';
+
 /** diagnose on the sandbox, stopped with `signal` once its probe pod exists; what it exited with. */
-async function diagnoseStopped(sandbox: Sandbox, signal: NodeJS.Signals) {
-  const child = spawn(process.execPath, [BIN, 'diagnose', '--connect', sandbox.connection, '--seconds', '30'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+async function diagnoseStopped(sandbox: Sandbox, signal: NodeJS.Signals, started: Started = 'direct') {
+  const preload = started === 'direct' ? [] : ['--import', AS_OLDER_NODE];
+  const child = spawn(
+    process.execPath,
+    [...preload, BIN, 'diagnose', '--connect', sandbox.connection, '--seconds', '30'],
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: started === 'group' },
+  );
   let stderr = '';
   child.stderr?.on('data', (chunk) => {
     stderr += chunk;
   });
   const exit = exited(child);
   const pod = await until('the probe pod', async () => (await sandbox.probePods())[0]);
-  child.kill(signal);
+  if (started === 'group') process.kill(-child.pid!, signal);
+  else child.kill(signal);
   return { pod, ...(await exit), stderr: () => stderr };
 }
 
@@ -86,17 +99,23 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** `serve --connect` on the sandbox, an investigation started through its HTTP starter, stopped with SIGINT once its probe pod exists. */
-async function serveStopped(sandbox: Sandbox) {
+/**
+ * `serve --connect` on the sandbox, an investigation started through its HTTP starter, stopped with `signal` once its
+ * probe pod exists.
+ */
+async function serveStopped(sandbox: Sandbox, signal: NodeJS.Signals = 'SIGINT', how: Started = 'direct') {
   const port = await freePort();
   const env: Record<string, string | undefined> = {
     ...process.env,
     SLACK_SIGNING_SECRET: '8f14e45fceea167a5a36dedd4bea2543',
   };
   for (const name of ['SLACK_BOT_TOKEN', 'SNAT_DOCTOR_SLACK_ACCESS']) delete env[name];
-  const child = spawn(process.execPath, [BIN, 'serve', '--connect', sandbox.connection, '--port', String(port)], {
-    env,
-  });
+  const preload = how === 'direct' ? [] : ['--import', AS_OLDER_NODE];
+  const child = spawn(
+    process.execPath,
+    [...preload, BIN, 'serve', '--connect', sandbox.connection, '--port', String(port)],
+    { env, detached: how === 'group' },
+  );
   let stdout = '';
   child.stdout?.on('data', (chunk) => {
     stdout += chunk;
@@ -110,7 +129,8 @@ async function serveStopped(sandbox: Sandbox) {
   });
   expect(started.status).toBe(202);
   const pod = await until('the probe pod', async () => (await sandbox.probePods())[0]);
-  child.kill('SIGINT');
+  if (how === 'group') process.kill(-child.pid!, signal);
+  else child.kill(signal);
   return { pod, ...(await exit), stdout: () => stdout };
 }
 
@@ -150,6 +170,30 @@ describe.each([
     90_000,
   );
 
+  // A hangup (a closed terminal or SSH session) stops it as SIGTERM does. And the README's fast ways of running the CLI
+  // start bin under the system's older Node, which runs the CLI again in a child: a signal must still stop it cleanly,
+  // sent to the parent alone or (a terminal's Ctrl-C or hangup, `kill -- -PGID`) to the whole group, which reached
+  // the CLI twice and cut its cleanup short (SIGTERM) or killed it (SIGHUP) before.
+  test.each<[NodeJS.Signals, Started, number]>([
+    ['SIGHUP', 'direct', 129],
+    ['SIGTERM', 'parent', 143],
+    ['SIGHUP', 'parent', 129],
+    ['SIGINT', 'group', 130],
+    ['SIGTERM', 'group', 143],
+    ['SIGHUP', 'group', 129],
+  ])(
+    '%s (%s): the probe pod deleted, exit %i',
+    async (signal, started, code) => {
+      const stopped = await diagnoseStopped(sandbox, signal, started);
+      expect(stopped.pod).toMatch(/^snat-doctor-probe-[a-z0-9]{8}$/);
+      expect(stopped.stderr()).not.toMatch(/the parent loaded the CLI itself/);
+      expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code, signal: null });
+      expect(stopped.stderr()).toMatch(/no probe pod is left running/);
+      expect(await sandbox.probePods()).toEqual([]);
+    },
+    90_000,
+  );
+
   // Noted in issue 14's work: stopping `serve` left the investigation's probe pod running on the node.
   test('serve stopped with an investigation mid-capture deletes its probe pod before it leaves', async () => {
     const stopped = await serveStopped(sandbox);
@@ -158,6 +202,22 @@ describe.each([
     expect(stopped.stdout()).toMatch(/abandoned an investigation still running: .*; no probe pod is left running\./);
     expect(await sandbox.probePods()).toEqual([]);
   }, 90_000);
+
+  test.each<[NodeJS.Signals, Started]>([
+    ['SIGTERM', 'group'],
+    ['SIGHUP', 'group'],
+    ['SIGHUP', 'direct'],
+  ])(
+    'serve stopped by %s (%s): the probe pod deleted, exit 0',
+    async (signal, started) => {
+      const stopped = await serveStopped(sandbox, signal, started);
+      expect(stopped.pod).toMatch(/^snat-doctor-probe-[a-z0-9]{8}$/);
+      expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code: 0, signal: null });
+      expect(stopped.stdout()).toMatch(/abandoned an investigation still running: .*; no probe pod is left running\./);
+      expect(await sandbox.probePods()).toEqual([]);
+    },
+    90_000,
+  );
 
   test('SIGKILL: the pod stays, and the sweep deletes it only once it is past its deadline', async () => {
     const stopped = await diagnoseStopped(sandbox, 'SIGKILL');
