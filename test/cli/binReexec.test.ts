@@ -5,6 +5,8 @@
 // one runs it too. Signals through the re-run: test/cli/interrupt.test.ts.
 import { execFileSync, spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from '@jest/globals';
@@ -14,9 +16,9 @@ const BIN = fileURLToPath(new URL('../../bin/snat-doctor.js', import.meta.url));
 const TRACE = fileURLToPath(new URL('../fixtures/runbook/trace.txt', import.meta.url));
 const ENV = { ...process.env, NO_COLOR: '1' };
 
-function run(node: string, preload: string[], args: string[]) {
+function run(node: string, preload: string[], args: string[], bin = BIN) {
   return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-    const child = spawn(node, [...preload, BIN, ...args], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(node, [...preload, bin, ...args], { env: ENV, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (text: string) => (stdout += text));
@@ -52,6 +54,20 @@ describe('bin/snat-doctor.js under a Node older than 22', () => {
     expect(code).toBe(0);
     expect(JSON.parse(stdout).events).toBe(7);
     expect(stdout).toBe(direct());
+  });
+
+  test('started through a symlink elsewhere, as `npm link` installs it: the same', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'snat-bin-'));
+    try {
+      const link = join(dir, 'snat-doctor');
+      await symlink(BIN, link);
+      const { code, stdout, stderr } = await run(process.execPath, ['--import', AS_OLDER_NODE], ANALYZE, link);
+      expect(stderr).toBe('');
+      expect(code).toBe(0);
+      expect(stdout).toBe(direct());
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   test('a bad argument: exit 2 and the message, without a stack trace', async () => {
