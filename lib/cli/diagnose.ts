@@ -16,6 +16,7 @@ import { startOnce } from '../watch/startOnce.ts';
 import { badInputExit } from './badInput.ts';
 import { connectedSandbox, probeRuns, probesLeftText } from './probeRuns.ts';
 import { ProgressPrinter } from './progress.ts';
+import { ignoreRepeatedStops, STOP_SIGNALS, tolerateClosedTerminal } from './stopSignals.ts';
 
 export interface DiagnoseOptions {
   sandbox?: string;
@@ -39,19 +40,14 @@ interface Target {
   close(): Promise<void>;
 }
 
-/** The signals that stop a run cleanly. */
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
 /** How long an interrupted run waits for its probe pod to be deleted before it leaves anyway. */
 const CLEANUP_WAIT_MS = 60_000;
 
 export async function diagnose(options: DiagnoseOptions): Promise<number> {
-  // SIGINT, SIGTERM or SIGHUP (a closed terminal or SSH session): stop, delete the probe pod if one is running (its
-  // wait is aborted, and its cleanup runs), and leave with 128 + the first signal's number. Only a second Ctrl-C
-  // leaves at once: a SIGTERM or SIGHUP sent to the process group reaches the CLI twice when bin/snat-doctor.js runs
-  // it under the project's Node (once from the group, once passed on by the parent), and a supervisor may repeat a
-  // SIGTERM before its SIGKILL. SIGKILL cannot be caught: the pod's activeDeadlineSeconds stops it, and the next
-  // investigation on the cluster deletes it (lib/adapters/nodeProbe.ts).
+  // A stop signal (stopSignals.ts): stop, delete the probe pod if one is running (its wait is aborted, and its cleanup
+  // runs), and leave with 128 + the first signal's number; a second Ctrl-C leaves at once. SIGKILL cannot be caught:
+  // the pod's activeDeadlineSeconds stops it, and the next investigation on the cluster deletes it
+  // (lib/adapters/nodeProbe.ts).
   const stop = new AbortController();
   let exitCode = 130;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -60,8 +56,8 @@ export async function diagnose(options: DiagnoseOptions): Promise<number> {
       return;
     }
     exitCode = 128 + (constants.signals[signal] ?? 0);
-    // After a hangup the terminal is gone: a failed write must not stop the cleanup.
-    if (signal === 'SIGHUP') for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+    tolerateClosedTerminal(signal);
+    ignoreRepeatedStops();
     process.stderr.write(`\n${signal}: stopping; a running probe pod is deleted first (Ctrl-C again to leave now).\n`);
     stop.abort(new SnatDoctorError('INTERNAL', `snat-doctor was stopped (${signal})`));
   };

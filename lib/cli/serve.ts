@@ -17,6 +17,7 @@ import type { Scenario } from '../sandbox/scenario.ts';
 import type { SlackAccess } from '../slack/access.ts';
 import { badInputExit } from './badInput.ts';
 import { connectedSandbox, probeRuns, probesLeftText } from './probeRuns.ts';
+import { ignoreRepeatedStops, STOP_SIGNALS, tolerateClosedTerminal } from './stopSignals.ts';
 
 const { HttpRequest, InvocationContext } = azureFunctions;
 
@@ -33,9 +34,6 @@ export interface ServeOptions {
   cluster?: string;
 }
 
-/** The signals that stop serve. */
-const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
-
 export async function serve(options: ServeOptions, signal?: AbortSignal): Promise<number> {
   let running: Running;
   try {
@@ -45,19 +43,16 @@ export async function serve(options: ServeOptions, signal?: AbortSignal): Promis
     return badInputExit(error);
   }
   process.stdout.write(`${running.banner}\nPress Ctrl-C to stop.\n`);
-  // Ctrl-C, SIGTERM or SIGHUP stops it. While it stops, a second Ctrl-C leaves at once (Node's default); a repeated
-  // SIGTERM or SIGHUP does not cut the probes' cleanup short: a signal sent to the process group reaches serve twice
-  // when bin/snat-doctor.js runs it under the project's Node (once from the group, once passed on by the parent).
-  const stopping = () => {};
+  // A stop signal (stopSignals.ts) stops it; then a second Ctrl-C leaves at once (Node's default), a repeated SIGTERM
+  // or SIGHUP is ignored.
   const stoppedBy = await new Promise<'signal' | 'abort'>((resolve) => {
     const stop = (by: 'signal' | 'abort') => {
       for (const name of STOP_SIGNALS) process.off(name, onSignal);
-      process.on('SIGTERM', stopping).on('SIGHUP', stopping);
+      if (by === 'signal') ignoreRepeatedStops();
       resolve(by);
     };
     const onSignal = (name: NodeJS.Signals) => {
-      // After a hangup the terminal is gone: a failed write must not stop the cleanup.
-      if (name === 'SIGHUP') for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+      tolerateClosedTerminal(name);
       stop('signal');
     };
     for (const name of STOP_SIGNALS) process.on(name, onSignal);
@@ -68,7 +63,6 @@ export async function serve(options: ServeOptions, signal?: AbortSignal): Promis
   const probesLeft = await running.stopProbes();
   await running.close();
   if (unfinished.length === 0) {
-    process.off('SIGTERM', stopping).off('SIGHUP', stopping);
     process.stdout.write('Stopped.\n');
     return 0;
   }
@@ -79,7 +73,6 @@ export async function serve(options: ServeOptions, signal?: AbortSignal): Promis
   // An investigation still running holds timers and requests of its own (a capture's wait, an Azure SDK call and
   // its retries) that would keep the process alive long after "Stopped.": stopped by a signal, it leaves now.
   if (stoppedBy === 'signal') process.exit(0);
-  process.off('SIGTERM', stopping).off('SIGHUP', stopping);
   return 0;
 }
 
