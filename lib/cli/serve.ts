@@ -47,8 +47,9 @@ export async function serve(options: ServeOptions, signal?: AbortSignal): Promis
   // or SIGHUP is ignored.
   const stoppedBy = await new Promise<'signal' | 'abort'>((resolve) => {
     const stop = (by: 'signal' | 'abort') => {
-      for (const name of STOP_SIGNALS) process.off(name, onSignal);
+      // In this order: with no listener for a moment, Node would restore the signal's default action.
       if (by === 'signal') ignoreRepeatedStops();
+      for (const name of STOP_SIGNALS) process.off(name, onSignal);
       resolve(by);
     };
     const onSignal = (name: NodeJS.Signals) => {

@@ -4,6 +4,7 @@
 // group, once passed on by the parent), and a supervisor may repeat a SIGTERM before its SIGKILL. What is left: Node
 // restores the default action as it tears the process down (~50 ms here, seen with strace), so a copy that arrives
 // only then ends the process by the signal after its cleanup: the probe pods are deleted, the exit code is 128 + n.
+
 /** The signals that stop a command cleanly. */
 export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
