@@ -2,7 +2,7 @@
 // process, stopped mid-capture on both transports (the pod created through the Kubernetes API where runCommand is
 // disabled, and by runCommand's kubectl otherwise). SIGINT and SIGTERM delete the pod before the CLI leaves; after a
 // SIGKILL the pod stays until the next investigation sweeps it, which never touches a probe pod still in its time.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -63,29 +63,36 @@ async function serveSandbox(dir: string, runCommand: boolean) {
 type Sandbox = Awaited<ReturnType<typeof serveSandbox>>;
 
 /**
- * How a stopped diagnose was started and signalled: `direct`, the CLI under the project's Node, signalled; `parent`,
+ * How a stopped command was started and signalled: `direct`, the CLI under the project's Node, signalled; `parent`,
  * bin under an older Node (which runs the CLI in a child), the parent alone signalled (a supervisor's `kill PID`);
  * `group`, the same with the signal sent to the whole process group, as a terminal sends Ctrl-C or a hangup and as
  * `kill -- -PGID` does.
  */
-type Started = 'direct' | 'parent' | 'group';
+type How = 'direct' | 'parent' | 'group';
+
+/** `snat-doctor ARGS` started `how`; its `stop(signal)` signals it that way. */
+function startCli(args: string[], how: How, options: SpawnOptions) {
+  const preload = how === 'direct' ? [] : ['--import', AS_OLDER_NODE];
+  const child = spawn(process.execPath, [...preload, BIN, ...args], { ...options, detached: how === 'group' });
+  const stop = (signal: NodeJS.Signals) => {
+    if (how === 'group') process.kill(-child.pid!, signal);
+    else child.kill(signal);
+  };
+  return { child, stop };
+}
 
 /** diagnose on the sandbox, stopped with `signal` once its probe pod exists; what it exited with. */
-async function diagnoseStopped(sandbox: Sandbox, signal: NodeJS.Signals, started: Started = 'direct') {
-  const preload = started === 'direct' ? [] : ['--import', AS_OLDER_NODE];
-  const child = spawn(
-    process.execPath,
-    [...preload, BIN, 'diagnose', '--connect', sandbox.connection, '--seconds', '30'],
-    { stdio: ['ignore', 'ignore', 'pipe'], detached: started === 'group' },
-  );
+async function diagnoseStopped(sandbox: Sandbox, signal: NodeJS.Signals, how: How = 'direct') {
+  const { child, stop } = startCli(['diagnose', '--connect', sandbox.connection, '--seconds', '30'], how, {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
   child.stderr?.on('data', (chunk) => {
     stderr += chunk;
   });
   const exit = exited(child);
   const pod = await until('the probe pod', async () => (await sandbox.probePods())[0]);
-  if (started === 'group') process.kill(-child.pid!, signal);
-  else child.kill(signal);
+  stop(signal);
   return { pod, ...(await exit), stderr: () => stderr };
 }
 
@@ -103,19 +110,14 @@ async function freePort(): Promise<number> {
  * `serve --connect` on the sandbox, an investigation started through its HTTP starter, stopped with `signal` once its
  * probe pod exists.
  */
-async function serveStopped(sandbox: Sandbox, signal: NodeJS.Signals = 'SIGINT', how: Started = 'direct') {
+async function serveStopped(sandbox: Sandbox, signal: NodeJS.Signals = 'SIGINT', how: How = 'direct') {
   const port = await freePort();
   const env: Record<string, string | undefined> = {
     ...process.env,
     SLACK_SIGNING_SECRET: '8f14e45fceea167a5a36dedd4bea2543',
   };
   for (const name of ['SLACK_BOT_TOKEN', 'SNAT_DOCTOR_SLACK_ACCESS']) delete env[name];
-  const preload = how === 'direct' ? [] : ['--import', AS_OLDER_NODE];
-  const child = spawn(
-    process.execPath,
-    [...preload, BIN, 'serve', '--connect', sandbox.connection, '--port', String(port)],
-    { env, detached: how === 'group' },
-  );
+  const { child, stop } = startCli(['serve', '--connect', sandbox.connection, '--port', String(port)], how, { env });
   let stdout = '';
   child.stdout?.on('data', (chunk) => {
     stdout += chunk;
@@ -129,8 +131,7 @@ async function serveStopped(sandbox: Sandbox, signal: NodeJS.Signals = 'SIGINT',
   });
   expect(started.status).toBe(202);
   const pod = await until('the probe pod', async () => (await sandbox.probePods())[0]);
-  if (how === 'group') process.kill(-child.pid!, signal);
-  else child.kill(signal);
+  stop(signal);
   return { pod, ...(await exit), stdout: () => stdout };
 }
 
@@ -174,7 +175,7 @@ describe.each([
   // start bin under the system's older Node, which runs the CLI again in a child: a signal must still stop it cleanly,
   // sent to the parent alone or (a terminal's Ctrl-C or hangup, `kill -- -PGID`) to the whole group, which reached
   // the CLI twice and cut its cleanup short (SIGTERM) or killed it (SIGHUP) before.
-  test.each<[NodeJS.Signals, Started, number]>([
+  test.each<[NodeJS.Signals, How, number]>([
     ['SIGHUP', 'direct', 129],
     ['SIGTERM', 'parent', 143],
     ['SIGHUP', 'parent', 129],
@@ -183,8 +184,8 @@ describe.each([
     ['SIGHUP', 'group', 129],
   ])(
     '%s (%s): the probe pod deleted, exit %i',
-    async (signal, started, code) => {
-      const stopped = await diagnoseStopped(sandbox, signal, started);
+    async (signal, how, code) => {
+      const stopped = await diagnoseStopped(sandbox, signal, how);
       expect(stopped.pod).toMatch(/^snat-doctor-probe-[a-z0-9]{8}$/);
       expect(stopped.stderr()).not.toMatch(/the parent loaded the CLI itself/);
       expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code, signal: null });
@@ -203,14 +204,14 @@ describe.each([
     expect(await sandbox.probePods()).toEqual([]);
   }, 90_000);
 
-  test.each<[NodeJS.Signals, Started]>([
+  test.each<[NodeJS.Signals, How]>([
     ['SIGTERM', 'group'],
     ['SIGHUP', 'group'],
     ['SIGHUP', 'direct'],
   ])(
     'serve stopped by %s (%s): the probe pod deleted, exit 0',
-    async (signal, started) => {
-      const stopped = await serveStopped(sandbox, signal, started);
+    async (signal, how) => {
+      const stopped = await serveStopped(sandbox, signal, how);
       expect(stopped.pod).toMatch(/^snat-doctor-probe-[a-z0-9]{8}$/);
       expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code: 0, signal: null });
       expect(stopped.stdout()).toMatch(/abandoned an investigation still running: .*; no probe pod is left running\./);
