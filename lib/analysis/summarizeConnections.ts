@@ -113,8 +113,25 @@ export function compareIps(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/**
+ * Keys already made, for the sorts that call compareIps: each address is parsed once, not at every comparison (at
+ * 5,000 destinations the parsing was ~100 ms of a 0.47 s analyze, issue 13). Bounded: cleared when full.
+ */
+const sortKeys = new Map<string, string | null>();
+const SORT_KEYS_HELD = 1 << 16;
+
 // A fixed-width hex key ('a' + 8 digits for IPv4, 'b' + 32 for IPv6), so string order is numeric order.
 function ipSortKey(ip: string): string | undefined {
+  let key = sortKeys.get(ip);
+  if (key === undefined) {
+    key = parsedSortKey(ip) ?? null;
+    if (sortKeys.size >= SORT_KEYS_HELD) sortKeys.clear();
+    sortKeys.set(ip, key);
+  }
+  return key ?? undefined;
+}
+
+function parsedSortKey(ip: string): string | undefined {
   let bytes: number[];
   if (ipaddr.IPv4.isValidFourPartDecimal(ip)) bytes = ipaddr.IPv4.parse(ip).toByteArray();
   else if (ipaddr.IPv6.isValid(ip)) bytes = ipaddr.IPv6.parse(ip).toByteArray();

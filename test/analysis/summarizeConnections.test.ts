@@ -1,6 +1,6 @@
 import { describe, expect, test } from '@jest/globals';
 import { snatClassifier } from '../../lib/analysis/snatDestination.ts';
-import { summarizeConnections } from '../../lib/analysis/summarizeConnections.ts';
+import { compareIps, summarizeConnections } from '../../lib/analysis/summarizeConnections.ts';
 import type { Protocol, SocketAggregate, TcpState, TraceAggregate } from '../../lib/model.ts';
 
 const isSnat = snatClassifier(['10.244.0.0/16']);
@@ -228,5 +228,18 @@ describe("summarizeConnections: flows, every kind of pressure on each SNAT'd des
     expect(sum('timeWait')).toBe(summary.timeWait);
     expect(sum('connects')).toBe(summary.publicConnects);
     expect(summary.flows.map((f) => f.ip)).toEqual(['20.60.1.2', '52.1.2.3', '2603:1030::5']); // IPv4 first, by address
+  });
+});
+
+describe('compareIps', () => {
+  test('numeric order, IPv4 before IPv6 before anything else, for more addresses than its key cache holds', () => {
+    // 70,000 addresses: past the 65,536 parsed keys it keeps, so the cache is cleared on the way and must not matter.
+    const v4 = Array.from({ length: 70_000 }, (_, i) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`);
+    const others = ['::1', '2001:db8::10', '2001:db8::9', 'not-an-ip'];
+    const shuffled = [...v4, ...others].map((ip, i) => ({ ip, r: (i * 7919) % 70_004 })).sort((a, b) => a.r - b.r);
+    const sorted = shuffled.map((x) => x.ip).sort(compareIps);
+    expect(sorted.slice(0, v4.length)).toEqual(v4);
+    expect(sorted.slice(v4.length)).toEqual(['::1', '2001:db8::9', '2001:db8::10', 'not-an-ip']);
+    expect(sorted.slice().sort(compareIps)).toEqual(sorted);
   });
 });
