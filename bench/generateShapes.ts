@@ -30,6 +30,11 @@ export interface AnalysisShape {
   destinations: number | 'distinct';
   /** Source pods (default 120). */
   sources?: number;
+  /**
+   * The sources' pods are named by a `crictl inspectp` file (shapeInspectp) given with the capture, so analyze counts
+   * connects per destination and ties them to pods, which it does not for a capture alone.
+   */
+  pods?: boolean;
 }
 
 interface ShapeSource {
@@ -61,6 +66,37 @@ const COMMS = [
   ['celery'],
 ];
 
+/** The i-th source pod's address (and its sandbox's in shapeInspectp). */
+function shapeSourceAddress(i: number): string {
+  return `10.244.${1 + Math.floor(i / 100)}.${10 + (i % 100)}`;
+}
+
+/**
+ * `crictl inspectp` of the shape's source pods, as crictl prints it for several sandboxes (a JSON array; the fields
+ * lib/evidence/crictl.ts reads): each pod named `shapes/pod-I`, with its source's address, so analyze ties the
+ * capture's sources to pods by address.
+ */
+export function shapeInspectp(sources = 120): string {
+  const sandboxes = Array.from({ length: sources }, (_, i) => ({
+    info: {
+      pid: 20_000 + i,
+      runtimeSpec: { linux: { namespaces: [{ type: 'network', path: `/var/run/netns/cni-shape-${i}` }] } },
+    },
+    status: {
+      id: (i + 1).toString(16).padStart(64, 'c'),
+      metadata: {
+        attempt: 0,
+        name: `pod-${i}`,
+        namespace: 'shapes',
+        uid: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      },
+      network: { additionalIps: [], ip: shapeSourceAddress(i) },
+      state: 'SANDBOX_READY',
+    },
+  }));
+  return `${JSON.stringify(sandboxes, null, 2)}\n`;
+}
+
 /** The i-th destination: 20.0.0.1 up, at most 15 characters, so tcptracer's 16-wide DADDR column holds it. */
 export function shapeDestination(i: number): string {
   const n = i + 1;
@@ -81,7 +117,7 @@ export function* generateShape(events: number, shape: AnalysisShape, seed = 13):
   const sources: ShapeSource[] = [];
   for (let i = 0; i < count; i++) {
     sources.push({
-      ip: `10.244.${1 + Math.floor(i / 100)}.${10 + (i % 100)}`,
+      ip: shapeSourceAddress(i),
       netns: 4026532785 + i * 97,
       pids: random() < 0.3 ? [pid(), pid()] : [pid()],
       comms: pick(COMMS),

@@ -98,7 +98,11 @@ export async function analyzeEvidence(options: AnalyzeOptions): Promise<Analysis
     const { summarizeTcptracerFile, MAX_SOURCES, ROWS_REPORTED } = await import('../evidence/tcptracer.ts');
     const path = await streamable(options.tcptracer, '--tcptracer');
     // A system error (EIO, EISDIR if the path changed since) is the file's; anything else is a bug and propagates.
-    const summary = await summarizeTcptracerFile(path).catch((error: unknown) => {
+    // Per-destination rows are read only for sources tied to pods, which needs the pods' sandboxes (crictl, or a probe
+    // report's): without them, the sources' exact totals are all that is reported, and counting the rows was most
+    // of the time after the read at 5,000 destinations (issue 13).
+    const destinations = (options.crictl?.length ?? 0) > 0 || options.probeReport !== undefined;
+    const summary = await summarizeTcptracerFile(path, { destinations }).catch((error: unknown) => {
       throw error instanceof Error && 'syscall' in error ? cannotRead(path, '--tcptracer', error) : error;
     });
     record('tcptracer', options.tcptracer, summary);
@@ -114,7 +118,7 @@ export async function analyzeEvidence(options: AnalyzeOptions): Promise<Analysis
     );
     events = summary.events;
     const cut = summary.cut;
-    if (cut && cut.unreportedEvents > 0) {
+    if (destinations && cut && cut.unreportedEvents > 0) {
       notes.push(
         `Per destination, each source's ${ROWS_REPORTED} busiest are kept: ${cut.unreportedEvents} connect(s) to ` +
           "others count in the sources' totals only" +
@@ -241,15 +245,17 @@ export async function analyzeEvidence(options: AnalyzeOptions): Promise<Analysis
     clusterCidrs: options.clusterCidr ?? [],
     sourceTotals,
   });
+  // Connects were traced: rows, or (without the rows, see above) a source's connect total.
+  const traced = trace.length > 0 || sourceTotals.some((t) => t.type === 'connect' && t.count > 0);
   let culprits: Culprit[] = [];
   if (attribution.pods.length > 0) {
     const { rankCulprits } = await import('./rankCulprits.ts');
     culprits = rankCulprits(attribution.pods, { captureSeconds: seconds ?? 0 }).culprits;
-  } else if (trace.length > 0 && options.probeReport) {
+  } else if (traced && options.probeReport) {
     notes.push(
       'No pod is known: the probe found no process in a pod cgroup (kubepods) on this node, so sources are listed by address and network namespace.',
     );
-  } else if (trace.length > 0) {
+  } else if (traced) {
     notes.push(
       'No pod is known, so sources are listed by address and network namespace. To name the pods, add ' +
         '--crictl with crictl pods -o json and crictl inspectp output (and --lsns), or --pstree.',

@@ -137,7 +137,8 @@ export function attributeEvidence(input: EvidenceInput): Attribution {
     (a, b) =>
       b.connects - a.connects ||
       b.connects + b.accepts + b.closes - (a.connects + a.accepts + a.closes) ||
-      (a.saddr < b.saddr ? -1 : a.saddr > b.saddr ? 1 : 0),
+      (a.saddr < b.saddr ? -1 : a.saddr > b.saddr ? 1 : 0) ||
+      (a.netns ?? 0) - (b.netns ?? 0),
   );
   return {
     bySource,

@@ -105,7 +105,8 @@ export interface TcptracerSummary extends LineStats {
   bySource: SourceCount[];
   /**
    * Connects per saddr × netns (0 without a NETNS column) × daddr:dport, biggest first: each source's ROWS_REPORTED
-   * busiest destinations. A row's pids and comms are its source's samples.
+   * busiest destinations. A row's pids and comms are its source's samples. Empty when the aggregator was told not to
+   * count destinations (then `cut.unreportedEvents` is every connect).
    */
   aggregates: TraceAggregate[];
   cut?: TcptracerCut;
@@ -567,6 +568,17 @@ class Source {
 
 /** Connect rows (source × destination) the summary keeps at least; it holds up to four times as many. */
 export const ROWS_HELD = 4096;
+export interface TcptracerAggregatorOptions {
+  /** Rows kept at least (the tests make it small, to prune). */
+  rowsHeld?: number;
+  /**
+   * Count connects per destination (default). Without, only the sources' counts are kept and `aggregates` is empty:
+   * for a reader that can tie no source to a pod, which is all the rows are read for (analyzeEvidence without crictl
+   * or a probe report). At 5,000 destinations the rows are most of the time after the read (issue 13's bench).
+   */
+  destinations?: boolean;
+}
+
 /** Rows reported per source: its busiest destinations. */
 export const ROWS_REPORTED = 100;
 /** Sources kept; the events of further ones are only counted. */
@@ -644,9 +656,12 @@ export class TcptracerAggregator {
   private readonly addressIds = new Map<string, number>();
   private readonly addressNames: string[] = [];
 
-  /** `rowsHeld`: rows kept at least (ROWS_HELD; the tests make it small, to prune). */
-  constructor(rowsHeld = ROWS_HELD) {
+  /** Whether connects are counted per destination (the rows); without, `aggregates` is empty. */
+  protected readonly destinations: boolean;
+
+  constructor({ rowsHeld = ROWS_HELD, destinations = true }: TcptracerAggregatorOptions = {}) {
     this.rows = new Rows(rowsHeld);
+    this.destinations = destinations;
   }
 
   push(chunk: Buffer | Uint8Array | string): void {
@@ -795,7 +810,7 @@ export class TcptracerAggregator {
     }
     source.counts[type]!++;
     // Rows only for connects: the SNAT model reads no other (a source's accepts and closes are its totals).
-    if (type === CONNECT) this.rows.count(daddr, dport | (daddrInterned << 16), source.index);
+    if (type === CONNECT && this.destinations) this.rows.count(daddr, dport | (daddrInterned << 16), source.index);
     return source;
   }
 
@@ -827,23 +842,11 @@ export class TcptracerAggregator {
     return interned ? (this.addressNames[value] ?? '') : dottedQuad(value >>> 0);
   }
 
-  private summary(): TcptracerSummary {
-    const bySource = this.sources.map((source): SourceCount => {
-      const [connects = 0, accepts = 0, closes = 0, unknown = 0] = source.counts;
-      const netns = source.netns >>> 0;
-      return {
-        saddr: this.addressName(source.saddr, source.interned),
-        ...(netns !== 0 ? { netns } : {}),
-        connects,
-        accepts,
-        closes,
-        total: connects + accepts + closes + unknown,
-        pids: [...source.pids],
-        comms: [...source.comms],
-      };
-    });
-    // Each source's connect rows, busiest first; ROWS_REPORTED of each reported. Rows that cannot be among them are
-    // left out before their strings and objects are made.
+  /**
+   * Each source's connect rows, busiest first; ROWS_REPORTED of each reported, in compareTraceAggregates' order. Rows
+   * that cannot be among them are left out before their strings and objects are made. `bySource`: in `sources` order.
+   */
+  private reportedRows(bySource: SourceCount[]): TraceAggregate[] {
     const cells = this.rows.table.cells;
     const least = leastReportedCounts(cells, this.sources.length);
     const rowsOf = this.sources.map((): TraceAggregate[] => []);
@@ -872,8 +875,26 @@ export class TcptracerAggregator {
       if (rows.length > ROWS_REPORTED) rows.sort(compareRowsOfSource);
       for (let i = 0; i < Math.min(rows.length, ROWS_REPORTED); i++) aggregates.push(rows[i]!);
     }
+    return aggregates.sort(compareTraceAggregates);
+  }
+
+  private summary(): TcptracerSummary {
+    const bySource = this.sources.map((source): SourceCount => {
+      const [connects = 0, accepts = 0, closes = 0, unknown = 0] = source.counts;
+      const netns = source.netns >>> 0;
+      return {
+        saddr: this.addressName(source.saddr, source.interned),
+        ...(netns !== 0 ? { netns } : {}),
+        connects,
+        accepts,
+        closes,
+        total: connects + accepts + closes + unknown,
+        pids: [...source.pids],
+        comms: [...source.comms],
+      };
+    });
+    const aggregates = this.destinations ? this.reportedRows(bySource) : [];
     const reported = aggregates.reduce((sum, row) => sum + row.count, 0);
-    aggregates.sort(compareTraceAggregates);
     bySource.sort(compareSources);
     const summary: TcptracerSummary = {
       lines: this.stats.lines,
@@ -931,8 +952,11 @@ function leastReportedCounts(cells: Int32Array, sources: number): Int32Array {
 const STRING_SLICE = 1 << 20;
 
 /** Aggregates tcptracer output given whole or as a stream of chunks (any chunking). */
-export async function summarizeTcptracer(input: AsyncIterable<Buffer | string> | string): Promise<TcptracerSummary> {
-  const aggregator = new TcptracerAggregator();
+export async function summarizeTcptracer(
+  input: AsyncIterable<Buffer | string> | string,
+  options: TcptracerAggregatorOptions = {},
+): Promise<TcptracerSummary> {
+  const aggregator = new TcptracerAggregator(options);
   if (typeof input === 'string') {
     // In slices, so that the UTF-8 copy stays small however big the text.
     for (let i = 0; i < input.length; i += STRING_SLICE) aggregator.push(input.slice(i, i + STRING_SLICE));
@@ -941,23 +965,24 @@ export async function summarizeTcptracer(input: AsyncIterable<Buffer | string> |
 }
 
 /** Reads a whole capture file into a summary, synchronously. */
-export type TcptracerFileReader = (path: string) => TcptracerSummary;
+export type TcptracerFileReader = (path: string, options: TcptracerAggregatorOptions) => TcptracerSummary;
 
 /** The WebAssembly reader (tcptracerWasm.ts), compiled on first use; rejects when it cannot be instantiated. */
 async function wasmFileReader(): Promise<TcptracerFileReader> {
   const { loadTcptracerWasmReader, summarizeTcptracerFileWasm } = await import('./tcptracerWasm.ts');
   const reader = loadTcptracerWasmReader();
-  return (path) => summarizeTcptracerFileWasm(path, reader);
+  return (path, options) => summarizeTcptracerFileWasm(path, reader, options);
 }
 
 /**
  * Aggregates a tcptracer capture file, in memory that does not grow with the file nor with its flows: with the
  * WebAssembly reader (tcptracerWasm.ts; 2–3× faster on a 1,000,000-line capture), or, when that cannot be loaded (a
  * build without it, a runtime without WebAssembly), with summarizeTcptracerFileJs, which gives the same summary.
- * `loadWasm` is for the tests.
+ * `options.destinations`: see TcptracerAggregatorOptions. `loadWasm` is for the tests.
  */
 export async function summarizeTcptracerFile(
   path: string,
+  options: { destinations?: boolean } = {},
   loadWasm: () => Promise<TcptracerFileReader> = wasmFileReader,
 ): Promise<TcptracerSummary> {
   let read: TcptracerFileReader | undefined;
@@ -966,7 +991,7 @@ export async function summarizeTcptracerFile(
   } catch {
     // Only slower: the JS reader is the reference the WebAssembly one is tested against (and the tests check it loads).
   }
-  return read === undefined ? summarizeTcptracerFileJs(path) : read(path);
+  return read === undefined ? summarizeTcptracerFileJs(path, options) : read(path, options);
 }
 
 /**
@@ -974,6 +999,9 @@ export async function summarizeTcptracerFile(
  * whose careful path reads every line (same summary; ~2.4 s for a 1,000,000-line capture here, ~20× the
  * WebAssembly's time).
  */
-export function summarizeTcptracerFileJs(path: string): Promise<TcptracerSummary> {
-  return summarizeTcptracer(createReadStream(path, { highWaterMark: 1 << 20 }));
+export function summarizeTcptracerFileJs(
+  path: string,
+  options: { destinations?: boolean } = {},
+): Promise<TcptracerSummary> {
+  return summarizeTcptracer(createReadStream(path, { highWaterMark: 1 << 20 }), options);
 }

@@ -23,6 +23,7 @@ import {
   MAX_TRACE_SAMPLES,
   ROWS_HELD,
   TcptracerAggregator,
+  type TcptracerAggregatorOptions,
   type TcptracerEvent,
   type TcptracerSummary,
 } from './tcptracer.ts';
@@ -47,7 +48,7 @@ declare global {
 
 /** What wasm/tcptracerReader.as exports (addresses and sizes in bytes; u32 as number, i64 as bigint). */
 interface ReaderExports {
-  init(rowsHeld: number, fresh: boolean): void;
+  init(rowsHeld: number, fresh: boolean, destinations: boolean): void;
   scan(pos: number, end: number): number;
   countEvent(
     type: number,
@@ -176,14 +177,15 @@ export class WasmTcptracerAggregator extends TcptracerAggregator {
   /** Lines the WebAssembly read and counted, known at `end()`: the tests check it takes every line tcptracer prints. */
   takenLines = 0;
 
-  /** `rowsHeld`: as the parent's (the tests make it small, to prune). */
-  constructor(reader: TcptracerWasmReader, rowsHeld = ROWS_HELD) {
-    super(rowsHeld);
+  /** `options`: as the parent's. */
+  constructor(reader: TcptracerWasmReader, options: TcptracerAggregatorOptions = {}) {
+    super(options);
+    const { rowsHeld = ROWS_HELD } = options;
     if (reader.busy) throw new Error('WasmTcptracerAggregator: the reader is in use by an aggregator not ended yet');
     if (rowsHeld < 1 || rowsHeld * 4 > reader.exports.maxRowCells() / 2)
       throw new Error(`WasmTcptracerAggregator: rowsHeld ${rowsHeld} does not fit the module's row table`);
     this.reader = reader;
-    reader.exports.init(rowsHeld, !reader.used);
+    reader.exports.init(rowsHeld, !reader.used, this.destinations);
     reader.used = true;
     reader.busy = true;
   }
@@ -379,8 +381,12 @@ function nsToSeconds(v: bigint): number {
 }
 
 /** Reads a capture file with the WebAssembly reader (summarizeTcptracerFile's fast path). */
-export function summarizeTcptracerFileWasm(path: string, reader: TcptracerWasmReader): TcptracerSummary {
-  const aggregator = new WasmTcptracerAggregator(reader);
+export function summarizeTcptracerFileWasm(
+  path: string,
+  reader: TcptracerWasmReader,
+  options: TcptracerAggregatorOptions = {},
+): TcptracerSummary {
+  const aggregator = new WasmTcptracerAggregator(reader, options);
   aggregator.readFile(path);
   return aggregator.end();
 }

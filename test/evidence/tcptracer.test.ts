@@ -32,6 +32,7 @@ import {
   summarizeTcptracerFile,
   TCPTRACER_BANNER,
   TcptracerAggregator,
+  type TcptracerAggregatorOptions,
   type TcptracerEvent,
   type TcptracerMode,
   type TcptracerSummary,
@@ -911,7 +912,7 @@ function wasmReader(size: number): TcptracerWasmReader {
 }
 
 interface AggregatorUnderTest {
-  make(rowsHeld: number | undefined, readSize: number): TcptracerAggregator;
+  make(options: TcptracerAggregatorOptions, readSize: number): TcptracerAggregator;
 }
 
 const ipv4Event = (line: string): boolean => {
@@ -923,8 +924,8 @@ const asciiLine = (line: string): boolean => Buffer.byteLength(line) === line.le
 
 describe.each<[string, AggregatorUnderTest]>([
   // The plain one: every line the careful way (parseEventLine), the product's reader where WebAssembly cannot load.
-  ['the JS aggregator', { make: (rowsHeld) => new TcptracerAggregator(rowsHeld) }],
-  ['the WebAssembly aggregator', { make: (rowsHeld, size) => new WasmTcptracerAggregator(wasmReader(size), rowsHeld) }],
+  ['the JS aggregator', { make: (options) => new TcptracerAggregator(options) }],
+  ['the WebAssembly aggregator', { make: (options, size) => new WasmTcptracerAggregator(wasmReader(size), options) }],
 ])('properties of %s', (_name, { make }) => {
   test('every line is an event, skipped, or a banner, header, blank or lost line; nothing throws', () => {
     fc.assert(
@@ -933,7 +934,7 @@ describe.each<[string, AggregatorUnderTest]>([
         fc.array(fc.nat(), { maxLength: 8 }),
         readSize,
         (text, cuts, size) => {
-          const summary = aggregate(text, cuts, false, make(undefined, size));
+          const summary = aggregate(text, cuts, false, make({}, size));
           const lines = text === '' ? 0 : text.split('\n').length - (text.endsWith('\n') ? 1 : 0);
           expect(summary.lines).toBe(lines);
           expect(
@@ -958,16 +959,46 @@ describe.each<[string, AggregatorUnderTest]>([
   test('the fast aggregator and the careful per-line parser agree, byte chunks cut anywhere', () => {
     fc.assert(
       fc.property(capture, fc.array(fc.nat(), { maxLength: 8 }), readSize, (text, cuts, size) => {
-        expect(aggregate(text, cuts, false, make(undefined, size))).toEqual(referenceSummary(text));
+        expect(aggregate(text, cuts, false, make({}, size))).toEqual(referenceSummary(text));
       }),
       { numRuns: 1500 },
     );
   });
 
+  test('without destinations: the same summary, no rows, every connect in cut.unreportedEvents', () => {
+    fc.assert(
+      fc.property(capture, fc.array(fc.nat(), { maxLength: 8 }), readSize, (text, cuts, size) => {
+        const { aggregates, cut, ...reference } = referenceSummary(text);
+        const connects = reference.bySource.reduce((sum, source) => sum + source.connects, 0);
+        const unsourcedEvents = cut?.unsourcedEvents ?? 0;
+        expect(aggregate(text, cuts, false, make({ rowsHeld: 2, destinations: false }, size))).toEqual({
+          ...reference,
+          aggregates: [],
+          ...(connects > 0 || unsourcedEvents > 0
+            ? { cut: { unreportedEvents: connects, undercount: 0, unsourcedEvents } }
+            : {}),
+        });
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  test('without destinations, no row is counted: no undercount past the rows held', () => {
+    const line = (i: number): string =>
+      `0             connect      100    curl             4  10.244.1.23      ${`20.0.0.${i}`.padEnd(16)} 40000  443    4026532785`;
+    const text = `${Array.from({ length: 30 }, (_, i) => line(i)).join('\n')}\n`;
+    expect(aggregate(text, [], false, make({ rowsHeld: 2 }, WASM_READ_BYTES)).cut?.undercount).toBeGreaterThan(0);
+    expect(aggregate(text, [], false, make({ rowsHeld: 2, destinations: false }, WASM_READ_BYTES)).cut).toEqual({
+      unreportedEvents: 30,
+      undercount: 0,
+      unsourcedEvents: 0,
+    });
+  });
+
   test('the fast aggregator and the careful per-line parser agree, string chunks cut anywhere', () => {
     fc.assert(
       fc.property(capture, fc.array(fc.nat(), { maxLength: 8 }), readSize, (text, cuts, size) => {
-        expect(aggregate(text, cuts, true, make(undefined, size))).toEqual(referenceSummary(text));
+        expect(aggregate(text, cuts, true, make({}, size))).toEqual(referenceSummary(text));
       }),
       { numRuns: 500 },
     );
@@ -981,7 +1012,7 @@ describe.each<[string, AggregatorUnderTest]>([
         readSize,
         (seed, cuts, size) => {
           const text = [...generateTcptracer(2000, seed)].join('');
-          expect(aggregate(text, cuts, false, make(undefined, size))).toEqual(referenceSummary(text));
+          expect(aggregate(text, cuts, false, make({}, size))).toEqual(referenceSummary(text));
         },
       ),
       { numRuns: 15 },
@@ -1001,7 +1032,7 @@ describe.each<[string, AggregatorUnderTest]>([
           const damaged = line.slice(0, i) + char + line.slice(i + 1);
           const again = line.replace(/^\d+/, String(time));
           const text = `${line}\n${damaged}\n${again}\n${damaged}\n`;
-          expect(aggregate(text, [], false, make(undefined, size))).toEqual(referenceSummary(text));
+          expect(aggregate(text, [], false, make({}, size))).toEqual(referenceSummary(text));
         },
       ),
       { numRuns: 2000 },
@@ -1012,7 +1043,7 @@ describe.each<[string, AggregatorUnderTest]>([
     fc.assert(
       fc.property(fc.array(fc.oneof(printed(format), nearMiss), { maxLength: 30 }), readSize, (lines, size) => {
         const text = `${lines.join('\n')}\n`;
-        expect(aggregate(text, [], false, make(undefined, size))).toEqual(referenceSummary(text));
+        expect(aggregate(text, [], false, make({}, size))).toEqual(referenceSummary(text));
       }),
       { numRuns: 1000 },
     );
@@ -1027,7 +1058,7 @@ describe.each<[string, AggregatorUnderTest]>([
         readSize,
         (seed, events, size) => {
           const text = [...generateTcptracer(events, seed)].join('');
-          const aggregator = make(held, size);
+          const aggregator = make({ rowsHeld: held }, size);
           aggregator.push(text);
           const summary = aggregator.end();
           const exact = referenceSummary(text);
@@ -1099,8 +1130,8 @@ describe('the WebAssembly aggregator gives the JS aggregator’s summary', () =>
         fc.array(fc.nat(), { maxLength: 6 }),
         readSize,
         (text, held, cuts, size) => {
-          const wasm = aggregate(text, cuts, false, new WasmTcptracerAggregator(wasmReader(size), held));
-          const js = aggregate(text, [], false, new TcptracerAggregator(held));
+          const wasm = aggregate(text, cuts, false, new WasmTcptracerAggregator(wasmReader(size), { rowsHeld: held }));
+          const js = aggregate(text, [], false, new TcptracerAggregator({ rowsHeld: held }));
           expect(wasm.cut?.undercount ?? 0).toBeGreaterThan(0);
           expect(wasm).toEqual(js);
         },
@@ -1167,10 +1198,10 @@ describe('the WebAssembly aggregator gives the JS aggregator’s summary', () =>
       for (let row = 0; row < 8; row++) if (round < 300 + 10 * row) lines.push(connect(row));
     for (let dest = 8; dest < 200; dest++) lines.push(connect(dest), connect(dest % 8), connect(7));
     const text = `${lines.join('\n')}\n`;
-    const js = aggregate(text, [], false, new TcptracerAggregator(2));
+    const js = aggregate(text, [], false, new TcptracerAggregator({ rowsHeld: 2 }));
     expect(js.cut?.undercount).toBeGreaterThan(256);
     for (const size of [113, 4093, WASM_READ_BYTES])
-      expect(aggregate(text, [], false, new WasmTcptracerAggregator(wasmReader(size), 2))).toEqual(js);
+      expect(aggregate(text, [], false, new WasmTcptracerAggregator(wasmReader(size), { rowsHeld: 2 }))).toEqual(js);
   });
 
   test(`past MAX_SOURCES (${MAX_SOURCES.toLocaleString('en')}), with IPv6 sources (read the careful way) among them: the same sources cut`, () => {

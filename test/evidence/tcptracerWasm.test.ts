@@ -62,7 +62,7 @@ describe('summarizeTcptracerFile', () => {
         return summarizeTcptracerFileWasm(file, reader);
       };
     };
-    expect(await summarizeTcptracerFile(path, spy)).toEqual(await summarizeTcptracerFileJs(path));
+    expect(await summarizeTcptracerFile(path, {}, spy)).toEqual(await summarizeTcptracerFileJs(path));
     expect(read).toEqual([path]);
   });
 
@@ -72,7 +72,7 @@ describe('summarizeTcptracerFile', () => {
     const unloadable = async (): Promise<TcptracerFileReader> => {
       throw new Error('WebAssembly.Module(): expected magic word 00 61 73 6d');
     };
-    expect(await summarizeTcptracerFile(path, unloadable)).toEqual(await summarizeTcptracerFileJs(path));
+    expect(await summarizeTcptracerFile(path, {}, unloadable)).toEqual(await summarizeTcptracerFileJs(path));
   });
 
   test('by default loads the module npm run build made (else analyze would fall back without a word)', async () => {

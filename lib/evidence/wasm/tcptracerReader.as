@@ -89,6 +89,7 @@ const POW10: u32 = 1024; // u64 10^0 .. 10^8
 
 // ---- State.
 let keep: u32 = 4096;
+let countRows: bool = true;
 let rows: u32 = ROWS_A;
 let rowCap: u32 = FIRST_ROW_CELLS;
 let rowSize: u32 = 0;
@@ -179,12 +180,14 @@ export function timeMax(): i64 {
 }
 
 /**
- * Starts over, keeping at least `rowsHeld` rows (ROWS_HELD; at most ROW_CELLS / 8). `fresh`: the memory is new (all
- * zeros), so nothing needs clearing (and no page gets touched for it). Else the tables start again in their first
- * regions at their first sizes, which are cleared here; a table grows or is rebuilt into a region it clears first.
+ * Starts over, keeping at least `rowsHeld` rows (ROWS_HELD; at most ROW_CELLS / 8), or no rows at all without
+ * `destinations` (the sources' counts only). `fresh`: the memory is new (all zeros), so nothing needs clearing (and no
+ * page gets touched for it). Else the tables start again in their first regions at their first sizes, which are
+ * cleared here; a table grows or is rebuilt into a region it clears first.
  */
-export function init(rowsHeld: u32, fresh: bool): void {
+export function init(rowsHeld: u32, fresh: bool, destinations: bool): void {
   keep = rowsHeld;
+  countRows = destinations;
   if (!fresh) {
     memory.fill(SRC_HASH_A, 0, FIRST_SRC_CELLS * 16);
     memory.fill(ROWS_A, 0, FIRST_ROW_CELLS * 16);
@@ -507,7 +510,7 @@ function prune(): void {
   const d = SRC_DATA + <u32>index * SRC_STRIDE;
   const c = d + 12 + (type << 2);
   store<u32>(c, load<u32>(c) + 1);
-  if (type == 0) countRow(daddr, port, <u32>index);
+  if (type == 0 && countRows) countRow(daddr, port, <u32>index);
   samplePid(d, pid);
   return index;
 }
