@@ -65,13 +65,22 @@ export function snatClassifier(clusterCidrs: string[]): (ip: string) => boolean 
   // ipaddr.js throws when matching an IPv4 address against an IPv6 range, so keep one list per family.
   const v4 = ranges.filter((r) => r[0].kind() === 'ipv4');
   const v6 = ranges.filter((r) => r[0].kind() === 'ipv6');
+  // An address is classified once per classifier: a pod's rows and sockets name the same destinations many times.
+  const known = new Map<string, boolean>();
   return (ip: string): boolean => {
-    const address = parseIp(ip);
-    if (!address) return false;
-    const candidates = address.kind() === 'ipv4' ? v4 : v6;
-    return !candidates.some((range) => address.match(range));
+    let snat = known.get(ip);
+    if (snat === undefined) {
+      const address = parseIp(ip);
+      snat = address !== undefined && !(address.kind() === 'ipv4' ? v4 : v6).some((range) => address.match(range));
+      if (known.size >= KNOWN_HELD) known.clear();
+      known.set(ip, snat);
+    }
+    return snat;
   };
 }
+
+/** Addresses a classifier remembers at most (then it starts over). */
+const KNOWN_HELD = 1 << 16;
 
 /** One-off form of {@link snatClassifier}; prefer the classifier when classifying many addresses. */
 export function isSnatDestination(ip: string, clusterCidrs: string[] = []): boolean {

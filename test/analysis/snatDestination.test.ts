@@ -61,6 +61,14 @@ describe("the cluster's own ranges", () => {
     expect(isSnat(ip)).toBe(snat);
   });
 
+  test('a classifier remembers its answers, and answers alike past the 65,536 addresses it holds', () => {
+    // 20.0.x.y (inside the cluster's 20.0.0.0/16) and 21.0.x.y (public), asked twice over.
+    const ips = Array.from({ length: 70_000 }, (_, i) => `${20 + (i & 1)}.0.${(i >> 9) & 255}.${(i >> 1) & 255}`);
+    for (const round of [1, 2]) {
+      expect({ round, snat: ips.filter((ip) => isSnat(ip)).length }).toEqual({ round, snat: 35_000 });
+    }
+  });
+
   test('no cluster CIDRs: the built-in ranges alone', () => {
     expect(snatClassifier([])('20.0.1.1')).toBe(true);
     expect(isSnatDestination('20.0.1.1', ['20.0.0.0/16'])).toBe(false);
