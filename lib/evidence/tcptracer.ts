@@ -37,7 +37,8 @@
 // - connects per source and destination (DADDR:DPORT), the rows the SNAT model reads, in a Misra–Gries summary of
 //   ROWS_HELD rows or more (see Rows): exact while they fit, else each count low by at most the stated `undercount`
 //   (≤ connects ÷ (ROWS_HELD + 1)) and no row busier than that lost. Each source's ROWS_REPORTED busiest are
-//   reported; `TcptracerSummary.cut` says what was left out, which the sources' totals still count;
+//   reported; `TcptracerSummary.cut` says what was left out, which the sources' totals still count. A reader that
+//   cannot tie a source to a pod has no use for them and asks for none (`destinations: false`);
 // - at most MAX_SOURCES sources (a node has a few hundred): events of further ones are only counted.
 import { createReadStream } from 'node:fs';
 import ipaddr from 'ipaddr.js';
