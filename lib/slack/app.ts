@@ -101,7 +101,8 @@ export function createSlackApp(options: SlackAppOptions): SlackApp {
 
   app.command(SLASH_COMMAND, async ({ command, ack, respond, context }) => {
     const requester = { user: command.user_id, channel: command.channel_id };
-    const answer = answerCommand(command.text, requester, deps);
+    // Slack sends `text=` for a bare /snat; a signed body without the field is answered as one (it was a 500).
+    const answer = answerCommand(command.text ?? '', requester, deps);
     await answerInTime(answer, ackDeadlineOf(context), {
       ack: (reply) => ack({ response_type: 'ephemeral', ...reply }),
       followUp: (reply) => respond({ response_type: 'ephemeral', ...reply }),

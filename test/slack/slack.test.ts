@@ -237,6 +237,17 @@ describe('/snat status and help', () => {
     expect(text(response)).toContain(`Investigation \`${id}\`: *Completed*.`);
   });
 
+  test('a signed command with no text field at all is answered with the help, not a 500', async () => {
+    // Slack sends `text=` for a bare /snat; a body without the field is what anyone holding the secret could send.
+    const { host, send } = await setup();
+    const body = new URLSearchParams(commandBody('help'));
+    body.delete('text');
+    const response = await send(body.toString());
+    expect(response.status ?? 200).toBe(200);
+    expect(text(response)).toContain('/snat diagnose');
+    expect(await host.listInstances()).toEqual([]);
+  });
+
   test('status with an id answers the runtime status and the current step', async () => {
     const { host, command } = await setup();
     const started = await command('diagnose prod 10.224.0.5');
