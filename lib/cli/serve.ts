@@ -6,12 +6,14 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import azureFunctions, { type HttpResponseInit } from '@azure/functions';
+import { isAmong } from '../appClusters.ts';
 import { SnatDoctorError } from '../errors.ts';
 import { RealClock } from '../local/durableHost.ts';
 import { LocalDurableClient } from '../local/localClient.ts';
 import { startLocalRuntime } from '../local/runtime.ts';
 import type { ClusterRef } from '../model.ts';
 import type { Ports } from '../ports.ts';
+import { terminalSafe } from '../render/terminalSafe.ts';
 import { BodyTooLargeError, declaredBodyLength, MAX_REQUEST_BODY, readBody } from '../requestBody.ts';
 import type { Scenario } from '../sandbox/scenario.ts';
 import type { SlackAccess } from '../slack/access.ts';
@@ -246,7 +248,15 @@ async function startAll(
       ...(body.length > 0 ? { body: { string: body } } : {}),
     });
     const client = new LocalDurableClient(host, origin(), key);
-    const context = (name: string) => new InvocationContext({ functionName: name, logHandler: () => {} });
+    // The functions' errors (a listener that failed, a step that threw) are printed; their info and warnings are not.
+    const context = (name: string) =>
+      new InvocationContext({
+        functionName: name,
+        logHandler: (level, ...args) => {
+          if (level === 'error' || level === 'critical')
+            process.stderr.write(`${name}: ${terminalSafe(args.map(String).join(' '))}\n`);
+        },
+      });
     let response: HttpResponseInit;
     const instance = /^\/runtime\/webhooks\/durabletask\/instances\/([^/]+)$/.exec(url.pathname);
     if (req.method === 'POST' && url.pathname === '/api/slack/events') {
@@ -260,10 +270,14 @@ async function startAll(
       request.params.id = decodePathSegment(url.pathname.slice('/api/investigations/'.length));
       response = await statusFunction(request, client, context('status'), [clusterRef]);
     } else if (req.method === 'GET' && instance) {
+      // As GET /api/investigations/{id}: only an investigation of the served cluster (one Slack started on another
+      // cluster its access allows reads as not found here, as it does there).
       const status = await host.getStatus(decodePathSegment(instance[1] ?? ''));
-      response = status
-        ? { status: 200, jsonBody: { ...status, history: undefined } }
-        : { status: 404, jsonBody: { message: 'no such investigation' } };
+      const cluster = (status?.input as { cluster?: ClusterRef } | null | undefined)?.cluster;
+      response =
+        status && cluster && isAmong([clusterRef], cluster)
+          ? { status: 200, jsonBody: { ...status, history: undefined } }
+          : { status: 404, jsonBody: { message: 'no such investigation' } };
     } else if (req.method === 'GET' && url.pathname === '/sandbox/slack/messages' && slackMessages) {
       response = { status: 200, jsonBody: slackMessages() };
     } else {

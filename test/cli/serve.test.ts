@@ -212,3 +212,45 @@ describe('GET /api/investigations?subscriptionId=&resourceGroup=&cluster=&node='
     expect((await list({ node: '10.224.0.6' })).status).toBe(400);
   });
 });
+
+// Found re-running issue 14's attack: the Durable status route answered for an investigation of a cluster other than
+// the served one (Slack may start one on any cluster its access allows), which GET /api/investigations/{id} hides.
+describe('the Durable status route, for a cluster other than the one served', () => {
+  const STAGING = {
+    subscriptionId: '11111111-2222-3333-4444-555555555555',
+    resourceGroup: 'rg-payments-prod',
+    name: 'aks-prod',
+  };
+  let other: Awaited<ReturnType<typeof start>>;
+  beforeAll(async () => {
+    process.env.SNAT_DOCTOR_SLACK_ACCESS = JSON.stringify({
+      clusters: [
+        {
+          alias: 'prod',
+          subscriptionId: '3f2b6c4e-8a1d-4e5f-9b7c-2d1e0f3a4b5c',
+          resourceGroup: 'rg-payments-prod',
+          name: 'aks-prod',
+          channels: ['C0SANDBOX'],
+          users: [],
+        },
+        { alias: 'staging', ...STAGING, channels: ['C0STAGE01'], users: [] },
+      ],
+    });
+    other = await start({ port: 0 });
+  });
+  afterAll(async () => {
+    await other.close();
+    delete process.env.SNAT_DOCTOR_SLACK_ACCESS;
+  });
+
+  test('reads as not found, as the status route does', async () => {
+    const body = new URLSearchParams(command('diagnose staging --seconds 5'));
+    body.set('channel_id', 'C0STAGE01');
+    const ack = await fetch(`${other.url}/api/slack/events`, signed(body.toString()));
+    const id = /`(snat:[^`]+)`/.exec(((await ack.json()) as { text: string }).text)?.[1];
+    expect(id).toContain(STAGING.subscriptionId);
+    const path = `${encodeURIComponent(id!)}?code=${other.key}`;
+    expect((await fetch(`${other.url}/runtime/webhooks/durabletask/instances/${path}`)).status).toBe(404);
+    expect((await fetch(`${other.url}/api/investigations/${path}`)).status).toBe(404);
+  });
+});
