@@ -103,21 +103,26 @@ describe('the runbook evidence, joined', () => {
 });
 
 describe('a capture with more destinations than are kept', () => {
-  test('with pods to tie sources to, the note says how many connects count in the totals only; totals stay exact', async () => {
-    // One source to 130 destinations (destination i met i + 1 times): its 100 busiest are kept per destination.
+  // One source to 130 destinations (destination i met i + 1 times): its 100 busiest are kept per destination.
+  const CONNECTS = (130 * 131) / 2;
+  async function capture(): Promise<string> {
     const line = (i: number): string =>
       `0             connect      100    curl             4  10.244.1.23      ${`20.0.0.${i}`.padEnd(16)} 40000  443    4026532785`;
     const lines = Array.from({ length: 130 }, (_, i) => Array.from({ length: i + 1 }, () => line(i))).flat();
-    const dir = await mkdtemp(join(tmpdir(), 'analyze-cut-'));
-    await writeFile(join(dir, 'trace.txt'), `${lines.join('\n')}\n`);
+    const path = join(await mkdtemp(join(tmpdir(), 'analyze-cut-')), 'trace.txt');
+    await writeFile(path, `${lines.join('\n')}\n`);
+    return path;
+  }
+
+  test('with pods to tie sources to, the note says how many connects count in the totals only; totals stay exact', async () => {
     const result = await analyzeEvidence({
-      tcptracer: join(dir, 'trace.txt'),
+      tcptracer: await capture(),
       lsns: fixture('lsns.json'),
       crictl: [fixture('pods.json'), fixture('inspectp.json')],
       top: 5,
     });
     expect(result.bySource).toEqual([
-      { saddr: '10.244.1.23', netns: 4026532785, connects: lines.length, accepts: 0, closes: 0, pod: CHECKOUT },
+      { saddr: '10.244.1.23', netns: 4026532785, connects: CONNECTS, accepts: 0, closes: 0, pod: CHECKOUT },
     ]);
     const left = (30 * 31) / 2; // destinations 0–29, met 1 to 30 times
     expect(result.notes).toContain(
@@ -126,14 +131,9 @@ describe('a capture with more destinations than are kept', () => {
   });
 
   test('with no pod to tie a source to, no rows are counted: the exact totals, and no note on destinations', async () => {
-    const line = (i: number): string =>
-      `0             connect      100    curl             4  10.244.1.23      ${`20.0.0.${i}`.padEnd(16)} 40000  443    4026532785`;
-    const lines = Array.from({ length: 130 }, (_, i) => Array.from({ length: i + 1 }, () => line(i))).flat();
-    const dir = await mkdtemp(join(tmpdir(), 'analyze-cut-'));
-    await writeFile(join(dir, 'trace.txt'), `${lines.join('\n')}\n`);
-    const result = await analyzeEvidence({ tcptracer: join(dir, 'trace.txt'), top: 5 });
+    const result = await analyzeEvidence({ tcptracer: await capture(), top: 5 });
     expect(result.bySource).toEqual([
-      { saddr: '10.244.1.23', netns: 4026532785, connects: lines.length, accepts: 0, closes: 0 },
+      { saddr: '10.244.1.23', netns: 4026532785, connects: CONNECTS, accepts: 0, closes: 0 },
     ]);
     expect(result.notes.join(' ')).not.toMatch(/Per destination/);
     expect(result.notes.join(' ')).toMatch(/No pod is known/);
