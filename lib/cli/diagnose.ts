@@ -162,12 +162,20 @@ async function investigate(
   };
   const progress = options.progress ? new ProgressPrinter(process.stderr) : undefined;
   progress?.header(target.header);
+  if (signal.aborted) {
+    // Stopped while it reached the cluster: start nothing (the run went on to the end, and exit 0, before).
+    process.stderr.write('Stopped before an investigation started: nothing ran on a node.\n');
+    await target.close();
+    process.exit(interrupt.exitCode());
+  }
   // The CLI is not the app: its ranges are the flag's, not the app setting's.
   const { instanceId } = await startOnce(host, request, { settingRanges: [] });
   const stop = progress?.follow(host, instanceId);
-  const interrupted = new Promise<'interrupted'>((resolve) =>
-    signal.addEventListener('abort', () => resolve('interrupted'), { once: true }),
-  );
+  // Already aborted (a signal while it started) is as interrupted as a later one.
+  const interrupted = new Promise<'interrupted'>((resolve) => {
+    if (signal.aborted) resolve('interrupted');
+    else signal.addEventListener('abort', () => resolve('interrupted'), { once: true });
+  });
   const status = await Promise.race([host.waitForCompletion(instanceId), interrupted]);
   stop?.();
   if (status === 'interrupted') {

@@ -14,6 +14,7 @@ import { kubernetesAdapter } from '../../lib/adapters/kubernetes.ts';
 import { PROBE_LABEL, PROBE_NAMESPACE } from '../../lib/probe/probePod.ts';
 import { DEFAULT_SCENARIO_PATH } from '../../lib/sandbox/scenario.ts';
 import { AS_OLDER_NODE } from '../support/olderNode.ts';
+import { SIGNAL_EARLY } from '../support/signalEarly.ts';
 
 const BIN = fileURLToPath(new URL('../../bin/snat-doctor.js', import.meta.url));
 const SELECTOR = Object.entries(PROBE_LABEL)
@@ -194,6 +195,27 @@ describe.each([
     },
     90_000,
   );
+
+  // Found re-running issue 14's attack: a Ctrl-C while diagnose was still starting (before it listened for the abort)
+  // was announced, then the whole investigation ran, exec into every pod included, and exited 0.
+  test('SIGINT while it is still starting: it stops there, exit 130, no probe pod', async () => {
+    const child = spawn(
+      process.execPath,
+      ['--import', SIGNAL_EARLY, BIN, 'diagnose', '--connect', sandbox.connection],
+      {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      },
+    );
+    let stderr = '';
+    child.stderr?.on('data', (chunk) => {
+      stderr += chunk;
+    });
+    expect(await exited(child)).toEqual({ code: 130, signal: null });
+    expect(stderr).toMatch(/SIGINT: stopping/);
+    expect(stderr).toMatch(/Stopped before an investigation started|no probe pod is left running/);
+    expect(stderr).not.toMatch(/Ranking pods/);
+    expect(await sandbox.probePods()).toEqual([]);
+  }, 90_000);
 
   // Noted in issue 14's work: stopping `serve` left the investigation's probe pod running on the node.
   test('serve stopped with an investigation mid-capture deletes its probe pod before it leaves', async () => {
