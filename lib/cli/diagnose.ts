@@ -9,6 +9,7 @@ import type { ClusterRef, InvestigationRequest, PrivateRange, Report } from '../
 import type { Ports } from '../ports.ts';
 import { CIDR_EXAMPLE, parsePrivateRanges } from '../privateRanges.ts';
 import { formatEndpoint } from '../render/endpoint.ts';
+import { shellQuoted } from '../render/shellQuoted.ts';
 import { renderReport } from '../render/terminal.ts';
 import { terminalSafe } from '../render/terminalSafe.ts';
 import { parseNodeSelector, validateCaptureSeconds, validateClusterRef } from '../validation.ts';
@@ -225,8 +226,4 @@ export function nextNodeCommands(report: Report, args: string[]): string[] {
     const command = ['snat-doctor', ...args, '--node', n.name].map(shellQuoted).join(' ');
     return terminalSafe(`${command}   # ${n.connections} connection(s) to ${formatEndpoint(hot.ip, hot.port)}`);
   });
-}
-
-function shellQuoted(arg: string): string {
-  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }

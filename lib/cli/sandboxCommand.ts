@@ -3,6 +3,8 @@
 import { writeFile } from 'node:fs/promises';
 import { SnatDoctorError } from '../errors.ts';
 import { readInputText } from '../readInput.ts';
+import { shellQuoted } from '../render/shellQuoted.ts';
+import { terminalSafe } from '../render/terminalSafe.ts';
 import { type RunningSandbox, type SandboxConnection, startSandbox } from '../sandbox/sandbox.ts';
 import { DEFAULT_SCENARIO_PATH, MAX_SCENARIO_BYTES, parseScenario } from '../sandbox/scenario.ts';
 import { validateClusterRef } from '../validation.ts';
@@ -32,19 +34,23 @@ export async function serveSandbox(options: SandboxCommandOptions, signal?: Abor
     const busiest = [...scenario.nodes].sort(
       (a, b) => b.snat.usedPorts / b.snat.allocatedPorts - a.snat.usedPorts / a.snat.allocatedPorts,
     )[0];
+    // The paths are the user's: quoted for the shell in the commands, and printed without terminal controls.
+    const kubeconfig = shellQuoted(options.kubeconfig);
     process.stdout.write(
-      [
-        `Sandbox "${scenario.name}": cluster ${scenario.cluster.name}, ${scenario.nodes.length} nodes.`,
-        `  Kubernetes API  ${sandbox.kube.url}   (kubeconfig: ${options.kubeconfig})`,
-        `  ARM and metrics ${sandbox.arm.url}`,
-        'Try:',
-        `  kubectl --kubeconfig ${options.kubeconfig} get nodes -o wide`,
-        `  kubectl --kubeconfig ${options.kubeconfig} get pods -A -o wide --field-selector spec.nodeName=${busiest?.name ?? 'NODE'}`,
-        `  kubectl --kubeconfig ${options.kubeconfig} exec -n payments POD -- cat /proc/net/tcp`,
-        `  snat-doctor diagnose --connect ${options.connection}`,
-        'Press Ctrl-C to stop.',
-        '',
-      ].join('\n'),
+      terminalSafe(
+        [
+          `Sandbox "${scenario.name}": cluster ${scenario.cluster.name}, ${scenario.nodes.length} nodes.`,
+          `  Kubernetes API  ${sandbox.kube.url}   (kubeconfig: ${options.kubeconfig})`,
+          `  ARM and metrics ${sandbox.arm.url}`,
+          'Try:',
+          `  kubectl --kubeconfig ${kubeconfig} get nodes -o wide`,
+          `  kubectl --kubeconfig ${kubeconfig} get pods -A -o wide --field-selector spec.nodeName=${busiest?.name ?? 'NODE'}`,
+          `  kubectl --kubeconfig ${kubeconfig} exec -n payments POD -- cat /proc/net/tcp`,
+          `  snat-doctor diagnose --connect ${shellQuoted(options.connection)}`,
+          'Press Ctrl-C to stop.',
+          '',
+        ].join('\n'),
+      ),
     );
     await stopped(signal);
     const running = sandbox;

@@ -1,5 +1,6 @@
 // `snat-doctor sandbox` as a user runs it: serve, explore with the real kubectl, diagnose against it, stop with Ctrl-C.
 import { execFile, execFileSync, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,6 +79,38 @@ describe('snat-doctor sandbox', () => {
     }
     expect(await exited).toBe(0);
     expect(out).toMatch(/Sandbox stopped\./);
+  });
+
+  // Found re-running issue 14's attack: the banner printed the paths as given, terminal controls and all, and its
+  // kubectl commands unquoted (a path with a space or `$(…)` pasted back was shell text).
+  test('the banner prints the paths without terminal controls, quoted in its commands', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sandbox-cli-'));
+    const kubeconfig = join(dir, "kube config $(touch PWNED) 'q'");
+    const connection = join(dir, 'c\u001b]0;pwned\u0007.json');
+    const server = spawn(process.execPath, [BIN, 'sandbox', '--kubeconfig', kubeconfig, '--connection', connection], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => server.once('exit', resolve));
+    let out = '';
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.stdout.on('data', (chunk) => {
+          out += chunk;
+          if (out.includes('Press Ctrl-C to stop.')) resolve();
+        });
+        server.once('exit', () => reject(new Error(`the sandbox exited early: ${out}`)));
+      });
+    } finally {
+      server.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+    expect([out.includes('\u001b'), out.includes('\u0007')]).toEqual([false, false]);
+    expect(out).toContain('c\\u001b]0;pwned\\u0007.json');
+    // The printed command, run by a shell with printf in kubectl's place: the path comes back as one argument.
+    const line = out.split('\n').find((l) => l.includes('get nodes'))!;
+    const echoed = execFileSync('sh', ['-c', line.trim().replace(/^kubectl /, "printf '%s\\n' "), 'sh'], { cwd: dir });
+    expect(echoed.toString().split('\n').slice(0, 2)).toEqual(['--kubeconfig', kubeconfig]);
+    expect(existsSync(join(dir, 'PWNED'))).toBe(false);
   });
 
   test('a connection file that is not one is refused with a message', async () => {
