@@ -79,7 +79,8 @@ function isDirectory(path: string, option: string): SnatDoctorError {
 function tooLarge(path: string, option: string, maxBytes: number, what: string): SnatDoctorError {
   return new SnatDoctorError(
     'BAD_ARGUMENT',
-    `${option} ${path} ${what}: snat-doctor reads at most ${mebibytes(maxBytes)} of a ${option} file. Give the file ` +
+    `${option} ${path} ${what}: snat-doctor reads at most ${mebibytes(maxBytes)} of ` +
+      `${option.startsWith('--') ? `a ${option} file` : option}. Give the file ` +
       'the command wrote (the real ones are a few MiB at most).',
   );
 }

@@ -219,6 +219,10 @@ describe('every whole-file read in analyze is bounded (/dev/urandom as --netstat
     await expect(readInputText(exact, '--lsns', 1000)).resolves.toHaveLength(1000);
     await writeFile(exact, 'x'.repeat(1001));
     await expect(readInputText(exact, '--lsns', 1000)).rejects.toThrow(/snat-doctor reads at most/);
+    // A file named by what it is rather than by an option (it read "of a the scenario file file").
+    await expect(readInputText(exact, 'the scenario file', 1000)).rejects.toThrow(
+      /reads at most 0\.0 MiB of the scenario file\. /,
+    );
   });
 });
 
