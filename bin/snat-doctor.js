@@ -19,9 +19,11 @@ if (Number(process.versions.node.split('.')[0]) < REQUIRED_MAJOR && existsSync(p
   // Imported here, not at the top: the usual start (under Node 22) never needs it.
   const { spawn } = await import('node:child_process');
   const child = spawn(projectNode, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
-  // Ctrl-C reaches the child from the terminal already: this process waits for it to clean up (a probe pod) and
-  // exits with it. A SIGTERM or SIGHUP sent to this process alone is passed on.
-  process.on('SIGINT', () => {});
+  // This process waits for the child to clean up (a probe pod) and exits with it. A SIGTERM or SIGHUP is passed on
+  // (sent to the group, the child ignores the repeat). A SIGINT is passed on as SIGTERM: a terminal's Ctrl-C reaches
+  // the child itself, first, and a second SIGINT would make it leave at once, while a repeated SIGTERM is ignored;
+  // a SIGINT sent to this process alone (`kill -INT PID`, a supervisor) was dropped, and the child ran on.
+  process.on('SIGINT', () => child.kill('SIGTERM'));
   for (const signal of ['SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
   const [code, signal] = await new Promise((resolve) => {
     child.on('error', (error) => {
