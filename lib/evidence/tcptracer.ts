@@ -569,6 +569,11 @@ class Source {
 
 /** Connect rows (source × destination) the summary keeps at least; it holds up to four times as many. */
 export const ROWS_HELD = 4096;
+/** Rows reported per source: its busiest destinations. */
+export const ROWS_REPORTED = 100;
+/** Sources kept; the events of further ones are only counted. */
+export const MAX_SOURCES = 10_000;
+
 export interface TcptracerAggregatorOptions {
   /** Rows kept at least (the tests make it small, to prune). */
   rowsHeld?: number;
@@ -579,11 +584,6 @@ export interface TcptracerAggregatorOptions {
    */
   destinations?: boolean;
 }
-
-/** Rows reported per source: its busiest destinations. */
-export const ROWS_REPORTED = 100;
-/** Sources kept; the events of further ones are only counted. */
-export const MAX_SOURCES = 10_000;
 
 function asBuffer(chunk: Uint8Array): Buffer {
   return Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
