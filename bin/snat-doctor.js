@@ -18,13 +18,15 @@ const projectNode = fileURLToPath(new URL('../node_modules/node/bin/node', impor
 if (Number(process.versions.node.split('.')[0]) < REQUIRED_MAJOR && existsSync(projectNode)) {
   // Imported here, not at the top: the usual start (under Node 22) never needs it.
   const { spawn } = await import('node:child_process');
-  const child = spawn(projectNode, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
-  // This process waits for the child to clean up (a probe pod) and exits with it. A SIGTERM or SIGHUP is passed on
-  // (sent to the group, the child ignores the repeat). A SIGINT is passed on as SIGTERM: a terminal's Ctrl-C reaches
-  // the child itself, first, and a second SIGINT would make it leave at once, while a repeated SIGTERM is ignored;
-  // a SIGINT sent to this process alone (`kill -INT PID`, a supervisor) was dropped, and the child ran on.
-  process.on('SIGINT', () => child.kill('SIGTERM'));
-  for (const signal of ['SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
+  // The child runs in a session of its own (detached: setsid(2)), and this process passes each stop signal on, once.
+  // In this process's group, a terminal's Ctrl-C or hangup and a `kill -- -PGID` reached it twice, from the group
+  // and passed on, in either order (seen in CI: a SIGINT taken for a second Ctrl-C left at once, with the probe pod
+  // running); a signal sent to this process alone (`kill PID`, a supervisor) must reach it too.
+  const child = spawn(projectNode, [fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    detached: true,
+  });
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(signal, () => child.kill(signal));
   const [code, signal] = await new Promise((resolve) => {
     child.on('error', (error) => {
       process.stderr.write(`snat-doctor: cannot run the project's Node (${projectNode}): ${error.message}\n`);

@@ -56,6 +56,7 @@ export async function serve(options: ServeOptions, signal?: AbortSignal): Promis
     };
     const onSignal = (name: NodeJS.Signals) => {
       tolerateClosedTerminal(name);
+      process.stderr.write(`\n${name}: stopping; a running probe pod is deleted first (Ctrl-C again to leave now).\n`);
       stop('signal');
     };
     for (const name of STOP_SIGNALS) process.on(name, onSignal);

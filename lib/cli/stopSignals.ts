@@ -1,10 +1,10 @@
 // How the commands that may run probe pods (diagnose, serve) are stopped: Ctrl-C, SIGTERM, or SIGHUP when the terminal
-// or SSH session closes. After the first, only a second Ctrl-C may cut the cleanup short: a SIGTERM or SIGHUP sent to
-// the process group reaches the command twice when bin/snat-doctor.js runs it under the project's Node (once from the
-// group, once passed on by the parent, which passes a SIGINT on as SIGTERM), and a supervisor may repeat a SIGTERM
-// before its SIGKILL. What is left: Node
-// restores the default action as it tears the process down (~50 ms here, seen with strace), so a copy that arrives
-// only then ends the process by the signal after its cleanup: the probe pods are deleted, the exit code is 128 + n.
+// or SSH session closes. After the first, only a second Ctrl-C may cut the cleanup short: a supervisor may repeat a
+// SIGTERM before its SIGKILL. (Under an older Node, bin/snat-doctor.js runs the command in a session of its own and
+// passes each signal on once: in the parent's group, a terminal's Ctrl-C reached it twice, in either order, and the
+// second copy was taken for a second Ctrl-C.) What is left: Node restores the default action as it tears the process
+// down (~50 ms here, seen with strace), so a repeat that arrives only then ends the process by the signal after its
+// cleanup: the probe pods are deleted, the exit code is 128 + n.
 
 /** The signals that stop a command cleanly. */
 export const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
