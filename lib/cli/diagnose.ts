@@ -17,7 +17,7 @@ import { startOnce } from '../watch/startOnce.ts';
 import { badInputExit } from './badInput.ts';
 import { connectedSandbox, probeRuns, probesLeftText } from './probeRuns.ts';
 import { ProgressPrinter } from './progress.ts';
-import { ignoreRepeatedStops, STOP_SIGNALS, tolerateClosedTerminal } from './stopSignals.ts';
+import { announceStop, ignoreRepeatedStops, STOP_SIGNALS, tolerateClosedTerminal } from './stopSignals.ts';
 
 export interface DiagnoseOptions {
   sandbox?: string;
@@ -59,7 +59,7 @@ export async function diagnose(options: DiagnoseOptions): Promise<number> {
     exitCode = 128 + (constants.signals[signal] ?? 0);
     tolerateClosedTerminal(signal);
     ignoreRepeatedStops();
-    process.stderr.write(`\n${signal}: stopping; a running probe pod is deleted first (Ctrl-C again to leave now).\n`);
+    announceStop(signal);
     stop.abort(new SnatDoctorError('INTERNAL', `snat-doctor was stopped (${signal})`));
   };
   for (const signal of STOP_SIGNALS) process.on(signal, onSignal);

@@ -19,7 +19,7 @@ import type { Scenario } from '../sandbox/scenario.ts';
 import type { SlackAccess } from '../slack/access.ts';
 import { badInputExit } from './badInput.ts';
 import { connectedSandbox, probeRuns, probesLeftText } from './probeRuns.ts';
-import { ignoreRepeatedStops, STOP_SIGNALS, tolerateClosedTerminal } from './stopSignals.ts';
+import { announceStop, ignoreRepeatedStops, STOP_SIGNALS, tolerateClosedTerminal } from './stopSignals.ts';
 
 const { HttpRequest, InvocationContext } = azureFunctions;
 
@@ -56,7 +56,7 @@ export async function serve(options: ServeOptions, signal?: AbortSignal): Promis
     };
     const onSignal = (name: NodeJS.Signals) => {
       tolerateClosedTerminal(name);
-      process.stderr.write(`\n${name}: stopping; a running probe pod is deleted first (Ctrl-C again to leave now).\n`);
+      announceStop(name);
       stop('signal');
     };
     for (const name of STOP_SIGNALS) process.on(name, onSignal);

@@ -18,6 +18,11 @@ export function ignoreRepeatedStops(): void {
   }
 }
 
+/** Says on stderr that a stop began, and what a second Ctrl-C does. */
+export function announceStop(signal: NodeJS.Signals): void {
+  process.stderr.write(`\n${signal}: stopping; a running probe pod is deleted first (Ctrl-C again to leave now).\n`);
+}
+
 /** After a hangup the terminal is gone: a write that fails must not stop the cleanup. */
 export function tolerateClosedTerminal(signal: NodeJS.Signals): void {
   if (signal !== 'SIGHUP') return;

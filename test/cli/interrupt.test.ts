@@ -213,8 +213,9 @@ describe.each([
       stdio: 'ignore',
     });
     const exit = exited(child);
+    let cli: string | undefined;
     try {
-      const cli = await until("the CLI under the project's Node", async () => {
+      cli = await until("the CLI under the project's Node", async () => {
         const children = await readFile(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').catch(() => '');
         return children.trim().split(/\s+/).filter(Boolean)[0];
       });
@@ -227,7 +228,15 @@ describe.each([
       expect(await exit).toEqual({ code: 130, signal: null });
       expect(await sandbox.probePods()).toEqual([]);
     } finally {
-      child.kill('SIGKILL');
+      // In its own session the CLI outlives a SIGKILLed parent: if the test failed midway (the parent, which waits for
+      // the CLI, still runs), both are killed.
+      if (child.exitCode === null && child.signalCode === null) {
+        for (const pid of [cli, child.pid]) {
+          try {
+            if (pid !== undefined) process.kill(Number(pid), 'SIGKILL');
+          } catch {}
+        }
+      }
     }
   }, 90_000);
 
